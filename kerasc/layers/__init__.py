@@ -1,0 +1,138 @@
+"""layers: one module per family turns a LayerRecord into an IR Node.
+
+This package is the only place that knows how Keras packs its weights. Each handler is
+registered under its Keras class name; `SUPPORTED` lists them for error messages and docs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ConversionError
+from ..ir import CArray, Node
+from ..load import LayerRecord
+
+# Options that only matter for training (or only for speed in Keras); they never change what
+# inference computes. Listed in the README; a node records which ones its layer carried.
+TRAINING_ONLY = (
+    "trainable", "dropout", "recurrent_dropout", "seed",
+    "kernel_initializer", "recurrent_initializer", "bias_initializer", "unit_forget_bias",
+    "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+    "kernel_constraint", "recurrent_constraint", "bias_constraint",
+    "unroll", "implementation",
+)
+# Bookkeeping keys that carry no computation.
+BOOKKEEPING = ("name", "dtype", "batch_input_shape", "batch_shape", "input_shape", "input_dtype")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler needs besides the record: where the layer sits and what flows in."""
+
+    index: int
+    prefix: str  # the model's C prefix
+    in_width: int
+    in_seq: bool
+
+    @property
+    def cid(self) -> str:
+        return f"l{self.index}"
+
+    def array(self, what: str, values: np.ndarray, comment: str) -> CArray:
+        return CArray(f"{self.prefix}__{self.cid}_{what}", np.ascontiguousarray(values, dtype=np.float32), comment)
+
+
+Handler = Callable[[LayerRecord, Context], Node]
+REGISTRY: dict[str, Handler] = {}
+
+
+def register(*class_names: str) -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
+        for c in class_names:
+            REGISTRY[c] = fn
+        return fn
+
+    return deco
+
+
+def supported_layers() -> list[str]:
+    return sorted(REGISTRY) + ["InputLayer"]
+
+
+def to_node(rec: LayerRecord, ctx: Context) -> Node:
+    handler = REGISTRY.get(rec.class_name)
+    if handler is None:
+        raise ConversionError(
+            f"layer '{rec.name}' ({rec.class_name}) is not supported; supported layers: {', '.join(supported_layers())}"
+        )
+    return handler(rec, ctx)
+
+
+def check_options(rec: LayerRecord, known: dict[str, Any]) -> tuple[str, ...]:
+    """Refuse options kerasc does not implement, return the training-only ones present.
+
+    `known` maps each option the handler understands to the values it supports (a tuple),
+    or to None when the handler reads the value itself."""
+    ignored = []
+    for key, value in rec.config.items():
+        if key in BOOKKEEPING:
+            continue
+        if key in TRAINING_ONLY:
+            ignored.append(key)
+            continue
+        if key == "time_major":  # Keras 2: only the default layout is meaningful for a saved model
+            if value:
+                raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): time_major=True is not supported; "
+                                      "supported: time_major=False")
+            ignored.append(key)
+            continue
+        if key in ("lora_rank", "lora_alpha", "quantization_config") and value in (None, 0):
+            continue
+        if key not in known:
+            raise ConversionError(
+                f"layer '{rec.name}' ({rec.class_name}): option {key}={value!r} is not supported by kerasc; "
+                f"supported options: {', '.join(sorted(known))}"
+            )
+        allowed = known[key]
+        if allowed is not None and value not in allowed:
+            raise ConversionError(
+                f"layer '{rec.name}' ({rec.class_name}): {key}={value!r} is not supported; "
+                f"supported: {' or '.join(repr(a) for a in allowed)}"
+            )
+    dtype = rec.config.get("dtype")
+    policy = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
+    if policy not in (None, "float32"):
+        raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): dtype policy {policy!r} is not supported; "
+                              "supported: 'float32'")
+    return tuple(ignored)
+
+
+def positive_int(rec: LayerRecord, key: str) -> int:
+    value = rec.config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): {key}={value!r} must be a positive integer")
+    return value
+
+
+def expect_weights(rec: LayerRecord, shapes: list[tuple[int, ...]], names: list[str]) -> list[np.ndarray]:
+    """Check the weight arrays against the shapes the config implies; refuse NaN/Inf."""
+    ws = rec.weights
+    if len(ws) != len(shapes) or any(tuple(w.shape) != s for w, s in zip(ws, shapes)):
+        got = [tuple(w.shape) for w in ws]
+        raise ConversionError(
+            f"layer '{rec.name}' ({rec.class_name}): weights do not match the config: expected "
+            f"{', '.join(f'{n} {s}' for n, s in zip(names, shapes))}; found {got}"
+        )
+    out = []
+    for w, n in zip(ws, names):
+        w = np.asarray(w, dtype=np.float32)
+        if not np.all(np.isfinite(w)):
+            raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): array '{n}' contains NaN or Inf")
+        out.append(w)
+    return out
+
+
+from . import dense, recurrent  # noqa: E402,F401  (register the handlers)

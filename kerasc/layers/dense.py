@@ -1,0 +1,37 @@
+"""Dense, on a vector or on every timestep of a sequence (Keras applies it to the last axis)."""
+
+from __future__ import annotations
+
+from .. import activations
+from ..ir import Node, StateVar
+from ..load import LayerRecord
+from . import Context, check_options, expect_weights, positive_int, register
+
+
+@register("Dense")
+def dense(rec: LayerRecord, ctx: Context) -> Node:
+    ignored = check_options(rec, {"units": None, "activation": None, "use_bias": None})
+    cfg = rec.config
+    units = positive_int(rec, "units")
+    use_bias = bool(cfg.get("use_bias", True))
+    act = activations.resolve(cfg.get("activation", "linear"), layer=rec.name, option="activation",
+                              allowed=activations.SUPPORTED_DENSE)
+    F = ctx.in_width
+    shapes, names = [(F, units)], ["kernel"]
+    if use_bias:
+        shapes.append((units,))
+        names.append("bias")
+    ws = expect_weights(rec, shapes, names)
+    where = f"Keras layer '{rec.name}' (Dense)"
+    arrays = [ctx.array("W", ws[0], f"{where} kernel: [in={F}][units={units}], x[k] feeds unit j through W[k][j]")]
+    if use_bias:
+        arrays.append(ctx.array("b", ws[1], f"{where} bias: [units={units}]"))
+    out = activations.out_width(act, units)
+    per = "per timestep" if ctx.in_seq else "on a vector"
+    return Node(
+        index=ctx.index, kind="dense", keras_name=rec.name, keras_class="Dense", cid=ctx.cid,
+        in_width=F, out_width=out, in_seq=ctx.in_seq, out_seq=ctx.in_seq, out_ref=f"st->{ctx.cid}_y",
+        state=(StateVar(f"{ctx.cid}_y", units, f"{where}: output of one step [units={units}]", False),),
+        arrays=tuple(arrays), options={"activation": act, "use_bias": use_bias, "units": units, "scratch": 0},
+        summary=f"Dense(units={units}, activation={act}, use_bias={use_bias}) {per}", ignored=ignored,
+    )

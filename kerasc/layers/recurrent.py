@@ -1,0 +1,111 @@
+"""LSTM, GRU and SimpleRNN: Keras' fused kernels split into named per-gate arrays.
+
+Keras concatenates the gates along the last axis of each array (keras/src/layers/rnn):
+  LSTM       kernel (F, 4U), recurrent_kernel (U, 4U), bias (4U,)   gates i, f, c, o
+  GRU        kernel (F, 3U), recurrent_kernel (U, 3U), gates z, r, h;
+             bias (3U,), or with reset_after=True (2, 3U): row 0 input bias, row 1 recurrent bias
+  SimpleRNN  kernel (F, U), recurrent_kernel (U, U), bias (U,)
+This module is the only place that knows that order.
+"""
+
+from __future__ import annotations
+
+from .. import activations
+from ..errors import ConversionError
+from ..ir import Gate, Node, StateVar
+from ..load import LayerRecord
+from . import Context, check_options, expect_weights, positive_int, register
+
+GATES = {"LSTM": ("i", "f", "c", "o"), "GRU": ("z", "r", "h"), "SimpleRNN": ("",)}
+GATE_WORDS = {"i": "input", "f": "forget", "c": "cell candidate", "o": "output",
+              "z": "update", "r": "reset", "h": "candidate", "": "cell"}
+KIND = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
+
+_COMMON = {
+    "units": None, "activation": None, "use_bias": None, "return_sequences": (True, False),
+    "go_backwards": (True, False), "return_state": (False,), "stateful": (False,),
+    "zero_output_for_mask": None,
+}
+
+
+@register("LSTM", "GRU", "SimpleRNN")
+def recurrent(rec: LayerRecord, ctx: Context) -> Node:
+    cls = rec.class_name
+    known = dict(_COMMON)
+    if cls != "SimpleRNN":
+        known["recurrent_activation"] = None
+    if cls == "GRU":
+        known["reset_after"] = (True, False)
+    ignored = check_options(rec, known)
+    if not ctx.in_seq:
+        raise ConversionError(f"layer '{rec.name}' ({cls}) needs a sequence input (timesteps, features); "
+                              f"it receives a vector of {ctx.in_width}")
+    cfg = rec.config
+    units = positive_int(rec, "units")
+    gates = GATES[cls]
+    G = len(gates)
+    F = ctx.in_width
+    use_bias = bool(cfg.get("use_bias", True))
+    reset_after = bool(cfg.get("reset_after", True)) if cls == "GRU" else False
+    act = activations.resolve(cfg.get("activation", "tanh"), layer=rec.name, option="activation",
+                              allowed=activations.SUPPORTED_RNN)
+    ract = (activations.resolve(cfg.get("recurrent_activation", "sigmoid"), layer=rec.name,
+                                option="recurrent_activation", allowed=activations.SUPPORTED_RNN)
+            if cls != "SimpleRNN" else act)
+
+    shapes, names = [(F, G * units), (units, G * units)], ["kernel", "recurrent_kernel"]
+    if use_bias:
+        shapes.append((2, G * units) if reset_after else (G * units,))
+        names.append("bias")
+    ws = expect_weights(rec, shapes, names)
+    kernel, rkernel = ws[0], ws[1]
+    bias = ws[2] if use_bias else None
+
+    where = f"Keras layer '{rec.name}' ({cls})"
+    out_gates = []
+    arrays = []
+    for g, gname in enumerate(gates):
+        cols = slice(g * units, (g + 1) * units)
+        suffix = f"_{gname}" if gname else ""
+        word = GATE_WORDS[gname]
+        gact = act if gname in ("c", "h", "") else ract
+        W = ctx.array("W" + suffix, kernel[:, cols],
+                      f"{where} kernel, {word} gate: [in={F}][units={units}], x[k] feeds unit j through W[k][j]")
+        U = ctx.array("U" + suffix, rkernel[:, cols],
+                      f"{where} recurrent_kernel, {word} gate: [units={units}][units={units}], h_tm1[k] feeds unit j")
+        b = rb = None
+        if bias is not None:
+            b_vals = bias[0, cols] if reset_after else bias[cols]
+            b = ctx.array("b" + suffix, b_vals,
+                          f"{where} {'input ' if reset_after else ''}bias, {word} gate: [units={units}]")
+            if reset_after:
+                rb = ctx.array("rb" + suffix, bias[1, cols],
+                               f"{where} recurrent bias (reset_after), {word} gate: [units={units}]")
+        out_gates.append(Gate(gname, gact, W, U, b, rb))
+        arrays += [a for a in (W, U, b, rb) if a is not None]
+
+    state = [StateVar(f"{ctx.cid}_h", units, f"{where}: hidden state h [units={units}]", True)]
+    if cls == "LSTM":
+        state.append(StateVar(f"{ctx.cid}_c", units, f"{where}: carry state c [units={units}]", True))
+    scratch = {"LSTM": 4 * units, "GRU": 4 * units, "SimpleRNN": units}[cls]
+    ret_seq = bool(cfg.get("return_sequences", False))
+    go_back = bool(cfg.get("go_backwards", False))
+    opts = {
+        "activation": act, "recurrent_activation": ract, "use_bias": use_bias, "reset_after": reset_after,
+        "return_sequences": ret_seq, "go_backwards": go_back, "scratch": scratch, "units": units,
+        "zoff": [k * units for k in range(4)],
+        "gate_order": ", ".join(gates) if cls != "SimpleRNN" else "-",
+    }
+    parts = [f"units={units}", f"activation={act}"]
+    if cls != "SimpleRNN":
+        parts.append(f"recurrent_activation={ract}")
+    parts += [f"use_bias={use_bias}"]
+    if cls == "GRU":
+        parts.append(f"reset_after={reset_after}")
+    parts += [f"return_sequences={ret_seq}", f"go_backwards={go_back}"]
+    return Node(
+        index=ctx.index, kind=KIND[cls], keras_name=rec.name, keras_class=cls, cid=ctx.cid,
+        in_width=F, out_width=units, in_seq=True, out_seq=ret_seq, out_ref=f"st->{ctx.cid}_h",
+        state=tuple(state), arrays=tuple(arrays), options=opts, gates=tuple(out_gates),
+        summary=f"{cls}({', '.join(parts)})", ignored=ignored,
+    )

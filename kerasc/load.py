@@ -1,0 +1,293 @@
+"""load: any model source -> plain layer records (class name, config, weights, graph edges).
+
+Nothing after this module touches a Keras object. A `.keras` file is read with zipfile, json
+and h5py only, so conversion works without TensorFlow installed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConversionError
+
+# (layer name, node index, tensor index): one tensor flowing along a graph edge.
+TensorRef = tuple[str, int, int]
+
+
+@dataclass
+class LayerRecord:
+    name: str
+    class_name: str
+    config: dict[str, Any]
+    weights: list[np.ndarray]
+    # One entry per call of the layer: the tensors it was called on, and the call's kwargs.
+    inbound: list[list[TensorRef]] = field(default_factory=list)
+    call_kwargs: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ModelRecord:
+    name: str
+    source: str  # file name, or "<keras.Model NAME>"
+    keras_version: str
+    class_name: str  # Sequential / Functional
+    layers: list[LayerRecord]
+    inputs: list[TensorRef]
+    outputs: list[TensorRef]
+
+
+def load(source: Any) -> ModelRecord:
+    """Read a `keras.Model`, a `.keras` file or (later) a legacy `.h5` file into a ModelRecord."""
+    if isinstance(source, (str, Path)):
+        return _load_file(Path(source))
+    if hasattr(source, "get_config") and hasattr(source, "layers"):
+        return _load_live(source)
+    raise ConversionError(
+        f"cannot read a model from {type(source).__name__}: pass a keras.Model or a path to a .keras file"
+    )
+
+
+# ---------------------------------------------------------------------------- live models
+
+def _load_live(model: Any) -> ModelRecord:
+    import keras  # only reached with a live model, so Keras is importable
+
+    cfg = {"class_name": model.__class__.__name__, "config": model.get_config()}
+    if cfg["class_name"] not in ("Sequential", "Functional", "Model"):
+        raise ConversionError(
+            f"model '{model.name}' is a subclassed model ({cfg['class_name']}); kerasc converts Sequential "
+            "and Functional models, whose structure is visible in their config"
+        )
+    by_name = {layer.name: layer for layer in model.layers}
+
+    def weights_of(name: str, class_name: str) -> list[np.ndarray]:
+        layer = by_name.get(name)
+        return [np.asarray(w) for w in layer.get_weights()] if layer is not None else []
+
+    return _from_config(cfg, weights_of, model.name, f"<keras.Model '{model.name}'>", keras.__version__)
+
+
+# ---------------------------------------------------------------------------- files
+
+def _load_file(path: Path) -> ModelRecord:
+    if not path.exists():
+        raise ConversionError(f"{path}: no such file")
+    if path.is_dir():
+        raise ConversionError(f"{path}: is a directory (TensorFlow SavedModel directories are not supported; "
+                              "save the model as a .keras file)")
+    with path.open("rb") as fh:
+        magic = fh.read(8)
+    if magic.startswith(b"PK"):
+        return _load_keras_zip(path)
+    if magic == b"\x89HDF\r\n\x1a\n":
+        raise ConversionError(
+            f"{path}: HDF5 (.h5) model files are not supported yet; load the model in Keras 3 and "
+            "save it with model.save('model.keras')"
+        )
+    raise ConversionError(f"{path}: not a Keras model file (expected a .keras zip archive)")
+
+
+def _load_keras_zip(path: Path) -> ModelRecord:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            for needed in ("config.json", "model.weights.h5"):
+                if needed not in names:
+                    raise ConversionError(f"{path}: not a complete .keras file ({needed} is missing)")
+            cfg = json.loads(zf.read("config.json"))
+            meta = json.loads(zf.read("metadata.json")) if "metadata.json" in names else {}
+            weights_blob = zf.read("model.weights.h5")
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ConversionError(f"{path}: cannot read the .keras archive ({exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConversionError(f"{path}: config.json is not valid JSON ({exc})") from None
+    if not isinstance(cfg, dict) or "config" not in cfg:
+        raise ConversionError(f"{path}: config.json does not describe a Keras model")
+    weights = _KerasWeights(path, weights_blob, cfg)
+    return _from_config(cfg, weights.of, cfg["config"].get("name") or path.stem, path.name,
+                        str(meta.get("keras_version", "unknown")))
+
+
+class _KerasWeights:
+    """Weights of a Keras 3 `.keras` file: model.weights.h5 keys layers by their class
+    (`layers/lstm`, `layers/lstm_1`, ...) and, in recent versions, records the layer's
+    name in the `name` attribute of each `vars` group."""
+
+    # Child groups whose weights come first in get_weights() order (others: alphabetical).
+    CHILD_ORDER = ("cell", "forward_layer", "backward_layer", "layer")
+
+    def __init__(self, path: Path, blob: bytes, cfg: dict[str, Any]):
+        import h5py
+
+        self.path = path
+        try:
+            self.h5 = h5py.File(io.BytesIO(blob), "r")
+        except OSError as exc:
+            raise ConversionError(f"{path}: model.weights.h5 is not a readable HDF5 file ({exc})") from None
+        self.groups = self._map_groups(cfg)
+
+    def _map_groups(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        root = self.h5.get("layers")
+        if root is None:
+            return {}
+        by_attr: dict[str, Any] = {}
+        for key in root:
+            vars_group = root[key].get("vars")
+            name = vars_group.attrs.get("name") if vars_group is not None else None
+            if isinstance(name, bytes):
+                name = name.decode()
+            if isinstance(name, str):
+                by_attr[name] = root[key]
+        if by_attr:
+            return by_attr
+        # Older Keras 3 files: replay the saver's naming (snake_case of the class, _1, _2, ...).
+        layers = cfg["config"].get("layers", [])
+        if cfg.get("class_name") == "Sequential":
+            layers = [lc for lc in layers if lc.get("class_name") != "InputLayer"]
+        used: dict[str, int] = {}
+        out: dict[str, Any] = {}
+        for lc in layers:
+            base = _snake_case(str(lc.get("class_name", "")))
+            if base in used:
+                used[base] += 1
+                key = f"{base}_{used[base]}"
+            else:
+                used[base] = 0
+                key = base
+            name = lc.get("config", {}).get("name") or lc.get("name")
+            if key in root:
+                out[name] = root[key]
+        return out
+
+    def of(self, name: str, class_name: str) -> list[np.ndarray]:
+        group = self.groups.get(name)
+        return [] if group is None else self._collect(group)
+
+    def _collect(self, group: Any) -> list[np.ndarray]:
+        arrays: list[np.ndarray] = []
+        own = group.get("vars")
+        if own is not None:
+            for key in sorted(own, key=lambda k: int(k) if k.isdigit() else 1 << 30):
+                arrays.append(np.asarray(own[key]))
+        children = [k for k in group if k != "vars"]
+        children.sort(key=lambda k: (self.CHILD_ORDER.index(k) if k in self.CHILD_ORDER else len(self.CHILD_ORDER), k))
+        for key in children:
+            arrays.extend(self._collect(group[key]))
+        return arrays
+
+
+def _snake_case(name: str) -> str:
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    s = re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+    return s
+
+
+# ---------------------------------------------------------------------------- config -> records
+
+def _from_config(cfg: dict[str, Any], weights_of: Any, name: str, source: str, keras_version: str) -> ModelRecord:
+    class_name = cfg.get("class_name")
+    config = cfg.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ConversionError(f"{source}: model config has no layer list (class {class_name!r})")
+    if class_name == "Sequential":
+        return _sequential(config, weights_of, name, source, keras_version)
+    if class_name in ("Functional", "Model"):
+        return _functional(config, weights_of, name, source, keras_version)
+    raise ConversionError(
+        f"{source}: model class {class_name!r} is not supported; supported: Sequential, Functional"
+    )
+
+
+def _layer_name(lc: dict[str, Any]) -> str:
+    name = lc.get("name") or lc.get("config", {}).get("name")
+    if not isinstance(name, str):
+        raise ConversionError(f"layer config without a name: {str(lc)[:200]}")
+    return name
+
+
+def _check_layer_config(lc: Any, source: str) -> None:
+    if not isinstance(lc, dict) or not isinstance(lc.get("class_name"), str) or not isinstance(lc.get("config"), dict):
+        raise ConversionError(f"{source}: malformed layer entry in the model config: {str(lc)[:200]}")
+
+
+def _sequential(config: dict[str, Any], weights_of: Any, name: str, source: str, kv: str) -> ModelRecord:
+    records: list[LayerRecord] = []
+    layers = config["layers"]
+    for lc in layers:
+        _check_layer_config(lc, source)
+    if not layers:
+        raise ConversionError(f"{source}: the Sequential model has no layers")
+    if layers[0]["class_name"] != "InputLayer":
+        first = layers[0]["config"]
+        shape = first.get("batch_shape") or first.get("batch_input_shape") or config.get("build_input_shape")
+        if shape is None:
+            raise ConversionError(
+                f"{source}: the model has no input shape; start it with keras.Input((timesteps, features)) "
+                "or build it before converting"
+            )
+        layers = [{"class_name": "InputLayer", "config": {"name": "input_layer", "batch_shape": list(shape)}}] + layers
+    prev = None
+    for lc in layers:
+        lname = _layer_name(lc)
+        rec = LayerRecord(lname, lc["class_name"], lc["config"], weights_of(lname, lc["class_name"]))
+        if prev is not None:
+            rec.inbound = [[(prev, 0, 0)]]
+            rec.call_kwargs = [{}]
+        records.append(rec)
+        prev = lname
+    return ModelRecord(name, source, kv, "Sequential", records, [(records[0].name, 0, 0)], [(prev, 0, 0)])
+
+
+def _tensor_refs(arg: Any) -> list[TensorRef]:
+    """Keras 3 node args: nested lists of {'class_name': '__keras_tensor__', 'config': {'keras_history': [...]}}."""
+    if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
+        hist = arg["config"]["keras_history"]
+        return [(str(hist[0]), int(hist[1]), int(hist[2]))]
+    if isinstance(arg, (list, tuple)):
+        out: list[TensorRef] = []
+        for a in arg:
+            out.extend(_tensor_refs(a))
+        return out
+    return []
+
+
+def _parse_node(node: Any, source: str, lname: str) -> tuple[list[TensorRef], dict[str, Any]]:
+    if isinstance(node, dict):  # Keras 3
+        return _tensor_refs(node.get("args", [])), dict(node.get("kwargs", {}) or {})
+    if isinstance(node, list):  # Keras 2: [[name, node_index, tensor_index, kwargs], ...]
+        refs, kwargs = [], {}
+        for entry in node:
+            refs.append((str(entry[0]), int(entry[1]), int(entry[2])))
+            if len(entry) > 3 and isinstance(entry[3], dict):
+                kwargs.update(entry[3])
+        return refs, kwargs
+    raise ConversionError(f"{source}: layer '{lname}' has a malformed inbound node: {str(node)[:200]}")
+
+
+def _io_refs(value: Any) -> list[TensorRef]:
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+        value = [value]
+    return [(str(v[0]), int(v[1]), int(v[2])) for v in value or []]
+
+
+def _functional(config: dict[str, Any], weights_of: Any, name: str, source: str, kv: str) -> ModelRecord:
+    records = []
+    for lc in config["layers"]:
+        _check_layer_config(lc, source)
+        lname = _layer_name(lc)
+        rec = LayerRecord(lname, lc["class_name"], lc["config"], weights_of(lname, lc["class_name"]))
+        for node in lc.get("inbound_nodes", []) or []:
+            refs, kwargs = _parse_node(node, source, lname)
+            rec.inbound.append(refs)
+            rec.call_kwargs.append(kwargs)
+        records.append(rec)
+    return ModelRecord(name, source, kv, "Functional", records,
+                       _io_refs(config.get("input_layers")), _io_refs(config.get("output_layers")))

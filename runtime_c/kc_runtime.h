@@ -1,0 +1,266 @@
+/* kc_runtime.h - kerasc runtime kernels, shared by every generated model header.
+ *
+ * Portable C99 (also valid C++), header-only, no heap, no mutable globals.
+ * Everything here is `static inline` and carries the `kc_` prefix (`kc__` for private
+ * helpers), so any number of generated headers can include it in one translation unit.
+ * Only float32 arithmetic: no double is used anywhere (Cortex-M FPUs are single-precision).
+ *
+ * Generated headers check KC_RUNTIME_VERSION and refuse to build against another version.
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef KC_RUNTIME_H_INCLUDED
+#define KC_RUNTIME_H_INCLUDED
+
+#define KC_RUNTIME_VERSION 1
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- products */
+
+/* z (n_out,) += x (n_in,) @ W (n_in, n_out), W row-major (Keras' kernel layout).
+ * Loop order k outer, j inner: each z[j] accumulates independently, so compilers
+ * vectorise the inner loop without -ffast-math and the sum order is fixed (k = 0..n_in-1). */
+static inline void kc_matvec_acc(float *z, const float *W, const float *x, int n_in, int n_out)
+{
+    int k, j;
+    for (k = 0; k < n_in; ++k) {
+        const float xk = x[k];
+        const float *w = W + (size_t)k * (size_t)n_out;
+        for (j = 0; j < n_out; ++j) {
+            z[j] += xk * w[j];
+        }
+    }
+}
+
+/* z (n,) = b (n,) */
+static inline void kc_copy(float *z, const float *b, int n)
+{
+    memcpy(z, b, (size_t)n * sizeof(float));
+}
+
+/* z (n,) += b (n,) */
+static inline void kc_add(float *z, const float *b, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        z[j] += b[j];
+    }
+}
+
+/* z (n,) = 0 */
+static inline void kc_zero(float *z, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        z[j] = 0.0f;
+    }
+}
+
+/* ---------------------------------------------------------------- scalar activations
+ * Each follows Keras 3's definition (keras/src/activations/activations.py and the
+ * TensorFlow backend's nn.py); the formula is quoted above each function. */
+
+/* sigmoid: 1 / (1 + exp(-x)), in the form that never overflows exp. */
+static inline float kc_sigmoid(float x)
+{
+    if (x >= 0.0f) {
+        return 1.0f / (1.0f + expf(-x));
+    } else {
+        const float e = expf(x);
+        return e / (1.0f + e);
+    }
+}
+
+/* softplus: log(1 + exp(x)), stable for large |x| like tf.math.softplus */
+static inline float kc_softplus(float x)
+{
+    if (x > 15.0f) {
+        return x + expf(-x);
+    }
+    if (x < -15.0f) {
+        return expf(x);
+    }
+    return log1pf(expf(x));
+}
+
+static inline float kc_act_linear(float x) { return x; }
+static inline float kc_act_tanh(float x) { return tanhf(x); }
+static inline float kc_act_sigmoid(float x) { return kc_sigmoid(x); }
+/* relu: max(x, 0) */
+static inline float kc_act_relu(float x) { return x > 0.0f ? x : 0.0f; }
+/* relu6: min(max(x, 0), 6) */
+static inline float kc_act_relu6(float x) { return x > 0.0f ? (x < 6.0f ? x : 6.0f) : 0.0f; }
+/* leaky_relu (negative_slope = 0.2): x if x >= 0 else 0.2 x */
+static inline float kc_act_leaky_relu(float x) { return x >= 0.0f ? x : 0.2f * x; }
+/* elu (alpha = 1): x if x > 0 else expm1(x) */
+static inline float kc_act_elu(float x) { return x > 0.0f ? x : expm1f(x); }
+/* selu: scale * (x if x > 0 else alpha * expm1(x)) */
+static inline float kc_act_selu(float x)
+{
+    const float alpha = 1.67326324235437728f;
+    const float scale = 1.05070098735548049f;
+    return x > 0.0f ? scale * x : scale * alpha * expm1f(x);
+}
+/* celu (alpha = 1): max(x, 0) + alpha * expm1(min(x, 0) / alpha) */
+static inline float kc_act_celu(float x) { return (x > 0.0f ? x : 0.0f) + expm1f(x < 0.0f ? x : 0.0f); }
+static inline float kc_act_softplus(float x) { return kc_softplus(x); }
+/* softsign: x / (1 + |x|) */
+static inline float kc_act_softsign(float x) { return x / (1.0f + fabsf(x)); }
+/* silu / swish: x * sigmoid(x) */
+static inline float kc_act_silu(float x) { return x * kc_sigmoid(x); }
+/* gelu (approximate = False): 0.5 x (1 + erf(x / sqrt(2))) */
+static inline float kc_act_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.707106781186547524f)); }
+/* exponential: exp(x) */
+static inline float kc_act_exponential(float x) { return expf(x); }
+/* hard_sigmoid (Keras 3): relu6(x + 3) / 6 */
+static inline float kc_act_hard_sigmoid(float x) { return kc_act_relu6(x + 3.0f) / 6.0f; }
+/* hard_silu / hard_swish: x * hard_sigmoid(x) */
+static inline float kc_act_hard_silu(float x) { return x * kc_act_hard_sigmoid(x); }
+/* hard_tanh: clip(x, -1, 1) */
+static inline float kc_act_hard_tanh(float x) { return x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x); }
+/* hard_shrink (threshold = 0.5): x if |x| > 0.5 else 0 */
+static inline float kc_act_hard_shrink(float x) { return fabsf(x) > 0.5f ? x : 0.0f; }
+/* soft_shrink (threshold = 0.5): x - 0.5 if x > 0.5, x + 0.5 if x < -0.5, else 0 */
+static inline float kc_act_soft_shrink(float x)
+{
+    return x > 0.5f ? x - 0.5f : (x < -0.5f ? x + 0.5f : 0.0f);
+}
+/* tanh_shrink: x - tanh(x) */
+static inline float kc_act_tanh_shrink(float x) { return x - tanhf(x); }
+/* sparse_plus: 0 if x <= -1, (x + 1)^2 / 4 if x < 1, else x */
+static inline float kc_act_sparse_plus(float x)
+{
+    return x <= -1.0f ? 0.0f : (x < 1.0f ? 0.25f * (x + 1.0f) * (x + 1.0f) : x);
+}
+/* sparse_sigmoid: 0 if x <= -1, 1 if x >= 1, else (x + 1) / 2 */
+static inline float kc_act_sparse_sigmoid(float x)
+{
+    return x <= -1.0f ? 0.0f : (x >= 1.0f ? 1.0f : 0.5f * (x + 1.0f));
+}
+/* squareplus (b = 4): (x + sqrt(x^2 + b)) / 2 */
+static inline float kc_act_squareplus(float x) { return (x + sqrtf(x * x + 4.0f)) / 2.0f; }
+/* mish: x * tanh(softplus(x)) */
+static inline float kc_act_mish(float x) { return x * tanhf(kc_softplus(x)); }
+/* log_sigmoid: -softplus(-x) */
+static inline float kc_act_log_sigmoid(float x) { return -kc_softplus(-x); }
+
+/* kc_vec_NAME(v, n): apply activation NAME to each of the n values of v, in place. */
+#define KC__VEC_ELEMENTWISE(name)                                  \
+    static inline void kc_vec_##name(float *v, int n)              \
+    {                                                              \
+        int j;                                                     \
+        for (j = 0; j < n; ++j) {                                  \
+            v[j] = kc_act_##name(v[j]);                            \
+        }                                                          \
+    }
+KC__VEC_ELEMENTWISE(tanh)
+KC__VEC_ELEMENTWISE(sigmoid)
+KC__VEC_ELEMENTWISE(relu)
+KC__VEC_ELEMENTWISE(relu6)
+KC__VEC_ELEMENTWISE(leaky_relu)
+KC__VEC_ELEMENTWISE(elu)
+KC__VEC_ELEMENTWISE(selu)
+KC__VEC_ELEMENTWISE(celu)
+KC__VEC_ELEMENTWISE(softplus)
+KC__VEC_ELEMENTWISE(softsign)
+KC__VEC_ELEMENTWISE(silu)
+KC__VEC_ELEMENTWISE(gelu)
+KC__VEC_ELEMENTWISE(exponential)
+KC__VEC_ELEMENTWISE(hard_sigmoid)
+KC__VEC_ELEMENTWISE(hard_silu)
+KC__VEC_ELEMENTWISE(hard_tanh)
+KC__VEC_ELEMENTWISE(hard_shrink)
+KC__VEC_ELEMENTWISE(soft_shrink)
+KC__VEC_ELEMENTWISE(tanh_shrink)
+KC__VEC_ELEMENTWISE(sparse_plus)
+KC__VEC_ELEMENTWISE(sparse_sigmoid)
+KC__VEC_ELEMENTWISE(squareplus)
+KC__VEC_ELEMENTWISE(mish)
+KC__VEC_ELEMENTWISE(log_sigmoid)
+#undef KC__VEC_ELEMENTWISE
+
+/* ---------------------------------------------------------------- vector activations
+ * Keras applies softmax, log_softmax and sparsemax over the last axis: here the whole
+ * vector of one timestep (the units of a layer). */
+
+/* softmax: exp(x - max) / sum(exp(x - max)) */
+static inline void kc_vec_softmax(float *v, int n)
+{
+    int j;
+    float m = v[0], s = 0.0f;
+    for (j = 1; j < n; ++j) {
+        m = v[j] > m ? v[j] : m;
+    }
+    for (j = 0; j < n; ++j) {
+        v[j] = expf(v[j] - m);
+        s += v[j];
+    }
+    for (j = 0; j < n; ++j) {
+        v[j] /= s;
+    }
+}
+
+/* log_softmax: x - max - log(sum(exp(x - max))) */
+static inline void kc_vec_log_softmax(float *v, int n)
+{
+    int j;
+    float m = v[0], s = 0.0f, ls;
+    for (j = 1; j < n; ++j) {
+        m = v[j] > m ? v[j] : m;
+    }
+    for (j = 0; j < n; ++j) {
+        s += expf(v[j] - m);
+    }
+    ls = logf(s);
+    for (j = 0; j < n; ++j) {
+        v[j] = v[j] - m - ls;
+    }
+}
+
+/* sparsemax (Martins & Astudillo 2016): max(x - tau, 0) where tau makes the output sum
+ * to 1. Element i is in the support iff 1 + c_i x_i > s_i, with c_i and s_i the count and
+ * sum of the elements >= x_i; O(n^2) without sorting, so no scratch memory is needed. */
+static inline void kc_vec_sparsemax(float *v, int n)
+{
+    int i, j, k = 0;
+    float ssum = 0.0f, tau;
+    for (i = 0; i < n; ++i) {
+        int c = 0;
+        float s = 0.0f;
+        for (j = 0; j < n; ++j) {
+            if (v[j] >= v[i]) {
+                ++c;
+                s += v[j];
+            }
+        }
+        if (1.0f + (float)c * v[i] > s) {
+            ++k;
+            ssum += v[i];
+        }
+    }
+    tau = (ssum - 1.0f) / (float)k;
+    for (i = 0; i < n; ++i) {
+        v[i] = v[i] - tau > 0.0f ? v[i] - tau : 0.0f;
+    }
+}
+
+/* glu (Dense only): out[j] = x[j] * sigmoid(x[j + n/2]), j < n/2; writes n/2 values in place. */
+static inline void kc_vec_glu(float *v, int n)
+{
+    int j, h = n / 2;
+    for (j = 0; j < h; ++j) {
+        v[j] = v[j] * kc_sigmoid(v[j + h]);
+    }
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KC_RUNTIME_H_INCLUDED */
