@@ -97,6 +97,11 @@ def _view(ir: ModelIR) -> dict:
     return view
 
 
+def work_per_step(ir: ModelIR) -> int:
+    """Floats of caller work buffer per timestep that NAME_predict needs (0: no work argument)."""
+    return int(_view(ir)["work_per_step"]) if ir.needs_work else 0
+
+
 def _plan_layer_major(ir: ModelIR, view: dict) -> None:
     """Assign ping-pong work buffers to the sequences passed between layers."""
     steps = []

@@ -24,6 +24,11 @@ TRAINING_ONLY = (
     "kernel_constraint", "recurrent_constraint", "bias_constraint",
     "unroll", "implementation",
 )
+# Of those, the ones a user may wonder about when set (initializers are always present).
+_WORTH_NOTING = (
+    "dropout", "recurrent_dropout", "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+    "activity_regularizer", "kernel_constraint", "recurrent_constraint", "bias_constraint", "unroll",
+)
 # Bookkeeping keys that carry no computation.
 BOOKKEEPING = ("name", "dtype", "batch_input_shape", "batch_shape", "input_shape", "input_dtype")
 
@@ -81,13 +86,13 @@ def check_options(rec: LayerRecord, known: dict[str, Any]) -> tuple[str, ...]:
         if key in BOOKKEEPING:
             continue
         if key in TRAINING_ONLY:
-            ignored.append(key)
+            if key in _WORTH_NOTING and value not in (None, 0, 0.0, False):
+                ignored.append(f"{key}={value!r}" if not isinstance(value, dict) else key)
             continue
         if key == "time_major":  # Keras 2: only the default layout is meaningful for a saved model
             if value:
                 raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): time_major=True is not supported; "
                                       "supported: time_major=False")
-            ignored.append(key)
             continue
         if key in ("lora_rank", "lora_alpha", "quantization_config") and value in (None, 0):
             continue

@@ -1,0 +1,41 @@
+# kerasc: `make demo` and `make test` work on a fresh machine; everything they need is installed here.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.kerasc-installed
+APT_PACKAGES := clang cmake valgrind gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-arm-linux-gnueabihf qemu-user
+PYTEST_ARGS ?=
+
+.PHONY: all setup deps demo test test-c clean
+
+all: test
+
+# Debian packages for the C side (compilers, ARM cross toolchains, qemu). Installed when run as root
+# with apt available; otherwise the tests that need them say so (and fail under CI=true).
+deps:
+	@missing=""; \
+	for t in clang cmake valgrind arm-none-eabi-gcc arm-linux-gnueabihf-gcc qemu-arm; do \
+	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -z "$$missing" ]; then echo "deps: C toolchains present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "deps: installing$$missing (apt)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null) \
+	    || echo "deps: WARNING: apt-get install failed; tests needing$$missing will report it"; \
+	else echo "deps: WARNING: missing$$missing and not root with apt; tests needing them will report it"; fi
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[verify,test]'
+	touch $(STAMP)
+
+setup: deps $(STAMP)
+
+demo: setup
+	$(PY) examples/demo/run_demo.py
+
+test: setup
+	$(PY) -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
+
+clean:
+	rm -rf build demo_out .pytest_cache

@@ -1,0 +1,152 @@
+"""kerasc command line: convert, verify, inspect.
+
+Exit codes: 0 ok; 1 parity mismatch (verify); 2 usage or conversion error; 3 missing optional
+extra (e.g. TensorFlow for verify). User mistakes print one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import __version__
+from .errors import KerascError
+
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_MISSING_EXTRA = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kerasc",
+        description="Convert trained Keras recurrent models to header-only C99 and prove the C matches Keras.",
+        epilog="Exit codes: 0 ok, 1 parity mismatch, 2 usage or conversion error, 3 missing optional extra.",
+    )
+    p.add_argument("--version", action="version", version=f"kerasc {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    c = sub.add_parser("convert", help="write NAME.h (and kc_runtime.h) for a model",
+                       description="Write a header-only C99 implementation of MODEL: DIR/NAME.h plus kc_runtime.h.")
+    c.add_argument("model", help="a .keras model file")
+    c.add_argument("-o", "--out", default=".", metavar="DIR", help="output directory (default: .)")
+    c.add_argument("--name", help="C prefix for every symbol (default: the file name, sanitised)")
+    c.add_argument("--force", action="store_true", help="overwrite files kerasc did not generate")
+
+    v = sub.add_parser("verify", help="compare the C with Keras on every layer and timestep",
+                       description="Build the generated C and compare it with Keras on every layer and timestep. "
+                                   "Exits 0 only when every value agrees within atol + rtol * |keras|.")
+    v.add_argument("model", help="a .keras model file")
+    v.add_argument("--inputs", metavar="X.npy", help="inputs to use, shape (batch, timesteps, features); "
+                                                     "default: seeded N(0, 1) values")
+    v.add_argument("--timesteps", type=int, help=f"timesteps of random inputs (default {16})")
+    v.add_argument("--batch", type=int, help="batch size of random inputs (default 2)")
+    v.add_argument("--seed", type=int, default=0, help="seed of random inputs (default 0)")
+    v.add_argument("--atol", type=float, help="absolute tolerance (default 1e-5)")
+    v.add_argument("--rtol", type=float, help="relative tolerance (default 1e-4)")
+    v.add_argument("--name", help="C prefix (default: the file name, sanitised)")
+
+    i = sub.add_parser("inspect", help="layers, parameters, flash and RAM bytes, streaming or not",
+                       description="Describe what kerasc makes of MODEL without writing anything.")
+    i.add_argument("model", help="a .keras model file")
+    i.add_argument("--name", help="C prefix (default: the file name, sanitised)")
+    i.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"convert": _convert, "verify": _verify, "inspect": _inspect}[args.command](args)
+    except KerascError as exc:
+        print(f"kerasc: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kerasc: interrupted", file=sys.stderr)
+        return 130
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .codegen import write_files
+    from .graph import build
+
+    ir = build(args.model, args.name)
+    paths = write_files(ir, Path(args.out), force=args.force)
+    print(f"wrote {paths[0]} (+ {paths[1].name}): {len(ir.nodes)} layers, "
+          f"flash {ir.weight_bytes} bytes, RAM {ir.state_bytes} bytes"
+          f"{'' if ir.causal else ' (no streaming: ' + _why_not_stream(ir) + ')'}")
+    return EXIT_OK
+
+
+def _why_not_stream(ir) -> str:
+    if not ir.input_seq:
+        return "the input has no time axis"
+    backwards = [n.keras_name for n in ir.nodes if n.go_backwards]
+    return f"go_backwards in {', '.join(backwards)}"
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .errors import ConversionError
+    from .verify import verify
+
+    x = None
+    if args.inputs:
+        try:
+            x = np.load(args.inputs)
+        except (OSError, ValueError) as exc:
+            raise ConversionError(f"--inputs {args.inputs}: cannot read it as a .npy array ({exc})") from None
+    report = verify(args.model, x=x, atol=args.atol, rtol=args.rtol, timesteps=args.timesteps, batch=args.batch,
+                    seed=args.seed, name=args.name)
+    print(report.table())
+    return EXIT_OK if report.ok else EXIT_MISMATCH
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .graph import build
+
+    ir = build(args.model, args.name)
+    layers = [{
+        "index": n.index, "name": n.keras_name, "class": n.keras_class, "summary": n.summary,
+        "input": _shape(n.in_seq, ir.timesteps, n.in_width), "output": _shape(n.out_seq, ir.timesteps, n.out_width),
+        "params": n.params, "flash_bytes": n.weight_bytes, "state_bytes": n.state_floats * 4,
+        "ignored_options": list(n.ignored),
+    } for n in ir.nodes]
+    info = {
+        "name": ir.name, "source": ir.source, "keras_version": ir.keras_version,
+        "input": _shape(ir.input_seq, ir.timesteps, ir.input_width),
+        "output": _shape(ir.output_seq, ir.timesteps, ir.output_width),
+        "params": ir.params, "flash_bytes": ir.weight_bytes, "ram_bytes": ir.state_bytes,
+        "scratch_bytes": ir.scratch_floats * 4, "streaming": ir.causal,
+        "streaming_note": "" if ir.causal else _why_not_stream(ir), "layers": layers,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return EXIT_OK
+    print(f"model '{ir.name}' from {ir.source} (Keras {ir.keras_version}): input {info['input']} -> "
+          f"output {info['output']}")
+    head = f"{'#':>2}  {'layer':<20} {'class':<10} {'input':<12} {'output':<12} {'params':>8} {'flash B':>9} {'RAM B':>7}"
+    print(head)
+    print("-" * len(head))
+    for row in layers:
+        print(f"{row['index']:>2}  {row['name'][:20]:<20} {row['class']:<10} {row['input']:<12} {row['output']:<12} "
+              f"{row['params']:>8} {row['flash_bytes']:>9} {row['state_bytes']:>7}")
+    print("-" * len(head))
+    print(f"total: {ir.params} parameters; flash {ir.weight_bytes} bytes (weights); RAM {ir.state_bytes} bytes "
+          f"(state {ir.state_bytes - ir.scratch_floats * 4} + scratch {ir.scratch_floats * 4})")
+    print(f"streaming ({ir.name}_step): {'yes' if ir.causal else 'no, ' + _why_not_stream(ir)}")
+    for n in ir.nodes:
+        if n.ignored:
+            print(f"note: layer '{n.keras_name}': training-only options ignored: {', '.join(n.ignored)}")
+    return EXIT_OK
+
+
+def _shape(seq: bool, timesteps: Optional[int], width: int) -> str:
+    return f"({timesteps or 'T'}, {width})" if seq else f"({width},)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

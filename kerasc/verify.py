@@ -1,0 +1,182 @@
+"""verify: the same input through Keras and through the generated C, compared at every
+Keras layer boundary and every timestep. Keras is the ground truth (needs `kerasc[verify]`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .errors import ConversionError, MissingExtraError
+
+DEFAULT_ATOL = 1e-5
+DEFAULT_RTOL = 1e-4
+DEFAULT_TIMESTEPS = 16
+DEFAULT_BATCH = 2
+
+
+def import_keras() -> Any:
+    """Keras with the TensorFlow backend, quietly; MissingExtraError if it is not installed."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import keras
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"this needs Keras and TensorFlow as ground truth, which are not installed ({exc}); "
+            "install them with: pip install 'kerasc[verify]'"
+        ) from None
+    return keras
+
+
+def load_keras_model(source: Any) -> Any:
+    if not isinstance(source, (str, Path)):
+        return source
+    keras = import_keras()
+    try:
+        return keras.saving.load_model(str(source), compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for unreadable files
+        raise ConversionError(f"{source}: Keras could not load the model ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+@dataclass
+class LayerResult:
+    index: int
+    name: str
+    keras_class: str
+    shape: tuple
+    max_abs_err: float
+    max_rel_err: float
+    worst_t: Optional[int]  # timestep of the largest error (None for vector outputs)
+    mismatches: int  # values outside atol + rtol * |keras|
+    first_bad: Optional[str] = None  # where the first mismatch is, in words
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0
+
+
+@dataclass
+class Report:
+    model: str
+    atol: float
+    rtol: float
+    input_shape: tuple
+    seed: Optional[int]
+    layers: list[LayerResult] = field(default_factory=list)
+    output_max_abs_err: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.layers)
+
+    @property
+    def first_failure(self) -> Optional[LayerResult]:
+        return next((r for r in self.layers if not r.ok), None)
+
+    @property
+    def max_abs_err(self) -> float:
+        return max([r.max_abs_err for r in self.layers] + [0.0])
+
+    def table(self) -> str:
+        head = f"{'layer':<28} {'class':<10} {'output shape':<16} {'max |err|':>10} {'max rel':>9} {'worst t':>8}  status"
+        lines = [head, "-" * len(head)]
+        for r in self.layers:
+            label = f"[{r.index}] {r.name}"
+            wt = "-" if r.worst_t is None else str(r.worst_t)
+            status = "ok" if r.ok else f"MISMATCH ({r.mismatches})"
+            lines.append(f"{label[:28]:<28} {r.keras_class:<10} {str(r.shape):<16} {r.max_abs_err:>10.2e} "
+                         f"{r.max_rel_err:>9.1e} {wt:>8}  {status}")
+        verdict = "PASS" if self.ok else "FAIL"
+        lines.append(f"{verdict}: {self.model}, input {self.input_shape}"
+                     f"{'' if self.seed is None else f' (random, seed {self.seed})'}, tolerance atol {self.atol:g} + "
+                     f"rtol {self.rtol:g} * |keras|; max error {self.max_abs_err:.2e}")
+        bad = self.first_failure
+        if bad is not None:
+            lines.append(f"first disagreement: {bad.first_bad}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def make_inputs(ir: Any, timesteps: Optional[int], batch: Optional[int], seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    B = batch or DEFAULT_BATCH
+    if ir.input_seq:
+        T = ir.timesteps or timesteps or DEFAULT_TIMESTEPS
+        if ir.timesteps and timesteps and timesteps != ir.timesteps:
+            raise ConversionError(f"the model was built for {ir.timesteps} timesteps; --timesteps {timesteps} "
+                                  "cannot be used")
+        return rng.standard_normal((B, T, ir.input_width)).astype(np.float32)
+    return rng.standard_normal((B, ir.input_width)).astype(np.float32)
+
+
+def keras_layer_outputs(model: Any, names: list[str], x: np.ndarray) -> list[np.ndarray]:
+    """Outputs of the named layers, from a sub-model called eagerly (DESIGN: not predict)."""
+    keras = import_keras()
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    sub = keras.Model(inputs, [model.get_layer(n).output for n in names])
+    outs = sub(x, training=False)
+    if not isinstance(outs, (list, tuple)):
+        outs = [outs]
+    return [np.asarray(o) for o in outs]
+
+
+def compare(index: int, name: str, cls: str, c: np.ndarray, k: np.ndarray, atol: float, rtol: float) -> LayerResult:
+    """Errors of one layer's C output against Keras', per timestep."""
+    if c.shape != k.shape:
+        return LayerResult(index, name, cls, tuple(k.shape), float("inf"), float("inf"), None, int(k.size),
+                           f"layer [{index}] '{name}': C output shape {c.shape} != Keras {k.shape}")
+    err = np.abs(c.astype(np.float64) - k.astype(np.float64))
+    err = np.where(np.isnan(err), np.inf, err)
+    tol = atol + rtol * np.abs(k.astype(np.float64))
+    bad = err > tol
+    rel = err / np.maximum(np.abs(k), 1e-30)
+    seq = k.ndim == 3
+    worst = np.unravel_index(int(np.argmax(err)), err.shape) if err.size else None
+    first_bad = None
+    if bad.any():
+        if seq:  # earliest timestep first, then batch, then unit
+            order = np.argwhere(bad.transpose(1, 0, 2))
+            t, b, u = (int(v) for v in order[0])
+            where = f"timestep {t}, batch {b}, unit {u}"
+            cv, kv, ev, tv = c[b, t, u], k[b, t, u], err[b, t, u], tol[b, t, u]
+        else:
+            b, u = (int(v) for v in np.argwhere(bad)[0])
+            where = f"batch {b}, unit {u}"
+            cv, kv, ev, tv = c[b, u], k[b, u], err[b, u], tol[b, u]
+        first_bad = (f"layer [{index}] '{name}' ({cls}) at {where}: C {float(cv):.8g} vs Keras {float(kv):.8g} "
+                     f"(|err| {float(ev):.2e} > tolerance {float(tv):.2e})")
+    return LayerResult(index, name, cls, tuple(k.shape), float(err.max()) if err.size else 0.0,
+                       float(rel.max()) if rel.size else 0.0,
+                       (int(worst[1]) if seq and worst is not None else None), int(bad.sum()), first_bad)
+
+
+def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Optional[float] = None, *,
+           timesteps: Optional[int] = None, batch: Optional[int] = None, seed: int = 0,
+           name: Optional[str] = None, compiled: Any = None) -> Report:
+    """Compare the generated C with Keras on every layer and timestep; see Report."""
+    from .graph import build
+    from .harness import compile_models
+
+    atol = DEFAULT_ATOL if atol is None else float(atol)
+    rtol = DEFAULT_RTOL if rtol is None else float(rtol)
+    ir = build(model, name) if compiled is None else compiled.ir
+    kmodel = load_keras_model(model)
+    cm = compiled if compiled is not None else compile_models([ir])[0]
+    used_seed: Optional[int] = None
+    if x is None:
+        x = make_inputs(ir, timesteps, batch, seed)
+        used_seed = seed
+    x = np.asarray(x, dtype=np.float32)
+    _, c_layers = cm.trace(x)
+    k_layers = keras_layer_outputs(kmodel, [n.keras_name for n in ir.nodes], x)
+    report = Report(ir.name, atol, rtol, tuple(x.shape), used_seed)
+    for n, c, k in zip(ir.nodes, c_layers, k_layers):
+        report.layers.append(compare(n.index, n.keras_name, n.keras_class, c, k, atol, rtol))
+    report.output_max_abs_err = report.layers[-1].max_abs_err if report.layers else 0.0
+    return report
