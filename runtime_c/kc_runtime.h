@@ -223,28 +223,31 @@ static inline void kc_vec_log_softmax(float *v, int n)
     }
 }
 
-/* sparsemax (Martins & Astudillo 2016): max(x - tau, 0) where tau makes the output sum
- * to 1. Element i is in the support iff 1 + c_i x_i > s_i, with c_i and s_i the count and
- * sum of the elements >= x_i; O(n^2) without sorting, so no scratch memory is needed. */
+/* sparsemax as Keras 3's TensorFlow backend computes it (nn.py): with s the values sorted in
+ * descending order and c their running sums, position r (1-based) is in the support iff
+ * s_r - (c_r - 1) / r > 0; k = |support|; tau = (sum of c_r over the support - 1) / k;
+ * out = max(x - tau, 0). (Keras sums the running sums, where the paper uses c_k alone; we follow
+ * Keras.) Each element's sorted position and running sum are found by counting, O(n^2), so no
+ * scratch memory is needed; tied values give the same sorted sequence in any order. */
 static inline void kc_vec_sparsemax(float *v, int n)
 {
     int i, j, k = 0;
-    float ssum = 0.0f, tau;
+    float csum = 0.0f, tau;
     for (i = 0; i < n; ++i) {
-        int c = 0;
-        float s = 0.0f;
+        int r = 1;
+        float c = v[i];
         for (j = 0; j < n; ++j) {
-            if (v[j] >= v[i]) {
-                ++c;
-                s += v[j];
+            if (v[j] > v[i] || (v[j] == v[i] && j < i)) {
+                ++r;
+                c += v[j];
             }
         }
-        if (1.0f + (float)c * v[i] > s) {
+        if (v[i] - (c - 1.0f) / (float)r > 0.0f) {
             ++k;
-            ssum += v[i];
+            csum += c;
         }
     }
-    tau = (ssum - 1.0f) / (float)k;
+    tau = (csum - 1.0f) / (float)k;
     for (i = 0; i < n; ++i) {
         v[i] = v[i] - tau > 0.0f ? v[i] - tau : 0.0f;
     }

@@ -52,11 +52,27 @@ def assert_close(c: np.ndarray, k: np.ndarray, what: str, atol: float = ATOL, rt
     return float(err.max())
 
 
+def truth_with_stable_weights(model, x, case):
+    """Randomise with the case's gain; where Keras is not self-consistent at that gain (activations
+    that amplify, e.g. a GRU gated by log_sigmoid), halve it, at most twice. Returns Keras' output."""
+    gain, bias = case.gain, case.bias_scale
+    for attempt in range(3):
+        randomize(model, seed=1000 + case.seed, gain=gain, bias_scale=bias)
+        try:
+            return keras_truth(model, x)
+        except AssertionError as exc:
+            if attempt == 2:
+                raise AssertionError(f"case {case.id}: {exc}") from None
+            gain, bias = gain / 2, bias / 2
+
+
 class Case:
     """One model of a parity sweep: built lazily (Keras), compiled together with its module's cases."""
 
-    def __init__(self, cid: str, build, timesteps: int = 7, batch: int = 3, seed: int = 0, gain: float = 1.75):
-        self.id, self.build, self.timesteps, self.batch, self.seed, self.gain = cid, build, timesteps, batch, seed, gain
+    def __init__(self, cid: str, build, timesteps: int = 7, batch: int = 3, seed: int = 0, gain: float = 1.75,
+                 bias_scale: float = 0.5):
+        self.id, self.build, self.timesteps, self.batch, self.seed = cid, build, timesteps, batch, seed
+        self.gain, self.bias_scale = gain, bias_scale
 
     def __repr__(self) -> str:
         return self.id
@@ -72,7 +88,6 @@ def prepare(cases, keras):
     irs = []
     for i, case in enumerate(cases):
         model = case.build(keras)
-        randomize(model, seed=1000 + case.seed, gain=case.gain)
         rng = np.random.default_rng(case.seed)
         shape = model.inputs[0].shape
         if len(shape) == 3:
@@ -80,7 +95,7 @@ def prepare(cases, keras):
             x = rng.standard_normal((case.batch, T, shape[2])).astype(np.float32)
         else:
             x = rng.standard_normal((case.batch, shape[1])).astype(np.float32)
-        y = keras_truth(model, x)
+        y = truth_with_stable_weights(model, x, case)
         irs.append(build(model, name=f"m{i}"))
         prepared[case.id] = [model, x, y, None]
     for case, cm in zip(cases, compile_models(irs)):
