@@ -112,7 +112,7 @@ def _load_keras_zip(path: Path) -> ModelRecord:
     if not isinstance(cfg, dict) or "config" not in cfg:
         raise ConversionError(f"{path}: config.json does not describe a Keras model")
     weights = _KerasWeights(path, weights_blob, cfg)
-    return _from_config(cfg, weights.of, cfg["config"].get("name") or path.stem, path.name,
+    return _from_config(cfg, weights.of, path.stem, path.name,
                         str(meta.get("keras_version", "unknown")))
 
 

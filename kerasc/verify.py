@@ -123,7 +123,11 @@ def keras_layer_outputs(model: Any, names: list[str], x: np.ndarray) -> list[np.
     outs = sub(x, training=False)
     if not isinstance(outs, (list, tuple)):
         outs = [outs]
-    return [np.asarray(o) for o in outs]
+    return [_numpy(o) for o in outs]
+
+
+def _numpy(t: Any) -> np.ndarray:
+    return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
 
 
 def compare(index: int, name: str, cls: str, c: np.ndarray, k: np.ndarray, atol: float, rtol: float) -> LayerResult:

@@ -29,11 +29,15 @@ def _is_gru_bias(model, w) -> bool:
     return False
 
 
+def _numpy(t):
+    return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
+
+
 def keras_truth(model, x: np.ndarray) -> np.ndarray:
     """Keras' output for x, checked to be self-consistent first (DESIGN: chaotic random RNNs
     disagree with themselves; such a model cannot judge the C)."""
-    y = np.asarray(model(x, training=False))
-    y1 = np.asarray(model(x[:1], training=False))
+    y = _numpy(model(x, training=False))
+    y1 = _numpy(model(x[:1], training=False))
     assert np.allclose(y[:1], y1, atol=1e-6, rtol=1e-5), \
         f"Keras disagrees with itself (batch of {len(x)} vs 1) by {np.abs(y[:1] - y1).max():.2e}: weights too chaotic"
     assert np.all(np.isfinite(y)), "Keras produced non-finite outputs: pick milder weights"
