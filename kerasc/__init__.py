@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import BuildError, ConversionError, KerascError, MissingExtraError
+from .verify import Report, verify  # binds `kerasc.verify` to the function, not the submodule
 
-__all__ = ["convert", "compile", "verify", "build_ir", "ConversionError", "KerascError", "MissingExtraError",
+__all__ = ["convert", "compile", "verify", "build_ir", "Report", "ConversionError", "KerascError", "MissingExtraError",
            "BuildError", "__version__"]
 
 
@@ -38,10 +39,3 @@ def compile(model: Any, name: Optional[str] = None):  # noqa: A001 - public API 
     from .harness import compile_models
 
     return compile_models([build_ir(model, name)])[0]
-
-
-def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Optional[float] = None, **kwargs: Any):
-    """Run the same input through Keras and the C; return a Report (report.ok, per-layer errors)."""
-    from .verify import verify as _verify
-
-    return _verify(model, x=x, atol=atol, rtol=rtol, **kwargs)

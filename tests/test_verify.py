@@ -1,0 +1,85 @@
+"""kerasc.verify and the Python API on .keras files: the report names the first layer and timestep
+that disagree; files and live models give the same C; several seeds of the demo-like stack."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import kerasc
+from helpers import assert_close, keras_truth, randomize
+
+
+@pytest.fixture(scope="module")
+def saved(keras, tmp_path_factory):
+    m = keras.Sequential([keras.Input((None, 3)), keras.layers.GRU(6, return_sequences=True, name="g"),
+                          keras.layers.LSTM(5, name="l"), keras.layers.Dense(3, activation="softmax", name="d")],
+                         name="saved_model")
+    randomize(m, seed=11)
+    path = tmp_path_factory.mktemp("m") / "saved_model.keras"
+    m.save(path)
+    return m, path
+
+
+def test_file_and_live_model_give_the_same_header(saved):
+    from kerasc.codegen import render_header
+
+    m, path = saved
+    live, filed = render_header(kerasc.build_ir(m)), render_header(kerasc.build_ir(path))
+    # identical but for the source line
+    strip = lambda t: "\n".join(t.splitlines()[1:])  # noqa: E731
+    assert strip(live) == strip(filed)
+    assert "from saved_model.keras (Keras 3." in filed.splitlines()[0]
+
+
+def test_compile_predict_from_file_matches_keras(saved):
+    m, path = saved
+    cm = kerasc.compile(path)
+    x = np.random.default_rng(1).standard_normal((4, 11, 3)).astype(np.float32)
+    assert_close(cm.predict(x), keras_truth(m, x), "compiled from .keras")
+    assert cm.predict(x).shape == m.predict(x, verbose=0).shape
+
+
+def test_verify_report_passes(saved):
+    _, path = saved
+    report = kerasc.verify(path, timesteps=20, batch=3)
+    assert report.ok, report.table()
+    assert [r.name for r in report.layers] == ["g", "l", "d"]
+    assert report.layers[0].shape == (3, 20, 6) and report.layers[1].shape == (3, 5)
+    assert 0 < report.max_abs_err < 1e-5
+    assert "PASS" in report.table()
+
+
+def test_verify_finds_the_first_wrong_layer_and_timestep(saved):
+    """Corrupt one recurrent weight of layer 'l' in the C (not Keras): verify must fail there,
+    and layer 'g' before it must still pass."""
+    from kerasc.harness import compile_models
+
+    m, path = saved
+    ir = kerasc.build_ir(path, name="corrupted")
+    node = ir.nodes[1]
+    arrays = list(node.arrays)
+    bad = arrays[1].values.copy()  # U_i of the LSTM
+    bad[0, 0] += 0.5
+    arrays[1] = dataclasses.replace(arrays[1], values=bad)
+    nodes = list(ir.nodes)
+    nodes[1] = dataclasses.replace(node, arrays=tuple(arrays), gates=tuple(
+        dataclasses.replace(g, U=arrays[1]) if g.name == "i" else g for g in node.gates))
+    cm = compile_models([dataclasses.replace(ir, nodes=tuple(nodes))])[0]
+    report = kerasc.verify(path, compiled=cm, timesteps=8)
+    assert not report.ok
+    assert report.layers[0].ok and not report.layers[1].ok
+    assert report.first_failure.name == "l"
+    assert "layer [1] 'l' (LSTM)" in report.first_failure.first_bad
+    assert "first disagreement" in report.table()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_several_seeds_saturating_weights(keras, seed):
+    m = keras.Sequential([keras.Input((None, 4)), keras.layers.LSTM(16, return_sequences=True),
+                          keras.layers.GRU(12, return_sequences=True), keras.layers.SimpleRNN(8),
+                          keras.layers.Dense(4)])
+    randomize(m, seed=100 + seed, gain=2.0)
+    x = np.random.default_rng(seed).standard_normal((2, 30, 4)).astype(np.float32)
+    report = kerasc.verify(m, x=x, name=f"seed{seed}")
+    assert report.ok, report.table()
