@@ -35,7 +35,7 @@ demo: setup
 	$(PY) examples/demo/run_demo.py
 
 test: setup
-	$(PY) -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 clean:
 	rm -rf build demo_out .pytest_cache

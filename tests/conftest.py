@@ -45,6 +45,10 @@ def keras():
     return k
 
 
-@pytest.fixture
-def tmp_out(tmp_path):
-    return tmp_path / "out"
+@pytest.fixture(scope="module")
+def prepared(request, keras):
+    """The module's CASES (helpers.Case), built with random weights, Keras truth taken, and all
+    compiled into one extension: {case id: (model, x, keras_y, compiled)}."""
+    from helpers import prepare
+
+    return prepare(request.module.CASES, keras)

@@ -27,8 +27,8 @@ def kerasc(*args, no_tf=False, cwd=None):
 @pytest.fixture(scope="module")
 def small_model(keras, tmp_path_factory):
     path = tmp_path_factory.mktemp("models") / "Small Model.keras"  # a space in the path, on purpose
-    m = keras.Sequential([keras.Input((None, 3)), keras.layers.LSTM(8, return_sequences=True),
-                          keras.layers.GRU(6), keras.layers.Dense(2)], name="small")
+    m = keras.Sequential([keras.Input((None, 3)), keras.layers.LSTM(8, return_sequences=True, name="lstm"),
+                          keras.layers.GRU(6, name="gru"), keras.layers.Dense(2, name="dense")], name="small")
     randomize(m, seed=3)
     m.save(path)
     return path

@@ -4,7 +4,7 @@ it: LSTM/GRU/SimpleRNN `activation`, LSTM/GRU `recurrent_activation`, Dense `act
 
 import pytest
 
-from helpers import Case, assert_close, prepare
+from helpers import Case, assert_close
 from kerasc.activations import ALIASES, ELEMENTWISE, VECTOR, WIDTH_HALVING
 
 RNN_ACTS = sorted(set(ELEMENTWISE + VECTOR) | {"swish", "hard_swish"})
@@ -41,11 +41,6 @@ for i, act in enumerate(RNN_ACTS):
               _rnn("lstm", "recurrent_activation", act, i), _rnn("gru", "recurrent_activation", act, i)]
 for i, act in enumerate(DENSE_ACTS):
     CASES += [_dense(act, i, True), _dense(act, i, False)]
-
-
-@pytest.fixture(scope="module")
-def prepared(keras):
-    return prepare(CASES, keras)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)

@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 import pytest
 
-from helpers import Case, assert_close, prepare
+from helpers import Case, assert_close
 
 KINDS = {
     "lstm": lambda k, **kw: k.layers.LSTM(**kw),
@@ -39,11 +39,6 @@ def _case(i, kind, ret_seq, backwards, bias):
 
 CASES = [_case(i, *combo) for i, combo in
          enumerate(itertools.product(KINDS, (True, False), (False, True), (True, False)))]
-
-
-@pytest.fixture(scope="module")
-def prepared(keras):
-    return prepare(CASES, keras)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)

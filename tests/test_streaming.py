@@ -4,7 +4,7 @@ sequence ended at that step (checked against Keras on every prefix)."""
 import numpy as np
 import pytest
 
-from helpers import Case, assert_close, prepare
+from helpers import Case, assert_close
 
 CASES = [
     Case("lstm-seq", lambda k: k.Sequential([k.Input((None, 3)), k.layers.LSTM(6, return_sequences=True)]), seed=1),
@@ -16,11 +16,6 @@ CASES = [
     Case("lstm-last", lambda k: k.Sequential([k.Input((None, 1)), k.layers.LSTM(1)]), seed=4),
     Case("fixed-T", lambda k: k.Sequential([k.Input((6, 3)), k.layers.GRU(4), k.layers.Dense(2)]), timesteps=6, seed=5),
 ]
-
-
-@pytest.fixture(scope="module")
-def prepared(keras):
-    return prepare(CASES, keras)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
