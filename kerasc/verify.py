@@ -3,10 +3,12 @@ Keras layer boundary and every timestep. Keras is the ground truth (needs `keras
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -18,11 +20,35 @@ DEFAULT_TIMESTEPS = 16
 DEFAULT_BATCH = 2
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null while native libraries initialise (Python exceptions
+    are unaffected: they are raised, not printed, inside the block)."""
+    if "tensorflow" in sys.modules:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def import_keras() -> Any:
     """Keras with the TensorFlow backend, quietly; MissingExtraError if it is not installed."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        import keras
+        with _native_stderr_silenced():  # TensorFlow's C++ start-up chatter ignores TF_CPP_MIN_LOG_LEVEL
+            import keras
     except ImportError as exc:
         raise MissingExtraError(
             f"this needs Keras and TensorFlow as ground truth, which are not installed ({exc}); "
