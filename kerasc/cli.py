@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    warnings.showwarning = _warning_line
     try:
         return {"convert": _convert, "verify": _verify, "inspect": _inspect}[args.command](args)
     except KerascError as exc:
@@ -66,6 +68,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("kerasc: interrupted", file=sys.stderr)
         return 130
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"kerasc: warning: {message}", file=sys.stderr)
 
 
 def _convert(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import functools
 import os
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -23,6 +24,7 @@ from .ir import ModelIR, Node
 # Every file kerasc writes carries this marker; only such files are overwritten without --force.
 MARKER = "kerasc-generated"
 RUNTIME_HEADER = "kc_runtime.h"
+LARGE_WEIGHTS_BYTES = 1 << 20  # convert warns above this
 
 
 def ccomment(text: object) -> str:
@@ -148,6 +150,9 @@ def write_files(ir: ModelIR, out_dir: Path, force: bool = False) -> list[Path]:
     except OSError as exc:
         raise ConversionError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
     files = {out_dir / f"{ir.name}.h": render_header(ir), out_dir / RUNTIME_HEADER: runtime_source()}
+    if ir.weight_bytes > LARGE_WEIGHTS_BYTES:
+        warnings.warn(f"{ir.name}: the weights take {ir.weight_bytes} bytes of flash, more than most "
+                      "microcontrollers have", stacklevel=2)
     for path in files:
         _check_overwrite(path, force)
     for path, text in files.items():

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Optional
 
 from . import __version__, names
 from .errors import ConversionError
 from .ir import ModelIR, Node
-from .layers import Context, to_node
+from .layers import MAX_UNITS, Context, to_node
 from .load import LayerRecord, ModelRecord, load
 
 
 def build(source: Any, name: Optional[str] = None) -> ModelIR:
-    """Load any model source and lower it to the IR."""
-    record = load(source)
-    return lower(record, name)
+    """Load any model source and lower it to the IR.
+
+    Errors name the source file: a file from a colleague or an old disk may hold anything, so
+    a malformed config (a missing key, a value of the wrong type) is a ConversionError too."""
+    where = str(source) if isinstance(source, (str, os.PathLike)) else None
+    try:
+        return lower(load(source), name)
+    except ConversionError as exc:
+        msg = str(exc)
+        if where and not msg.startswith(where) and Path(where).name not in msg.split(":")[0]:
+            msg = f"{where}: {msg}"
+        raise ConversionError(msg) from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError) as exc:
+        raise ConversionError(f"{where or 'model'}: malformed model ({type(exc).__name__}: {exc})") from None
 
 
 def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
@@ -43,6 +56,9 @@ def _input_spec(rec: LayerRecord, source: str) -> tuple[int, bool, Optional[int]
         raise ConversionError(f"{source}: input '{rec.name}' has shape {shape!r}; supported: (batch, timesteps, "
                               "features) for sequences or (batch, features) for vectors")
     dims = list(shape[1:])
+    if not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_UNITS) for d in dims):
+        raise ConversionError(f"{source}: input '{rec.name}' has shape {shape!r}; every dimension must be a "
+                              f"positive integer up to {MAX_UNITS} (or None for timesteps)")
     if dims[-1] is None:
         raise ConversionError(f"{source}: input '{rec.name}' has an unknown feature size; it must be fixed")
     dtype = rec.config.get("dtype", "float32")

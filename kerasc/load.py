@@ -18,6 +18,10 @@ import numpy as np
 
 from .errors import ConversionError
 
+MAX_CONFIG_BYTES = 64 << 20
+MAX_WEIGHTS_BYTES = 1 << 30
+MAX_ARRAY_ELEMENTS = 1 << 27  # 512 MiB of float32 in one weight array
+
 # (layer name, node index, tensor index): one tensor flowing along a graph edge.
 TensorRef = tuple[str, int, int]
 
@@ -102,6 +106,11 @@ def _load_keras_zip(path: Path) -> ModelRecord:
             for needed in ("config.json", "model.weights.h5"):
                 if needed not in names:
                     raise ConversionError(f"{path}: not a complete .keras file ({needed} is missing)")
+            for info in zf.infolist():  # refuse before allocating (zip bombs, absurd files)
+                limit = MAX_WEIGHTS_BYTES if info.filename == "model.weights.h5" else MAX_CONFIG_BYTES
+                if info.filename in ("config.json", "metadata.json", "model.weights.h5") and info.file_size > limit:
+                    raise ConversionError(f"{path}: {info.filename} is {info.file_size} bytes; kerasc reads at most "
+                                          f"{limit}")
             cfg = json.loads(zf.read("config.json"))
             meta = json.loads(zf.read("metadata.json")) if "metadata.json" in names else {}
             weights_blob = zf.read("model.weights.h5")
@@ -176,7 +185,11 @@ class _KerasWeights:
         own = group.get("vars")
         if own is not None:
             for key in sorted(own, key=lambda k: int(k) if k.isdigit() else 1 << 30):
-                arrays.append(np.asarray(own[key]))
+                dataset = own[key]
+                if not hasattr(dataset, "shape") or dataset.size > MAX_ARRAY_ELEMENTS:
+                    raise ConversionError(f"{self.path}: weight array {dataset.name} is not a reasonable array "
+                                          f"(shape {getattr(dataset, 'shape', '?')})")
+                arrays.append(np.asarray(dataset))
         children = [k for k in group if k != "vars"]
         children.sort(key=lambda k: (self.CHILD_ORDER.index(k) if k in self.CHILD_ORDER else len(self.CHILD_ORDER), k))
         for key in children:

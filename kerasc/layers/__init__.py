@@ -102,7 +102,7 @@ def check_options(rec: LayerRecord, known: dict[str, Any]) -> tuple[str, ...]:
                 f"supported options: {', '.join(sorted(known))}"
             )
         allowed = known[key]
-        if allowed is not None and value not in allowed:
+        if allowed is not None and not any(type(value) is type(a) and value == a for a in allowed):
             raise ConversionError(
                 f"layer '{rec.name}' ({rec.class_name}): {key}={value!r} is not supported; "
                 f"supported: {' or '.join(repr(a) for a in allowed)}"
@@ -115,10 +115,24 @@ def check_options(rec: LayerRecord, known: dict[str, Any]) -> tuple[str, ...]:
     return tuple(ignored)
 
 
+MAX_UNITS = 1 << 16  # far beyond any model for a microcontroller; keeps every C size an int
+
+
 def positive_int(rec: LayerRecord, key: str) -> int:
     value = rec.config.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): {key}={value!r} must be a positive integer")
+    if value > MAX_UNITS:
+        raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): {key}={value} is larger than kerasc supports "
+                              f"({MAX_UNITS})")
+    return value
+
+
+def flag(rec: LayerRecord, key: str, default: bool) -> bool:
+    """A boolean option; a value of another type is a malformed config, not a truthy guess."""
+    value = rec.config.get(key, default)
+    if not isinstance(value, bool):
+        raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): {key}={value!r} must be true or false")
     return value
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import activations
 from ..ir import Node, StateVar
 from ..load import LayerRecord
-from . import Context, check_options, expect_weights, positive_int, register
+from . import Context, check_options, expect_weights, flag, positive_int, register
 
 
 @register("Dense")
@@ -13,7 +13,7 @@ def dense(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, {"units": None, "activation": None, "use_bias": None})
     cfg = rec.config
     units = positive_int(rec, "units")
-    use_bias = bool(cfg.get("use_bias", True))
+    use_bias = flag(rec, "use_bias", True)
     act = activations.resolve(cfg.get("activation", "linear"), layer=rec.name, option="activation",
                               allowed=activations.SUPPORTED_DENSE)
     F = ctx.in_width

@@ -14,7 +14,7 @@ from .. import activations
 from ..errors import ConversionError
 from ..ir import Gate, Node, StateVar
 from ..load import LayerRecord
-from . import Context, check_options, expect_weights, positive_int, register
+from . import Context, check_options, expect_weights, flag, positive_int, register
 
 GATES = {"LSTM": ("i", "f", "c", "o"), "GRU": ("z", "r", "h"), "SimpleRNN": ("",)}
 GATE_WORDS = {"i": "input", "f": "forget", "c": "cell candidate", "o": "output",
@@ -45,8 +45,8 @@ def recurrent(rec: LayerRecord, ctx: Context) -> Node:
     gates = GATES[cls]
     G = len(gates)
     F = ctx.in_width
-    use_bias = bool(cfg.get("use_bias", True))
-    reset_after = bool(cfg.get("reset_after", True)) if cls == "GRU" else False
+    use_bias = flag(rec, "use_bias", True)
+    reset_after = flag(rec, "reset_after", True) if cls == "GRU" else False
     act = activations.resolve(cfg.get("activation", "tanh"), layer=rec.name, option="activation",
                               allowed=activations.SUPPORTED_RNN)
     ract = (activations.resolve(cfg.get("recurrent_activation", "sigmoid"), layer=rec.name,
@@ -88,8 +88,8 @@ def recurrent(rec: LayerRecord, ctx: Context) -> Node:
     if cls == "LSTM":
         state.append(StateVar(f"{ctx.cid}_c", units, f"{where}: carry state c [units={units}]", True))
     scratch = {"LSTM": 4 * units, "GRU": 4 * units, "SimpleRNN": units}[cls]
-    ret_seq = bool(cfg.get("return_sequences", False))
-    go_back = bool(cfg.get("go_backwards", False))
+    ret_seq = flag(rec, "return_sequences", False)
+    go_back = flag(rec, "go_backwards", False)
     opts = {
         "activation": act, "recurrent_activation": ract, "use_bias": use_bias, "reset_after": reset_after,
         "return_sequences": ret_seq, "go_backwards": go_back, "scratch": scratch, "units": units,
