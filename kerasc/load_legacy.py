@@ -41,6 +41,26 @@ def is_keras2(version: str) -> bool:
     return major is None or major < 3
 
 
+def saved_by_keras2(path: Path) -> bool:
+    """Whether a model file (.h5 or .keras) was saved by Keras 2, from its recorded keras_version."""
+    import zipfile
+
+    with path.open("rb") as fh:
+        magic = fh.read(8)
+    if magic == HDF5_MAGIC:
+        import h5py
+
+        with h5py.File(path, "r") as h5:
+            return is_keras2(_text(h5.attrs.get("keras_version", "unknown")))
+    if magic.startswith(b"PK"):
+        with zipfile.ZipFile(path) as zf:
+            if "metadata.json" not in zf.namelist():
+                return False
+            major = keras_major(str(json.loads(zf.read("metadata.json")).get("keras_version", "")))
+            return major is not None and major < 3
+    return False
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8")
