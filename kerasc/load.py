@@ -118,7 +118,7 @@ def _load_keras_zip(path: Path) -> ModelRecord:
         raise ConversionError(f"{path}: config.json does not describe a Keras model")
     weights = _KerasWeights(path, weights_blob, cfg)
     version = str(meta.get("keras_version", "unknown"))
-    record = _from_config(cfg, weights.of, cfg["config"].get("name") or path.stem, path.name, version)
+    record = _from_config(cfg, weights.of, path.stem, path.name, version)  # DESIGN: default name = file stem
     # tf_keras 2.13+ writes .keras archives too; their metadata says which Keras saved them.
     record.legacy = keras_major(version) is not None and keras_major(version) < 3
     return record

@@ -104,9 +104,7 @@ def load_h5(path: Path) -> Any:
             raise ConversionError(f"{path}: model_config does not describe a Keras model")
         cfg = _normalize(cfg)
         weights = _read_weights(h5, path)
-    model_cfg = cfg["config"]
-    name = model_cfg.get("name") if isinstance(model_cfg, dict) else None
-    record = _from_config(cfg, lambda lname, cls: weights.get(lname, []), name or path.stem, path.name, version)
+    record = _from_config(cfg, lambda lname, cls: weights.get(lname, []), path.stem, path.name, version)
     record.legacy = is_keras2(version)
     return record
 
