@@ -73,3 +73,43 @@ def test_verify_without_tensorflow_exits_3(model_files, fname, tmp_path):
     assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)
     assert "pip install 'kerasc[verify]'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_wheel_in_bare_venv(model_files, tmp_path):
+    """The built wheel, installed with its core dependencies only (from the package registry), converts a
+    Keras 3 .keras file and a Keras 2 .h5 file, and the header compiles."""
+    import os
+    import shutil
+
+    # No PYTHONPATH: the venv must see only what pip installed into it.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__",
+                                                             ".pytest_cache"))
+    wheels = tmp_path / "wheels"
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                        str(wheels), str(src)], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    (wheel,) = wheels.glob("kerasc-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120, env=env)
+    r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-c", str(ROOT / "constraints.txt"), str(wheel)],
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, f"pip could not install the wheel and its core dependencies: {r.stderr[-2000:]}"
+    check = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "import importlib.util as u; print([m for m in ('tensorflow', 'keras', 'tf_keras') "
+                            "if u.find_spec(m)])"], capture_output=True, text=True, timeout=60, env=env)
+    assert check.stdout.strip() == "[]", check.stdout  # really a bare environment
+    for fname in ("k3model.keras", "k2model.h5"):
+        out = tmp_path / "out"
+        r = subprocess.run([str(venv / "bin" / "kerasc"), "convert", str(model_files / fname), "-o", str(out)],
+                           capture_output=True, text=True, timeout=120, env=env)
+        assert r.returncode == 0, r.stderr
+        stem = fname.split(".")[0]
+        r = subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-fsyntax-only", "-x", "c",
+                            str(out / f"{stem}.h")], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    r = subprocess.run([str(venv / "bin" / "kerasc"), "verify", str(model_files / "k2model.h5")],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 3 and "kerasc[verify]" in r.stderr, (r.returncode, r.stderr)
