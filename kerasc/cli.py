@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("convert", help="write NAME.h (and kc_runtime.h) for a model",
                        description="Write a header-only C99 implementation of MODEL: DIR/NAME.h plus kc_runtime.h.")
-    c.add_argument("model", help="a .keras model file")
+    c.add_argument("model", help="a .keras or .h5 model file")
     c.add_argument("-o", "--out", default=".", metavar="DIR", help="output directory (default: .)")
     c.add_argument("--name", help="C prefix for every symbol (default: the file name, sanitised)")
     c.add_argument("--force", action="store_true", help="overwrite files kerasc did not generate")
@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="compare the C with Keras on every layer and timestep",
                        description="Build the generated C and compare it with Keras on every layer and timestep. "
                                    "Exits 0 only when every value agrees within atol + rtol * |keras|.")
-    v.add_argument("model", help="a .keras model file")
+    v.add_argument("model", help="a .keras or .h5 model file")
     v.add_argument("--inputs", metavar="X.npy", help="inputs to use, shape (batch, timesteps, features); "
                                                      "default: seeded N(0, 1) values")
     v.add_argument("--timesteps", type=int, help=f"timesteps of random inputs (default {16})")
@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("inspect", help="layers, parameters, flash and RAM bytes, streaming or not",
                        description="Describe what kerasc makes of MODEL without writing anything.")
-    i.add_argument("model", help="a .keras model file")
+    i.add_argument("model", help="a .keras or .h5 model file")
     i.add_argument("--name", help="C prefix (default: the file name, sanitised)")
     i.add_argument("--json", action="store_true", help="machine-readable output")
     return p

@@ -37,7 +37,8 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
     width, seq, timesteps = _input_spec(in_rec, record.source)
     nodes: list[Node] = []
     for rec in chain[1:]:
-        node = to_node(rec, Context(index=len(nodes), prefix=prefix, in_width=width, in_seq=seq))
+        node = to_node(rec, Context(index=len(nodes), prefix=prefix, in_width=width, in_seq=seq,
+                                    legacy=record.legacy))
         nodes.append(node)
         width, seq = node.out_width, node.out_seq
     if not nodes:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConversionError
+from .load_legacy import HDF5_MAGIC, keras_major, load_h5
 
 MAX_CONFIG_BYTES = 64 << 20
 MAX_WEIGHTS_BYTES = 1 << 30
@@ -46,24 +47,29 @@ class ModelRecord:
     layers: list[LayerRecord]
     inputs: list[TensorRef]
     outputs: list[TensorRef]
+    # Saved by Keras 2 (decided by keras_version): Keras 2 semantics apply (see load_legacy.py).
+    legacy: bool = False
 
 
 def load(source: Any) -> ModelRecord:
-    """Read a `keras.Model`, a `.keras` file or (later) a legacy `.h5` file into a ModelRecord."""
+    """Read a `keras.Model` (Keras 3 or tf_keras), a `.keras` file or an `.h5` file into a ModelRecord."""
     if isinstance(source, (str, Path)):
         return _load_file(Path(source))
     if hasattr(source, "get_config") and hasattr(source, "layers"):
         return _load_live(source)
     raise ConversionError(
-        f"cannot read a model from {type(source).__name__}: pass a keras.Model or a path to a .keras file"
+        f"cannot read a model from {type(source).__name__}: pass a keras.Model or a path to a .keras or .h5 file"
     )
 
 
 # ---------------------------------------------------------------------------- live models
 
 def _load_live(model: Any) -> ModelRecord:
-    import keras  # only reached with a live model, so Keras is importable
+    import sys
 
+    # The package the model comes from (keras, or tf_keras for a Keras 2 model) is imported already.
+    framework = sys.modules.get(type(model).__module__.split(".")[0])
+    version = str(getattr(framework, "__version__", "unknown"))
     cfg = {"class_name": model.__class__.__name__, "config": model.get_config()}
     if cfg["class_name"] not in ("Sequential", "Functional", "Model"):
         raise ConversionError(
@@ -76,7 +82,9 @@ def _load_live(model: Any) -> ModelRecord:
         layer = by_name.get(name)
         return [np.asarray(w) for w in layer.get_weights()] if layer is not None else []
 
-    return _from_config(cfg, weights_of, model.name, f"<keras.Model '{model.name}'>", keras.__version__)
+    record = _from_config(cfg, weights_of, model.name, f"<keras.Model '{model.name}'>", version)
+    record.legacy = keras_major(version) is not None and keras_major(version) < 3
+    return record
 
 
 # ---------------------------------------------------------------------------- files
@@ -91,12 +99,9 @@ def _load_file(path: Path) -> ModelRecord:
         magic = fh.read(8)
     if magic.startswith(b"PK"):
         return _load_keras_zip(path)
-    if magic == b"\x89HDF\r\n\x1a\n":
-        raise ConversionError(
-            f"{path}: HDF5 (.h5) model files are not supported yet; load the model in Keras 3 and "
-            "save it with model.save('model.keras')"
-        )
-    raise ConversionError(f"{path}: not a Keras model file (expected a .keras zip archive)")
+    if magic == HDF5_MAGIC:
+        return load_h5(path)
+    raise ConversionError(f"{path}: not a Keras model file (expected a .keras zip archive or an HDF5 .h5 model)")
 
 
 def _load_keras_zip(path: Path) -> ModelRecord:
@@ -121,8 +126,11 @@ def _load_keras_zip(path: Path) -> ModelRecord:
     if not isinstance(cfg, dict) or "config" not in cfg:
         raise ConversionError(f"{path}: config.json does not describe a Keras model")
     weights = _KerasWeights(path, weights_blob, cfg)
-    return _from_config(cfg, weights.of, path.stem, path.name,
-                        str(meta.get("keras_version", "unknown")))
+    version = str(meta.get("keras_version", "unknown"))
+    record = _from_config(cfg, weights.of, path.stem, path.name, version)  # DESIGN: default name = file stem
+    # tf_keras 2.13+ writes .keras archives too; their metadata says which Keras saved them.
+    record.legacy = keras_major(version) is not None and keras_major(version) < 3
+    return record
 
 
 class _KerasWeights:

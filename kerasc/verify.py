@@ -57,15 +57,43 @@ def import_keras() -> Any:
     return keras
 
 
+def import_tf_keras() -> Any:
+    """tf_keras (Keras 2), the ground truth for files saved by Keras 2; MissingExtraError if absent."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import tf_keras
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"this model was saved by Keras 2, so verifying it needs tf_keras (Keras 2) as ground truth, which is "
+            f"not installed ({exc}); install it with: pip install 'kerasc[verify]'"
+        ) from None
+    return tf_keras
+
+
 def load_keras_model(source: Any) -> Any:
+    """A live model as is; a file loaded by the Keras that saved it (tf_keras for Keras 2 files)."""
     if not isinstance(source, (str, Path)):
         return source
-    keras = import_keras()
+    from .load_legacy import saved_by_keras2
+
+    if saved_by_keras2(Path(source)):
+        tf_keras = import_tf_keras()
+        load, who = (lambda: tf_keras.models.load_model(str(source), compile=False)), "tf_keras"
+    else:
+        keras = import_keras()
+        load, who = (lambda: keras.saving.load_model(str(source), compile=False, safe_mode=True)), "Keras"
     try:
-        return keras.saving.load_model(str(source), compile=False, safe_mode=True)
+        return load()
     except Exception as exc:  # Keras raises many types for unreadable files
-        raise ConversionError(f"{source}: Keras could not load the model ({type(exc).__name__}: "
+        raise ConversionError(f"{source}: {who} could not load the model ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+def _framework(model: Any) -> Any:
+    """The package a live model belongs to: tf_keras for Keras 2 models, else Keras 3."""
+    if type(model).__module__.split(".")[0] == "tf_keras":
+        return import_tf_keras()
+    return import_keras()
 
 
 @dataclass
@@ -143,7 +171,7 @@ def make_inputs(ir: Any, timesteps: Optional[int], batch: Optional[int], seed: i
 
 def keras_layer_outputs(model: Any, names: list[str], x: np.ndarray) -> list[np.ndarray]:
     """Outputs of the named layers, from a sub-model called eagerly (DESIGN: not predict)."""
-    keras = import_keras()
+    keras = _framework(model)
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     sub = keras.Model(inputs, [model.get_layer(n).output for n in names])
     outs = sub(x, training=False)

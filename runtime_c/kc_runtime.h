@@ -150,6 +150,19 @@ static inline float kc_act_mish(float x) { return x * tanhf(kc_softplus(x)); }
 /* log_sigmoid: -softplus(-x) */
 static inline float kc_act_log_sigmoid(float x) { return -kc_softplus(-x); }
 
+/* Keras 2 definitions that differ from Keras 3 (models saved by Keras 2 / tf.keras / tf_keras;
+ * tf_keras/src/backend.py and tf_keras/src/layers/activation/). */
+/* hard_sigmoid (Keras 2 backend.hard_sigmoid): clip(0.2 x + 0.5, 0, 1) */
+static inline float kc_act_hard_sigmoid_k2(float x)
+{
+    const float y = 0.2f * x + 0.5f;
+    return y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
+}
+/* LeakyReLU layer as activation (Keras 2 default alpha = 0.3): x if x >= 0 else 0.3 x */
+static inline float kc_act_leaky_relu_k2(float x) { return x >= 0.0f ? x : 0.3f * x; }
+/* ThresholdedReLU layer as activation (Keras 2 default theta = 1): x if x > 1 else 0 */
+static inline float kc_act_thresholded_relu_k2(float x) { return x > 1.0f ? x : 0.0f; }
+
 /* kc_vec_NAME(v, n): apply activation NAME to each of the n values of v, in place. */
 #define KC__VEC_ELEMENTWISE(name)                                  \
     static inline void kc_vec_##name(float *v, int n)              \
@@ -183,6 +196,9 @@ KC__VEC_ELEMENTWISE(sparse_sigmoid)
 KC__VEC_ELEMENTWISE(squareplus)
 KC__VEC_ELEMENTWISE(mish)
 KC__VEC_ELEMENTWISE(log_sigmoid)
+KC__VEC_ELEMENTWISE(hard_sigmoid_k2)
+KC__VEC_ELEMENTWISE(leaky_relu_k2)
+KC__VEC_ELEMENTWISE(thresholded_relu_k2)
 #undef KC__VEC_ELEMENTWISE
 
 /* ---------------------------------------------------------------- vector activations

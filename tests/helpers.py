@@ -105,3 +105,51 @@ def prepare(cases, keras):
     for case, cm in zip(cases, compile_models(irs)):
         prepared[case.id][3] = cm
     return {k: tuple(v) for k, v in prepared.items()}
+
+
+class SavedCase:
+    """One model of a file-based sweep: built with `framework` (tf_keras for Keras 2 files, or keras),
+    given random weights, written by `save(model, path)` (default: model.save), optionally rewritten
+    by `patch(path)` (to imitate what older Keras versions wrote), then converted from the file."""
+
+    def __init__(self, cid: str, build, *, framework: str = "tf_keras", ext: str = ".h5", save=None, patch=None,
+                 timesteps: int = 6, batch: int = 3, seed: int = 0, gain: float = 1.75):
+        self.id, self.build, self.framework, self.ext = cid, build, framework, ext
+        self.save, self.patch = save, patch
+        self.timesteps, self.batch, self.seed, self.gain = timesteps, batch, seed, gain
+
+    def __repr__(self) -> str:
+        return self.id
+
+
+def prepare_saved(cases, out_dir):
+    """Like prepare(), from saved files: ground truth from the framework that saved each file (its eager
+    call), the C from kerasc reading the file. Returns {case id: (model, x, keras_y, compiled, path)}."""
+    import importlib
+
+    from kerasc.graph import build
+    from kerasc.harness import compile_models
+
+    prepared = {}
+    irs = []
+    for i, case in enumerate(cases):
+        fw = importlib.import_module(case.framework)
+        model = case.build(fw)
+        randomize(model, seed=1000 + case.seed, gain=case.gain)
+        path = out_dir / f"{case.id}{case.ext}"
+        (case.save or (lambda m, p: m.save(str(p))))(model, path)
+        if case.patch is not None:
+            case.patch(path)
+        rng = np.random.default_rng(case.seed)
+        shape = model.inputs[0].shape
+        if len(shape) == 3:
+            T = shape[1] or case.timesteps
+            x = rng.standard_normal((case.batch, T, shape[2])).astype(np.float32)
+        else:
+            x = rng.standard_normal((case.batch, shape[1])).astype(np.float32)
+        y = keras_truth(model, x)
+        irs.append(build(path, name=f"m{i}"))
+        prepared[case.id] = [model, x, y, None, path]
+    for case, cm in zip(cases, compile_models(irs)):
+        prepared[case.id][3] = cm
+    return {k: tuple(v) for k, v in prepared.items()}

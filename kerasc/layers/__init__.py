@@ -41,6 +41,14 @@ class Context:
     prefix: str  # the model's C prefix
     in_width: int
     in_seq: bool
+    legacy: bool = False  # the model was saved by Keras 2: its definitions apply
+
+    def activation(self, rec: LayerRecord, option: str, default: str, allowed: tuple[str, ...]) -> str:
+        """The runtime name of the activation `option` of `rec` (Keras 2 names when legacy)."""
+        from .. import activations
+
+        return activations.resolve(rec.config.get(option, default), layer=rec.name, option=option,
+                                   allowed=allowed, legacy=self.legacy)
 
     @property
     def cid(self) -> str:
@@ -154,4 +162,4 @@ def expect_weights(rec: LayerRecord, shapes: list[tuple[int, ...]], names: list[
     return out
 
 
-from . import dense, recurrent  # noqa: E402,F401  (register the handlers)
+from . import cudnn, dense, recurrent  # noqa: E402,F401  (register the handlers)

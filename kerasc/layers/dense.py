@@ -14,8 +14,7 @@ def dense(rec: LayerRecord, ctx: Context) -> Node:
     cfg = rec.config
     units = positive_int(rec, "units")
     use_bias = flag(rec, "use_bias", True)
-    act = activations.resolve(cfg.get("activation", "linear"), layer=rec.name, option="activation",
-                              allowed=activations.SUPPORTED_DENSE)
+    act = ctx.activation(rec, "activation", "linear", activations.SUPPORTED_DENSE)
     F = ctx.in_width
     shapes, names = [(F, units)], ["kernel"]
     if use_bias:

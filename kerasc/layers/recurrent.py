@@ -46,11 +46,9 @@ def recurrent(rec: LayerRecord, ctx: Context) -> Node:
     G = len(gates)
     F = ctx.in_width
     use_bias = flag(rec, "use_bias", True)
-    reset_after = flag(rec, "reset_after", True) if cls == "GRU" else False
-    act = activations.resolve(cfg.get("activation", "tanh"), layer=rec.name, option="activation",
-                              allowed=activations.SUPPORTED_RNN)
-    ract = (activations.resolve(cfg.get("recurrent_activation", "sigmoid"), layer=rec.name,
-                                option="recurrent_activation", allowed=activations.SUPPORTED_RNN)
+    reset_after = _reset_after(rec, ctx) if cls == "GRU" else False
+    act = ctx.activation(rec, "activation", "tanh", activations.SUPPORTED_RNN)
+    ract = (ctx.activation(rec, "recurrent_activation", "sigmoid", activations.SUPPORTED_RNN)
             if cls != "SimpleRNN" else act)
 
     shapes, names = [(F, G * units), (units, G * units)], ["kernel", "recurrent_kernel"]
@@ -109,3 +107,14 @@ def recurrent(rec: LayerRecord, ctx: Context) -> Node:
         state=tuple(state), arrays=tuple(arrays), options=opts, gates=tuple(out_gates),
         summary=f"{cls}({', '.join(parts)})", ignored=ignored,
     )
+
+
+def _reset_after(rec: LayerRecord, ctx: Context) -> bool:
+    """GRU reset_after. Keras 3 and tf.keras default to True; configs written before Keras 2.1
+    have no such key and always meant the reset-before variant, whose bias is (3U,) rather than
+    (2, 3U), so a legacy config without the key follows the bias it carries."""
+    if rec.config.get("reset_after") is not None:
+        return flag(rec, "reset_after", True)
+    if not ctx.legacy:
+        return True
+    return len(rec.weights) == 3 and getattr(rec.weights[2], "ndim", 1) == 2

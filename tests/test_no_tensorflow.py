@@ -1,0 +1,115 @@
+"""`kerasc convert` and `inspect` read .keras and .h5 files without TensorFlow or Keras; `verify`
+says it needs `kerasc[verify]` and exits 3.
+
+The CLI runs in a subprocess where importing tensorflow, keras, tf_keras (or jax/torch) fails, as
+on a machine with only the core dependencies (numpy, h5py, jinja2, cffi)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BLOCKED = ("tensorflow", "keras", "tf_keras", "jax", "torch")
+
+# Python run as `python -c WRAPPER kerasc-args...`: block the imports, run `python -m kerasc`, and
+# report any module of the blocked packages that got loaded anyway.
+WRAPPER = f"""
+import runpy, sys
+BLOCKED = {BLOCKED!r}
+for name in BLOCKED:
+    sys.modules[name] = None
+sys.argv = ["kerasc"] + sys.argv[1:]
+try:
+    runpy.run_module("kerasc", run_name="__main__", alter_sys=True)
+finally:
+    leaked = [m for m, v in sys.modules.items() if v is not None and m.split(".")[0] in BLOCKED]
+    if leaked:
+        print("LEAKED", leaked, file=sys.stderr)
+"""
+
+
+def _run(*args, cwd):
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "KERASC_CACHE_DIR": str(cwd / "cache")}
+    return subprocess.run([sys.executable, "-c", WRAPPER, *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    import keras
+    import tf_keras as tk
+
+    d = tmp_path_factory.mktemp("notf")
+    k3 = keras.Sequential([keras.Input((None, 3)), keras.layers.GRU(4), keras.layers.Dense(2)])
+    k3.save(str(d / "k3model.keras"))
+    k2 = tk.Sequential([tk.layers.LSTM(4, recurrent_activation="hard_sigmoid", input_shape=(None, 3)),
+                        tk.layers.Dense(2)])
+    k2.save(str(d / "k2model.h5"))
+    return d
+
+
+@pytest.mark.parametrize("fname", ["k3model.keras", "k2model.h5"])
+def test_convert_and_inspect_without_tensorflow(model_files, fname, tmp_path):
+    out = tmp_path / "out"
+    r = _run("convert", model_files / fname, "-o", out, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "LEAKED" not in r.stderr, r.stderr
+    stem = fname.split(".")[0]
+    header = (out / f"{stem}.h").read_text()
+    assert f"{stem}_predict" in header and (out / "kc_runtime.h").exists()
+    if fname.endswith(".h5"):
+        assert "kc_vec_hard_sigmoid_k2" in header  # Keras 2 semantics, decided from the file alone
+    r = _run("inspect", "--json", model_files / fname, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "LEAKED" not in r.stderr, r.stderr
+    assert '"streaming": true' in r.stdout
+
+
+@pytest.mark.parametrize("fname", ["k3model.keras", "k2model.h5"])
+def test_verify_without_tensorflow_exits_3(model_files, fname, tmp_path):
+    r = _run("verify", model_files / fname, cwd=tmp_path)
+    assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)
+    assert "pip install 'kerasc[verify]'" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_wheel_in_bare_venv(model_files, tmp_path):
+    """The built wheel, installed with its core dependencies only (from the package registry), converts a
+    Keras 3 .keras file and a Keras 2 .h5 file, and the header compiles."""
+    import os
+    import shutil
+
+    # No PYTHONPATH: the venv must see only what pip installed into it.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__",
+                                                             ".pytest_cache"))
+    wheels = tmp_path / "wheels"
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                        str(wheels), str(src)], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    (wheel,) = wheels.glob("kerasc-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120, env=env)
+    r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-c", str(ROOT / "constraints.txt"), str(wheel)],
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, f"pip could not install the wheel and its core dependencies: {r.stderr[-2000:]}"
+    check = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "import importlib.util as u; print([m for m in ('tensorflow', 'keras', 'tf_keras') "
+                            "if u.find_spec(m)])"], capture_output=True, text=True, timeout=60, env=env)
+    assert check.stdout.strip() == "[]", check.stdout  # really a bare environment
+    for fname in ("k3model.keras", "k2model.h5"):
+        out = tmp_path / "out"
+        r = subprocess.run([str(venv / "bin" / "kerasc"), "convert", str(model_files / fname), "-o", str(out)],
+                           capture_output=True, text=True, timeout=120, env=env)
+        assert r.returncode == 0, r.stderr
+        stem = fname.split(".")[0]
+        r = subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-fsyntax-only", "-x", "c",
+                            str(out / f"{stem}.h")], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    r = subprocess.run([str(venv / "bin" / "kerasc"), "verify", str(model_files / "k2model.h5")],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 3 and "kerasc[verify]" in r.stderr, (r.returncode, r.stderr)
