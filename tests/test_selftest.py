@@ -76,12 +76,11 @@ def test_selftest_floats_round_trip(generated, keras):
     """Every embedded value is printed %.9g + f, so the C sees exactly Keras' float32 outputs."""
     import numpy as np
 
+    import kerasc
     from kerasc.selftest import reference_data
 
     key = "gru_last"
     model = make_model(keras, key, seed=list(MODELS).index(key))
-    import kerasc
-
     x, y = reference_data(kerasc.build_ir(model), model)
     text = (generated[key] / f"{key}_selftest.c").read_text()
     block = text.split(f"{key}__selftest_y", 1)[1].split("};", 1)[0]
