@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kerasc-installed
-APT_PACKAGES := clang cmake valgrind gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-arm-linux-gnueabihf qemu-user
+APT_PACKAGES := clang cmake valgrind gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-arm-linux-gnueabihf qemu-user \
+	qemu-system-arm
 PYTEST_ARGS ?=
 
-.PHONY: all setup deps demo test test-c clean
+.PHONY: all setup deps demo firmware test test-c clean
 
 all: test
 
@@ -14,7 +15,7 @@ all: test
 # with apt available; otherwise the tests that need them say so (and fail under CI=true).
 deps:
 	@missing=""; \
-	for t in clang cmake valgrind arm-none-eabi-gcc arm-linux-gnueabihf-gcc qemu-arm; do \
+	for t in clang cmake valgrind arm-none-eabi-gcc arm-linux-gnueabihf-gcc qemu-arm qemu-system-arm; do \
 	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	if [ -z "$$missing" ]; then echo "deps: C toolchains present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -33,6 +34,17 @@ setup: deps $(STAMP)
 
 demo: setup
 	$(PY) examples/demo/run_demo.py
+
+# The demo model in Cortex-M4F firmware: build it, print its flash/RAM/stack figures, and run it
+# and its on-target self-test under QEMU (MPS2 AN386 board).
+FW_BUILD := build/firmware
+firmware: setup
+	cmake -S examples/firmware -B $(FW_BUILD) -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/examples/firmware/arm-none-eabi-cortex-m4f.cmake \
+	  -DPython3_EXECUTABLE=$(abspath $(PY)) -DFIRMWARE_SEMIHOSTING=ON -DFIRMWARE_SELFTEST=ON
+	cmake --build $(FW_BUILD)
+	cmake --build $(FW_BUILD) --target size_report
+	qemu-system-arm -M mps2-an386 -nographic -semihosting -kernel $(FW_BUILD)/activity_fw.elf
+	qemu-system-arm -M mps2-an386 -nographic -semihosting -kernel $(FW_BUILD)/activity_selftest_fw.elf
 
 test: setup
 	$(PY) -m pytest -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS)

@@ -27,11 +27,19 @@ def build_ir(model: Any, name: Optional[str] = None):
     return build(model, name)
 
 
-def convert(model: Any, out_dir: Any, name: Optional[str] = None, *, force: bool = False) -> list[Path]:
-    """Write NAME.h (and the kc_runtime.h it includes) into out_dir; return the paths written."""
+def convert(model: Any, out_dir: Any, name: Optional[str] = None, *, force: bool = False,
+            self_test: bool = False) -> list[Path]:
+    """Write NAME.h (and the kc_runtime.h it includes) into out_dir; return the paths written.
+    self_test=True also writes NAME_selftest.c (needs TensorFlow: it embeds Keras' outputs)."""
     from .codegen import write_files
 
-    return write_files(build_ir(model, name), Path(out_dir), force=force)
+    ir = build_ir(model, name)
+    paths = write_files(ir, Path(out_dir), force=force)
+    if self_test:
+        from .selftest import write_selftest
+
+        paths.append(write_selftest(ir, model, Path(out_dir), force=force))
+    return paths
 
 
 def compile(model: Any, name: Optional[str] = None):  # noqa: A001 - public API name from the design

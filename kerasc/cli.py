@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 parity mismatch, 2 usage or conversion error, 3 missing optional extra.",
     )
     p.add_argument("--version", action="version", version=f"kerasc {__version__}")
+    p.add_argument("--cmake-dir", action=_CMakeDirAction,
+                   help="print the directory of kerasc's CMake package (for find_package(kerasc)) and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -35,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--out", default=".", metavar="DIR", help="output directory (default: .)")
     c.add_argument("--name", help="C prefix for every symbol (default: the file name, sanitised)")
     c.add_argument("--force", action="store_true", help="overwrite files kerasc did not generate")
+    c.add_argument("--self-test", action="store_true",
+                   help="also write NAME_selftest.c: a C program that checks the model against outputs Keras "
+                        "computed for embedded inputs (0 = pass); needs TensorFlow (kerasc[verify])")
 
     v = sub.add_parser("verify", help="compare the C with Keras on every layer and timestep",
                        description="Build the generated C and compare it with Keras on every layer and timestep. "
@@ -55,6 +60,21 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--name", help="C prefix (default: the file name, sanitised)")
     i.add_argument("--json", action="store_true", help="machine-readable output")
     return p
+
+
+class _CMakeDirAction(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: Optional[str] = None) -> None:
+        from ._resources import cmake_dir
+
+        try:
+            print(cmake_dir())
+        except FileNotFoundError as exc:
+            parser.exit(EXIT_USAGE, f"kerasc: error: {exc}\n")
+        parser.exit()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -79,7 +99,15 @@ def _convert(args: argparse.Namespace) -> int:
     from .graph import build
 
     ir = build(args.model, args.name)
+    if args.self_test:
+        from .verify import import_keras
+
+        import_keras()  # before writing anything: the self-test needs Keras' outputs
     paths = write_files(ir, Path(args.out), force=args.force)
+    if args.self_test:
+        from .selftest import write_selftest
+
+        print(f"wrote {write_selftest(ir, args.model, Path(args.out), force=args.force)}")
     print(f"wrote {paths[0]} (+ {paths[1].name}): {len(ir.nodes)} layers, "
           f"flash {ir.weight_bytes} bytes, RAM {ir.state_bytes} bytes"
           f"{'' if ir.causal else ' (no streaming: ' + _why_not_stream(ir) + ')'}")

@@ -1,0 +1,80 @@
+"""selftest: NAME_selftest.c, a freestanding C program that checks the generated model on the
+target itself, against outputs Keras computed on the host for inputs embedded beside them.
+
+It runs NAME_predict (and NAME_step, for streaming models) on every reference input and compares
+each output value with Keras' within the tolerance `verify` uses. Keras is the ground truth, so
+writing it needs `kerasc[verify]` (TensorFlow); building and running it needs only a C compiler.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .codegen import MARKER, _atomic_write, _check_overwrite, environment
+from .ir import ModelIR, c_float
+
+DEFAULT_CASES = 2
+VALUES_PER_LINE = 8
+
+
+def _lines(values: np.ndarray, per_line: int) -> list[str]:
+    """float32 literals (%.9g + f), `per_line` to a line, commas between all of them."""
+    flat = [c_float(v) for v in np.asarray(values, dtype=np.float32).reshape(-1)]
+    chunks = [flat[i:i + per_line] for i in range(0, len(flat), per_line)]
+    return [", ".join(chunk) + ("," if i < len(chunks) - 1 else "") for i, chunk in enumerate(chunks)]
+
+
+def render_selftest(ir: ModelIR, x: np.ndarray, y: np.ndarray, atol: float, rtol: float) -> str:
+    """The text of NAME_selftest.c for inputs x (cases, [T,] in) and Keras' outputs y."""
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float32)
+    cases = int(x.shape[0])
+    timesteps = int(x.shape[1]) if ir.input_seq else 1
+    if ir.needs_work:
+        from .codegen import work_per_step
+
+        work_floats = timesteps * work_per_step(ir)
+    else:
+        work_floats = 0
+    view = {
+        "cases": cases,
+        "timesteps": timesteps,
+        "x_len": int(x[0].size),
+        "y_len": int(y[0].size),
+        "x_rows": [_lines(x[c], min(ir.input_width, VALUES_PER_LINE)) for c in range(cases)],
+        "y_rows": [_lines(y[c], min(ir.output_width, VALUES_PER_LINE)) for c in range(cases)],
+        "atol": c_float(atol),
+        "rtol": c_float(rtol),
+        "work_floats": work_floats,
+        "x_shape": f"[{cases}]" + (f"[{timesteps}]" if ir.input_seq else "") + f"[{ir.input_width}]",
+        "y_shape": f"[{cases}]" + (f"[{timesteps}]" if ir.output_seq else "") + f"[{ir.output_width}]",
+        "stack_bytes": ir.state_bytes + 4 * (int(y[0].size) + work_floats + ir.output_width),
+    }
+    tpl = environment().get_template("selftest.c.j2")
+    return tpl.render(ir=ir, p=ir.name, P=ir.NAME, view=view, MARKER=MARKER)
+
+
+def reference_data(ir: ModelIR, model: Any, *, cases: int = DEFAULT_CASES, timesteps: Optional[int] = None,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded N(0, 1) inputs and Keras' outputs for them (eager call, training=False)."""
+    from .verify import load_keras_model, make_inputs
+
+    kmodel = load_keras_model(model)
+    x = make_inputs(ir, timesteps, cases, seed)
+    y = np.asarray(kmodel(x, training=False), dtype=np.float32)
+    return x, y
+
+
+def write_selftest(ir: ModelIR, model: Any, out_dir: Path, *, cases: int = DEFAULT_CASES,
+                   timesteps: Optional[int] = None, seed: int = 0, force: bool = False) -> Path:
+    """Write out_dir/NAME_selftest.c for `model` (the source `ir` was built from); return its path."""
+    from .verify import DEFAULT_ATOL, DEFAULT_RTOL
+
+    x, y = reference_data(ir, model, cases=cases, timesteps=timesteps, seed=seed)
+    path = Path(out_dir) / f"{ir.name}_selftest.c"
+    _check_overwrite(path, force)
+    _atomic_write(path, render_selftest(ir, x, y, DEFAULT_ATOL, DEFAULT_RTOL))
+    return path
