@@ -1,0 +1,46 @@
+"""Fixtures of the robustness suite: a valid model file to break in many ways."""
+
+import numpy as np
+import pytest
+
+from helpers import randomize
+
+
+@pytest.fixture(scope="session")
+def valid_model(keras, tmp_path_factory):
+    """A small LSTM + Dense model saved as .keras; returns (keras model, path)."""
+    path = tmp_path_factory.mktemp("valid") / "valid.keras"
+    m = keras.Sequential([keras.Input((None, 3)), keras.layers.LSTM(4, return_sequences=True, name="lstm"),
+                          keras.layers.Dense(2, name="dense")], name="valid")
+    randomize(m, seed=5)
+    m.save(path)
+    return m, path
+
+
+def outcome_is_clean(path, out_dir):
+    """Convert `path`; return ('error', message) for a ConversionError, or ('ok', header text).
+    Any other exception propagates (a crash is a test failure). A failed convert writes nothing."""
+    import kerasc
+
+    try:
+        paths = kerasc.convert(path, out_dir)
+    except kerasc.ConversionError as exc:
+        assert not out_dir.exists() or not any(out_dir.iterdir()), f"{path}: partial output after an error"
+        return "error", str(exc)
+    return "ok", paths[0].read_text()
+
+
+def same_computation_or_verified(path, header, reference_header, x):
+    """A converted mutant must compute exactly the original model, or verify against Keras itself."""
+    import kerasc
+
+    strip = lambda t: "\n".join(t.splitlines()[1:])  # noqa: E731  (first line names the file)
+    if strip(header) == strip(reference_header):
+        return "same"
+    report = kerasc.verify(path, x=x)
+    assert report.ok, f"{path}: converted, but disagrees with Keras:\n{report.table()}"
+    return "verified"
+
+
+def finite_inputs(seed=0, T=5):
+    return np.random.default_rng(seed).standard_normal((2, T, 3)).astype(np.float32)
