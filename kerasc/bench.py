@@ -190,24 +190,16 @@ def macs_per_step(ir: ModelIR) -> int:
 
 
 def _stateful_step_model(keras: Any, model: Any, features: int) -> Any:
-    """A copy of `model` that takes one timestep per call and keeps its recurrent state."""
+    """A copy of `model` that takes one timestep per call (batch 1) and keeps its recurrent state."""
 
-    def patch(obj: Any) -> None:
-        if isinstance(obj, dict):
-            if obj.get("class_name") in ("LSTM", "GRU", "SimpleRNN") and isinstance(obj.get("config"), dict):
-                obj["config"]["stateful"] = True
-            if obj.get("class_name") == "InputLayer" and isinstance(obj.get("config"), dict):
-                obj["config"]["batch_shape"] = [1, 1, features]
-                obj["config"].pop("batch_input_shape", None)
-            for v in obj.values():
-                patch(v)
-        elif isinstance(obj, list):
-            for v in obj:
-                patch(v)
+    def clone(layer: Any) -> Any:
+        cfg = layer.get_config()
+        if type(layer).__name__ in ("LSTM", "GRU", "SimpleRNN"):
+            cfg["stateful"] = True
+        return type(layer).from_config(cfg)
 
-    cfg = model.get_config()
-    patch(cfg)
-    step_model = type(model).from_config(cfg)
+    step_model = keras.models.clone_model(model, input_tensors=keras.Input(batch_shape=(1, 1, features)),
+                                          clone_function=clone)
     step_model.set_weights(model.get_weights())
     return step_model
 

@@ -62,9 +62,10 @@ class Case:
         return self.id
 
 
-def prepare(cases, keras):
+def prepare(cases, keras, defines=()):
     """Build every case's Keras model with random weights, take Keras' truth, and compile all
-    generated headers into one extension. Returns {case id: (model, x, keras_y, compiled)}."""
+    generated headers into one extension (with the C macros `defines`).
+    Returns {case id: (model, x, keras_y, compiled)}."""
     from kerasc.graph import build
     from kerasc.harness import compile_models
 
@@ -83,6 +84,6 @@ def prepare(cases, keras):
         y = keras_truth(model, x)
         irs.append(build(model, name=f"m{i}"))
         prepared[case.id] = [model, x, y, None]
-    for case, cm in zip(cases, compile_models(irs)):
+    for case, cm in zip(cases, compile_models(irs, defines)):
         prepared[case.id][3] = cm
     return {k: tuple(v) for k, v in prepared.items()}
