@@ -75,13 +75,18 @@ class Row:
 # ------------------------------------------------------------------------- environment facts
 
 def cpu_model() -> str:
+    """The CPU's model name (with family/model numbers when the name alone is vague, as in VMs)."""
+    fields: dict = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip().lower(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    name = fields.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def compiler_version(cc: str = "gcc") -> str:
