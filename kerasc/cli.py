@@ -1,4 +1,4 @@
-"""kerasc command line: convert, verify, inspect.
+"""kerasc command line: convert, verify, inspect, bench.
 
 Exit codes: 0 ok; 1 parity mismatch (verify); 2 usage or conversion error; 3 missing optional
 extra (e.g. TensorFlow for verify). User mistakes print one line on stderr, never a traceback.
@@ -59,6 +59,17 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("model", help="a .keras or .h5 model file")
     i.add_argument("--name", help="C prefix (default: the file name, sanitised)")
     i.add_argument("--json", action="store_true", help="machine-readable output")
+
+    b = sub.add_parser("bench", help="time the generated C step and sequence against Keras",
+                       description="Time the generated C (a C timing program, no Python in the loop) per step and "
+                                   "per sequence at -O3 -march=native, -O2 and -Os, against Keras (eager step, "
+                                   "tf.function step, predict) and, for a single LSTM/GRU layer, against "
+                                   "../shared/bench/ref_rnn.c when present ($KERASC_REF_RNN overrides).")
+    b.add_argument("model", help="a .keras model file")
+    b.add_argument("--timesteps", type=int, help="sequence length when the model does not fix it (default 100)")
+    b.add_argument("--quick", action="store_true", help="few repetitions and no callgrind: a smoke run")
+    b.add_argument("--no-keras", action="store_true", help="skip the Keras columns")
+    b.add_argument("--no-ref", action="store_true", help="skip ref_rnn.c")
     return p
 
 
@@ -81,7 +92,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     warnings.showwarning = _warning_line
     try:
-        return {"convert": _convert, "verify": _verify, "inspect": _inspect}[args.command](args)
+        return {"convert": _convert, "verify": _verify, "inspect": _inspect, "bench": _bench}[args.command](args)
     except KerascError as exc:
         print(f"kerasc: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -175,6 +186,21 @@ def _inspect(args: argparse.Namespace) -> int:
     for n in ir.nodes:
         if n.ignored:
             print(f"note: layer '{n.keras_name}': training-only options ignored: {', '.join(n.ignored)}")
+    return EXIT_OK
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    s = bench.Settings.quick() if args.quick else bench.Settings()
+    if args.timesteps is not None:
+        if args.timesteps < 1:
+            print("kerasc: error: --timesteps must be at least 1", file=sys.stderr)
+            return EXIT_USAGE
+        s.timesteps = args.timesteps
+    s.keras = not args.no_keras
+    _, text = bench.run([(Path(args.model).name, args.model)], s, ref=not args.no_ref)
+    print(text)
     return EXIT_OK
 
 

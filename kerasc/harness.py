@@ -49,8 +49,9 @@ def _compiler_id() -> str:
     return f"{cc}|{out.splitlines()[0] if out else '?'}"
 
 
-def compile_models(irs: Sequence[ModelIR]) -> list["CompiledModel"]:
-    """Build one extension holding every model in `irs` (distinct names) and wrap each."""
+def compile_models(irs: Sequence[ModelIR], defines: Sequence[str] = ()) -> list["CompiledModel"]:
+    """Build one extension holding every model in `irs` (distinct names) and wrap each.
+    `defines`: extra preprocessor macros, e.g. ["KC_EXACT_MATH"] for libm's tanhf/expf."""
     names = [ir.name for ir in irs]
     if len(set(names)) != len(names):
         raise ConversionError(f"models compiled together need distinct names; got {names}")
@@ -63,15 +64,17 @@ def compile_models(irs: Sequence[ModelIR]) -> list["CompiledModel"]:
     import cffi
 
     h = hashlib.sha256()
-    for part in [shim, cdef, *sorted(headers.items()), CFLAGS, _compiler_id(),
+    cflags = CFLAGS + [f"-D{d}" for d in defines]
+    for part in [shim, cdef, *sorted(headers.items()), cflags, _compiler_id(),
                  sysconfig.get_config_var("EXT_SUFFIX"), sys.version, cffi.__version__]:
         h.update(repr(part).encode())
     modname = "_kc_" + h.hexdigest()[:24]
-    lib, ffi = _load_or_build(modname, shim, cdef, headers)
+    lib, ffi = _load_or_build(modname, shim, cdef, headers, cflags)
     return [CompiledModel(ir, lib, ffi) for ir in irs]
 
 
-def _load_or_build(modname: str, shim: str, cdef: str, headers: dict[str, str]) -> tuple[Any, Any]:
+def _load_or_build(modname: str, shim: str, cdef: str, headers: dict[str, str],
+                   cflags: list[str]) -> tuple[Any, Any]:
     if modname in sys.modules:
         mod = sys.modules[modname]
         return mod.lib, mod.ffi
@@ -80,7 +83,7 @@ def _load_or_build(modname: str, shim: str, cdef: str, headers: dict[str, str]) 
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     target = root / (modname + suffix)
     if not target.exists():
-        _build(modname, shim, cdef, headers, root, target)
+        _build(modname, shim, cdef, headers, root, target, cflags)
     spec = importlib.util.spec_from_file_location(modname, str(target),
                                                   loader=importlib.machinery.ExtensionFileLoader(modname, str(target)))
     assert spec is not None and spec.loader is not None
@@ -90,7 +93,8 @@ def _load_or_build(modname: str, shim: str, cdef: str, headers: dict[str, str]) 
     return mod.lib, mod.ffi
 
 
-def _build(modname: str, shim: str, cdef: str, headers: dict[str, str], root: Path, target: Path) -> None:
+def _build(modname: str, shim: str, cdef: str, headers: dict[str, str], root: Path, target: Path,
+           cflags: list[str]) -> None:
     import cffi
 
     work = Path(tempfile.mkdtemp(prefix=f"build-{modname}-", dir=str(root)))
@@ -99,7 +103,7 @@ def _build(modname: str, shim: str, cdef: str, headers: dict[str, str], root: Pa
             (work / fname).write_text(text)
         ffi = cffi.FFI()
         ffi.cdef(cdef)
-        ffi.set_source(modname, shim, include_dirs=[str(work)], extra_compile_args=CFLAGS, libraries=["m"])
+        ffi.set_source(modname, shim, include_dirs=[str(work)], extra_compile_args=cflags, libraries=["m"])
         try:
             built = ffi.compile(tmpdir=str(work), verbose=False)
         except Exception as exc:  # distutils/setuptools raise several types; all mean "did not compile"

@@ -11,7 +11,7 @@
 #ifndef KC_RUNTIME_H_INCLUDED
 #define KC_RUNTIME_H_INCLUDED
 
-#define KC_RUNTIME_VERSION 1
+#define KC_RUNTIME_VERSION 2
 
 #include <math.h>
 #include <stddef.h>
@@ -23,17 +23,78 @@ extern "C" {
 
 /* ---------------------------------------------------------------- products */
 
-/* z (n_out,) += x (n_in,) @ W (n_in, n_out), W row-major (Keras' kernel layout).
- * Loop order k outer, j inner: each z[j] accumulates independently, so compilers
- * vectorise the inner loop without -ffast-math and the sum order is fixed (k = 0..n_in-1). */
+/* Column block of the products: up to KC_BLOCK outputs are summed in a local array (the compiler
+ * keeps it in vector registers or in L1), so each weight row is streamed once and z is written once
+ * per block. 128 suits 128- to 512-bit vector units and layers of up to 128 units in one block; any
+ * positive value is correct (the block costs KC_BLOCK * 4 bytes of stack: lower it on small
+ * microcontrollers if that matters). */
+#ifndef KC_BLOCK
+#define KC_BLOCK 128
+#endif
+
+/* acc (width,) += x (n,) @ W[0:n][0:width], rows ld floats apart (width <= KC_BLOCK).
+ * Four rows per pass, each added in turn: the sum order is k = 0..n-1, as in the plain loop
+ * `for k: for j: acc[j] += x[k] * W[k][j]`, so the result is bit-identical to it. The inner loop has
+ * independent lanes (and a constant trip count once inlined), so compilers vectorise it without
+ * -ffast-math. */
+static inline void kc__acc(float *acc, const float *W, int ld, const float *x, int n, int width)
+{
+    const int n4 = n - n % 4;
+    int k, j;
+    for (k = 0; k < n4; k += 4) {
+        const float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];
+        const float *w0 = W + (size_t)k * (size_t)ld;
+        const float *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;
+        for (j = 0; j < width; ++j) {
+            acc[j] = acc[j] + x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j];
+        }
+    }
+    for (k = n4; k < n; ++k) {
+        const float xk = x[k];
+        const float *w = W + (size_t)k * (size_t)ld;
+        for (j = 0; j < width; ++j) {
+            acc[j] = acc[j] + xk * w[j];
+        }
+    }
+}
+
+/* z (n_out,) = b (n_out,) + x (n_x,) @ W (n_x, n_out) + h (n_h,) @ U (n_h, n_out): a gate's
+ * pre-activation in one pass per block of outputs (b may be NULL: no bias; U may be NULL: no
+ * second product). Sum order per output: bias, then x[0..n_x-1], then h[0..n_h-1]. */
+static inline void kc_preact(float *z, const float *b, const float *W, const float *x, int n_x,
+                             const float *U, const float *h, int n_h, int n_out)
+{
+    float acc[KC_BLOCK];
+    int j0, j;
+    for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {
+        const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;
+        for (j = 0; j < width; ++j) {
+            acc[j] = b != NULL ? b[j0 + j] : 0.0f;
+        }
+        kc__acc(acc, W + j0, n_out, x, n_x, width);
+        if (U != NULL) {
+            kc__acc(acc, U + j0, n_out, h, n_h, width);
+        }
+        for (j = 0; j < width; ++j) {
+            z[j0 + j] = acc[j];
+        }
+    }
+}
+
+/* z (n_out,) += x (n_in,) @ W (n_in, n_out), W row-major (Keras' kernel layout); every z[j] is
+ * summed in the order k = 0..n_in-1 (see kc__acc). */
 static inline void kc_matvec_acc(float *z, const float *W, const float *x, int n_in, int n_out)
 {
-    int k, j;
-    for (k = 0; k < n_in; ++k) {
-        const float xk = x[k];
-        const float *w = W + (size_t)k * (size_t)n_out;
-        for (j = 0; j < n_out; ++j) {
-            z[j] += xk * w[j];
+    float acc[KC_BLOCK];
+    int j0, j;
+    for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {
+        const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;
+        for (j = 0; j < width; ++j) {
+            acc[j] = z[j0 + j];
+        }
+        kc__acc(acc, W + j0, n_out, x, n_in, width);
+        for (j = 0; j < width; ++j) {
+            z[j0 + j] = acc[j];
         }
     }
 }
@@ -66,8 +127,8 @@ static inline void kc_zero(float *z, int n)
  * Each follows Keras 3's definition (keras/src/activations/activations.py and the
  * TensorFlow backend's nn.py); the formula is quoted above each function. */
 
-/* sigmoid: 1 / (1 + exp(-x)), in the form that never overflows exp. */
-static inline float kc_sigmoid(float x)
+/* sigmoid: 1 / (1 + exp(-x)), in the form that never overflows exp (libm's expf). */
+static inline float kc__sigmoid_exact(float x)
 {
     if (x >= 0.0f) {
         return 1.0f / (1.0f + expf(-x));
@@ -76,6 +137,37 @@ static inline float kc_sigmoid(float x)
         return e / (1.0f + e);
     }
 }
+
+/* The tanh and sigmoid activations (every LSTM/GRU gate uses them) come in two builds:
+ *
+ * - default: a rational approximation, branch-free and float-only, so a loop over units
+ *   vectorises (glibc's tanhf costs ~20 ns a call and dominated small layers).
+ *   tanh(x) = x * P(x^2) / Q(x^2) on |x| <= 9 and clamped beyond, P and Q of degree 4 fitted by
+ *   benchmarks/fit_tanh.py; sigmoid(x) = 0.5 + 0.5 * tanh(x / 2).
+ *   Maximum absolute error, measured by tests/test_activations.py in C against a double-precision
+ *   reference on every float32 of [4, 16) (where the errors peak) and every 509th float32 of the
+ *   rest of the range, both signs: tanh 3.9e-7 (x = 7.006), sigmoid 2.1e-7 (x = 13.83); both reach
+ *   +-1 (tanh) or 0 and 1 (sigmoid) only within 6e-8. Odd symmetry of tanh is exact.
+ *   NaN gives NaN. Only the tanh and sigmoid activations use it (silu, glu, mish, ... stay exact).
+ * - KC_EXACT_MATH defined before including this header: libm's tanhf and expf.
+ */
+#ifdef KC_EXACT_MATH
+static inline float kc_tanh(float x) { return tanhf(x); }
+static inline float kc_sigmoid(float x) { return kc__sigmoid_exact(x); }
+#else
+static inline float kc_tanh(float x)
+{
+    /* clamp with comparisons that let a NaN through (compilers map them to vector min/max) */
+    const float xc = x < -9.0f ? -9.0f : (x > 9.0f ? 9.0f : x);
+    const float s = xc * xc;
+    const float p = (((1.33547138e-08f * s + 2.06091809e-05f) * s + 0.00349559681f) * s + 0.133810341f) * s + 1.0f;
+    const float q = (((7.77659693e-07f * s + 0.000328564725f) * s + 0.0258770194f) * s + 0.467143506f) * s + 1.0f;
+    return xc * p / q;
+}
+
+/* sigmoid: 1 / (1 + exp(-x)) = 0.5 + 0.5 * tanh(x / 2) */
+static inline float kc_sigmoid(float x) { return 0.5f + 0.5f * kc_tanh(0.5f * x); }
+#endif
 
 /* softplus: log(1 + exp(x)), stable for large |x| like tf.math.softplus */
 static inline float kc_softplus(float x)
@@ -90,7 +182,7 @@ static inline float kc_softplus(float x)
 }
 
 static inline float kc_act_linear(float x) { return x; }
-static inline float kc_act_tanh(float x) { return tanhf(x); }
+static inline float kc_act_tanh(float x) { return kc_tanh(x); }
 static inline float kc_act_sigmoid(float x) { return kc_sigmoid(x); }
 /* relu: max(x, 0) */
 static inline float kc_act_relu(float x) { return x > 0.0f ? x : 0.0f; }
@@ -113,7 +205,7 @@ static inline float kc_act_softplus(float x) { return kc_softplus(x); }
 /* softsign: x / (1 + |x|) */
 static inline float kc_act_softsign(float x) { return x / (1.0f + fabsf(x)); }
 /* silu / swish: x * sigmoid(x) */
-static inline float kc_act_silu(float x) { return x * kc_sigmoid(x); }
+static inline float kc_act_silu(float x) { return x * kc__sigmoid_exact(x); }
 /* gelu (approximate = False): 0.5 x (1 + erf(x / sqrt(2))) */
 static inline float kc_act_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.707106781186547524f)); }
 /* exponential: exp(x) */
@@ -274,7 +366,7 @@ static inline void kc_vec_glu(float *v, int n)
 {
     int j, h = n / 2;
     for (j = 0; j < h; ++j) {
-        v[j] = v[j] * kc_sigmoid(v[j + h]);
+        v[j] = v[j] * kc__sigmoid_exact(v[j + h]);
     }
 }
 

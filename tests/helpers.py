@@ -82,9 +82,10 @@ class Case:
         return self.id
 
 
-def prepare(cases, keras):
+def prepare(cases, keras, defines=()):
     """Build every case's Keras model with random weights, take Keras' truth, and compile all
-    generated headers into one extension. Returns {case id: (model, x, keras_y, compiled)}."""
+    generated headers into one extension (with the C macros `defines`).
+    Returns {case id: (model, x, keras_y, compiled)}."""
     from kerasc.graph import build
     from kerasc.harness import compile_models
 
@@ -102,7 +103,7 @@ def prepare(cases, keras):
         y = truth_with_stable_weights(model, x, case)
         irs.append(build(model, name=f"m{i}"))
         prepared[case.id] = [model, x, y, None]
-    for case, cm in zip(cases, compile_models(irs)):
+    for case, cm in zip(cases, compile_models(irs, defines)):
         prepared[case.id][3] = cm
     return {k: tuple(v) for k, v in prepared.items()}
 

@@ -93,6 +93,8 @@ def recurrent(rec: LayerRecord, ctx: Context) -> Node:
         "return_sequences": ret_seq, "go_backwards": go_back, "scratch": scratch, "units": units,
         "zoff": [k * units for k in range(4)],
         "gate_order": ", ".join(gates) if cls != "SimpleRNN" else "-",
+        # elementwise activations are applied inside the state-update loop (one vectorisable pass)
+        "fused": not (activations.is_vector(act) or activations.is_vector(ract)),
     }
     parts = [f"units={units}", f"activation={act}"]
     if cls != "SimpleRNN":

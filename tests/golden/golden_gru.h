@@ -22,8 +22,8 @@
 #include <string.h>
 #include "kc_runtime.h"
 
-#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 1
-#error "golden_gru.h needs kc_runtime.h version 1: regenerate it with the kerasc that wrote kc_runtime.h"
+#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 2
+#error "golden_gru.h needs kc_runtime.h version 2: regenerate it with the kerasc that wrote kc_runtime.h"
 #endif
 
 #ifdef __cplusplus
@@ -114,30 +114,22 @@ static inline void golden_gru__l0_step(golden_gru_state *st, const float *x /* [
     float *z_h = st->scratch + 4; /* [2] */
     float *z_t = st->scratch + 6; /* [2] h_tm1 @ U_h + rb_h */
     int j;
-    /* z_z = b_z + x @ W_z + h_tm1 @ U_z + rb_z; then sigmoid */
-    kc_copy(z_z, golden_gru__l0_b_z, 2);
-    kc_matvec_acc(z_z, &golden_gru__l0_W_z[0][0], x, 1, 2);
-    kc_matvec_acc(z_z, &golden_gru__l0_U_z[0][0], st->l0_h, 2, 2);
+    /* z_z = b_z + x @ W_z + h_tm1 @ U_z + rb_z */
+    kc_preact(z_z, golden_gru__l0_b_z, &golden_gru__l0_W_z[0][0], x, 1, &golden_gru__l0_U_z[0][0], st->l0_h, 2, 2);
     kc_add(z_z, golden_gru__l0_rb_z, 2);
-    kc_vec_sigmoid(z_z, 2);
-    /* z_r = b_r + x @ W_r + h_tm1 @ U_r + rb_r; then sigmoid */
-    kc_copy(z_r, golden_gru__l0_b_r, 2);
-    kc_matvec_acc(z_r, &golden_gru__l0_W_r[0][0], x, 1, 2);
-    kc_matvec_acc(z_r, &golden_gru__l0_U_r[0][0], st->l0_h, 2, 2);
+    /* z_r = b_r + x @ W_r + h_tm1 @ U_r + rb_r */
+    kc_preact(z_r, golden_gru__l0_b_r, &golden_gru__l0_W_r[0][0], x, 1, &golden_gru__l0_U_r[0][0], st->l0_h, 2, 2);
     kc_add(z_r, golden_gru__l0_rb_r, 2);
-    kc_vec_sigmoid(z_r, 2);
-    /* z_t = rb_h + h_tm1 @ U_h;  z_h = b_h + x @ W_h + r * z_t */
-    kc_copy(z_t, golden_gru__l0_rb_h, 2);
-    kc_matvec_acc(z_t, &golden_gru__l0_U_h[0][0], st->l0_h, 2, 2);
-    kc_copy(z_h, golden_gru__l0_b_h, 2);
-    kc_matvec_acc(z_h, &golden_gru__l0_W_h[0][0], x, 1, 2);
+    /* z_t = rb_h + h_tm1 @ U_h;  z_h = b_h + x @ W_h */
+    kc_preact(z_t, golden_gru__l0_rb_h, &golden_gru__l0_U_h[0][0], st->l0_h, 2, NULL, NULL, 0, 2);
+    kc_preact(z_h, golden_gru__l0_b_h, &golden_gru__l0_W_h[0][0], x, 1, NULL, NULL, 0, 2);
+    /* every product has read h_tm1: activations and state update in one pass over the units
+     * (branch-free activations, so the loop vectorises) */
     for (j = 0; j < 2; ++j) {
-        z_h[j] += z_r[j] * z_t[j];
-    }
-    kc_vec_tanh(z_h, 2);
-    /* every product has read h_tm1: update the state in place */
-    for (j = 0; j < 2; ++j) {
-        st->l0_h[j] = z_z[j] * st->l0_h[j] + (1.0f - z_z[j]) * z_h[j];
+        const float z = kc_act_sigmoid(z_z[j]);
+        const float r = kc_act_sigmoid(z_r[j]);
+        const float hh = kc_act_tanh(z_h[j] + r * z_t[j]);
+        st->l0_h[j] = z * st->l0_h[j] + (1.0f - z) * hh;
     }
 }
 
@@ -160,9 +152,7 @@ static const float golden_gru__l1_U[2][2] = {
 static inline void golden_gru__l1_step(golden_gru_state *st, const float *x /* [2] */)
 {
     float *z = st->scratch; /* [2] */
-    kc_zero(z, 2);
-    kc_matvec_acc(z, &golden_gru__l1_W[0][0], x, 2, 2);
-    kc_matvec_acc(z, &golden_gru__l1_U[0][0], st->l1_h, 2, 2);
+    kc_preact(z, NULL, &golden_gru__l1_W[0][0], x, 2, &golden_gru__l1_U[0][0], st->l1_h, 2, 2);
     kc_vec_tanh(z, 2);
     kc_copy(st->l1_h, z, 2);
 }

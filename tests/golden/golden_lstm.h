@@ -23,8 +23,8 @@
 #include <string.h>
 #include "kc_runtime.h"
 
-#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 1
-#error "golden_lstm.h needs kc_runtime.h version 1: regenerate it with the kerasc that wrote kc_runtime.h"
+#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 2
+#error "golden_lstm.h needs kc_runtime.h version 2: regenerate it with the kerasc that wrote kc_runtime.h"
 #endif
 
 #ifdef __cplusplus
@@ -127,34 +127,23 @@ static inline void golden_lstm__l0_step(golden_lstm_state *st, const float *x /*
     float *z_c = st->scratch + 6; /* [3] */
     float *z_o = st->scratch + 9; /* [3] */
     int j;
-    /* z_i = b_i + x @ W_i + h_tm1 @ U_i; then sigmoid */
-    kc_copy(z_i, golden_lstm__l0_b_i, 3);
-    kc_matvec_acc(z_i, &golden_lstm__l0_W_i[0][0], x, 2, 3);
-    kc_matvec_acc(z_i, &golden_lstm__l0_U_i[0][0], st->l0_h, 3, 3);
-    kc_vec_sigmoid(z_i, 3);
-    /* z_f = b_f + x @ W_f + h_tm1 @ U_f; then sigmoid */
-    kc_copy(z_f, golden_lstm__l0_b_f, 3);
-    kc_matvec_acc(z_f, &golden_lstm__l0_W_f[0][0], x, 2, 3);
-    kc_matvec_acc(z_f, &golden_lstm__l0_U_f[0][0], st->l0_h, 3, 3);
-    kc_vec_sigmoid(z_f, 3);
-    /* z_c = b_c + x @ W_c + h_tm1 @ U_c; then tanh */
-    kc_copy(z_c, golden_lstm__l0_b_c, 3);
-    kc_matvec_acc(z_c, &golden_lstm__l0_W_c[0][0], x, 2, 3);
-    kc_matvec_acc(z_c, &golden_lstm__l0_U_c[0][0], st->l0_h, 3, 3);
-    kc_vec_tanh(z_c, 3);
-    /* z_o = b_o + x @ W_o + h_tm1 @ U_o; then sigmoid */
-    kc_copy(z_o, golden_lstm__l0_b_o, 3);
-    kc_matvec_acc(z_o, &golden_lstm__l0_W_o[0][0], x, 2, 3);
-    kc_matvec_acc(z_o, &golden_lstm__l0_U_o[0][0], st->l0_h, 3, 3);
-    kc_vec_sigmoid(z_o, 3);
-    /* every product has read h_tm1 and c_tm1: update the state in place */
+    /* z_i = b_i + x @ W_i + h_tm1 @ U_i */
+    kc_preact(z_i, golden_lstm__l0_b_i, &golden_lstm__l0_W_i[0][0], x, 2, &golden_lstm__l0_U_i[0][0], st->l0_h, 3, 3);
+    /* z_f = b_f + x @ W_f + h_tm1 @ U_f */
+    kc_preact(z_f, golden_lstm__l0_b_f, &golden_lstm__l0_W_f[0][0], x, 2, &golden_lstm__l0_U_f[0][0], st->l0_h, 3, 3);
+    /* z_c = b_c + x @ W_c + h_tm1 @ U_c */
+    kc_preact(z_c, golden_lstm__l0_b_c, &golden_lstm__l0_W_c[0][0], x, 2, &golden_lstm__l0_U_c[0][0], st->l0_h, 3, 3);
+    /* z_o = b_o + x @ W_o + h_tm1 @ U_o */
+    kc_preact(z_o, golden_lstm__l0_b_o, &golden_lstm__l0_W_o[0][0], x, 2, &golden_lstm__l0_U_o[0][0], st->l0_h, 3, 3);
+    /* every product has read h_tm1 and c_tm1: activations and state update in one pass over the
+     * units (branch-free activations, so the loop vectorises) */
     for (j = 0; j < 3; ++j) {
-        st->l0_c[j] = z_f[j] * st->l0_c[j] + z_i[j] * z_c[j];
-    }
-    kc_copy(z_c, st->l0_c, 3);
-    kc_vec_tanh(z_c, 3);
-    for (j = 0; j < 3; ++j) {
-        st->l0_h[j] = z_o[j] * z_c[j];
+        const float i = kc_act_sigmoid(z_i[j]);
+        const float f = kc_act_sigmoid(z_f[j]);
+        const float g = kc_act_tanh(z_c[j]);
+        const float o = kc_act_sigmoid(z_o[j]);
+        st->l0_c[j] = f * st->l0_c[j] + i * g;
+        st->l0_h[j] = o * kc_act_tanh(st->l0_c[j]);
     }
 }
 
@@ -174,8 +163,7 @@ static const float golden_lstm__l1_b[2] = { 0.232999995f, -0.0469999984f };
 static inline void golden_lstm__l1_step(golden_lstm_state *st, const float *x /* [3] */)
 {
     float *y = st->l1_y; /* [2] */
-    kc_copy(y, golden_lstm__l1_b, 2);
-    kc_matvec_acc(y, &golden_lstm__l1_W[0][0], x, 3, 2);
+    kc_preact(y, golden_lstm__l1_b, &golden_lstm__l1_W[0][0], x, 3, NULL, NULL, 0, 2);
     kc_vec_softmax(y, 2);
 }
 

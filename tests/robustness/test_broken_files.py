@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import outcome_is_clean, same_computation_or_verified, finite_inputs  # noqa: F401
+from robust import finite_inputs, outcome_is_clean, same_computation_or_verified, valid_model  # noqa: F401
 
 import kerasc
 

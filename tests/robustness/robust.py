@@ -1,4 +1,5 @@
-"""Fixtures of the robustness suite: a valid model file to break in many ways."""
+"""Shared pieces of the robustness suite: a valid model file to break in many ways, and the rule
+every outcome must follow."""
 
 import numpy as np
 import pytest

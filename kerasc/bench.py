@@ -1,0 +1,446 @@
+"""bench: time the generated C (step and whole sequence) against Keras and, when it is beside the
+repository, the straightforward C yardstick ../shared/bench/ref_rnn.c.
+
+The C is timed by a small C program compiled here (templates/bench/timer.c.j2), never through
+Python: the figure is the generated code's own. Keras is timed as a user would call it (eager
+step of a stateful copy, a tf.function step, predict). `valgrind --tool=callgrind` instruction
+counts give a figure that noisy machines do not move. Every table records the CPU model.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from .codegen import environment, write_files
+from .errors import ConversionError, MissingExtraError
+from .ir import ModelIR
+
+# Builds compared: the issue's reference flags, then portable builds without -march.
+FLAG_SETS = {
+    "-O3 -march=native": ["-O3", "-march=native"],
+    "-O2": ["-O2"],
+    "-Os": ["-Os"],
+}
+BASE_FLAGS = ["-std=c99"]
+TRIAL_NS = 20e6  # aim for ~20 ms per timed trial
+DEFAULT_T = 100
+
+
+@dataclass
+class Settings:
+    timesteps: int = DEFAULT_T
+    rounds: int = 5  # alternating kerasc / reference runs; the minimum over them is reported
+    trials: int = 3  # timed trials inside one run of the C timer
+    keras_reps: int = 100
+    batch: int = 32  # sequences per cm.predict / model.predict throughput call
+    callgrind: bool = True
+    keras: bool = True
+    flag_sets: dict = field(default_factory=lambda: dict(FLAG_SETS))
+
+    @classmethod
+    def quick(cls) -> "Settings":
+        return cls(timesteps=20, rounds=1, trials=1, keras_reps=3, batch=4, callgrind=False)
+
+
+@dataclass
+class Row:
+    """The figures of one model. Times in ns; None where not applicable."""
+
+    label: str
+    macs: int
+    kc_step: dict = field(default_factory=dict)  # flags -> ns per timestep (min)
+    kc_seq: dict = field(default_factory=dict)  # flags -> ns per predict of one sequence
+    ref_step: dict = field(default_factory=dict)
+    kc_ir: dict = field(default_factory=dict)  # flags -> instructions per timestep (callgrind)
+    ref_ir: dict = field(default_factory=dict)
+    kc_err: Optional[float] = None
+    ref_err: Optional[float] = None
+    keras: dict = field(default_factory=dict)  # what -> seconds per call
+    throughput: dict = field(default_factory=dict)  # "kerasc"/"keras" -> sequences per second
+    notes: list = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------- environment facts
+
+def cpu_model() -> str:
+    """The CPU's model name (with family/model numbers when the name alone is vague, as in VMs)."""
+    fields: dict = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip().lower(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
+
+
+def compiler_version(cc: str = "gcc") -> str:
+    try:
+        out = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+        return out.splitlines()[0] if out else cc
+    except (OSError, subprocess.SubprocessError):
+        return f"{cc} (not found)"
+
+
+def find_ref(start: Optional[Path] = None) -> Optional[Path]:
+    """ref_rnn.c: $KERASC_REF_RNN, else ../shared/bench/ref_rnn.c beside the repository root."""
+    env = os.environ.get("KERASC_REF_RNN")
+    if env:
+        return Path(env) if Path(env).is_file() else None
+    root = (start or Path(__file__).resolve().parent.parent)
+    candidate = root.parent / "shared" / "bench" / "ref_rnn.c"
+    return candidate if candidate.is_file() else None
+
+
+# ------------------------------------------------------------------------- C timers
+
+def _cc() -> str:
+    return os.environ.get("CC", "gcc")
+
+
+def _compile(sources: list[str], include: Path, out: Path, flags: list[str]) -> Path:
+    cmd = [_cc(), *BASE_FLAGS, *flags, f"-I{include}", *sources, "-o", str(out), "-lm"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise ConversionError(f"building the benchmark failed: {' '.join(cmd)}\n{res.stderr.strip()}")
+    return out
+
+
+def build_timer(ir: ModelIR, work: Path, tag: str, flags: list[str]) -> Path:
+    """Write NAME.h + kc_runtime.h + the timing driver into work/, compile with flags."""
+    write_files(ir, work, force=True)
+    src = work / f"timer_{ir.name}.c"
+    src.write_text(environment().get_template("bench/timer.c.j2").render(ir=ir, p=ir.name, P=ir.NAME))
+    return _compile([str(src)], work, work / f"timer_{ir.name}_{tag}", flags)
+
+
+def run_timer(exe: Path, mode: str, xfile: Path, T: int, reps: int, trials: int,
+              wrapper: Optional[list[str]] = None) -> tuple[float, np.ndarray]:
+    out = subprocess.run([*(wrapper or []), str(exe), mode, str(xfile), str(T), str(reps), str(trials)],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    ns = float(out[0].split()[1])
+    y = np.array([float(v) for v in out[1].split()[1:]], dtype=np.float64)
+    return ns, y
+
+
+def run_ref(exe: Path, kind: str, F: int, H: int, wfile: Path, xfile: Path, T: int, reps: int,
+            wrapper: Optional[list[str]] = None) -> tuple[float, np.ndarray]:
+    out = subprocess.run([*(wrapper or []), str(exe), kind, str(F), str(H), str(wfile), str(xfile), str(T),
+                          str(reps)], capture_output=True, text=True, check=True).stdout.split()
+    return float(out[0]), np.array([float(v) for v in out[1:]], dtype=np.float64)
+
+
+def _reps_for(ns_per_unit: float, units_per_rep: int) -> int:
+    return max(1, int(TRIAL_NS / max(ns_per_unit * units_per_rep, 1.0)))
+
+
+def callgrind_instructions(cmd_for_reps: Callable[[int], list[str]], T: int) -> Optional[float]:
+    """Instructions per timestep: Ir(2 reps) - Ir(1 rep), over T steps (start-up cost cancels)."""
+    if shutil.which("valgrind") is None:
+        return None
+    counts = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for reps in (1, 2):
+            out = Path(tmp) / f"cg.{reps}"
+            res = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                                  *cmd_for_reps(reps)], capture_output=True, text=True)
+            if res.returncode != 0 or not out.exists():
+                return None
+            m = re.search(r"^(?:summary|totals):\s*(\d+)", out.read_text(), re.M)
+            if not m:
+                return None
+            counts.append(int(m.group(1)))
+    return (counts[1] - counts[0]) / T
+
+
+# ------------------------------------------------------------------------- Keras side
+
+def ref_kind(ir: ModelIR) -> Optional[str]:
+    """'lstm' or 'gru' when ref_rnn.c computes exactly this model (one layer, Keras defaults)."""
+    if len(ir.nodes) != 1:
+        return None
+    n = ir.nodes[0]
+    o = n.options
+    if n.kind not in ("lstm", "gru") or not o.get("use_bias") or o.get("go_backwards"):
+        return None
+    if o.get("activation") != "tanh" or o.get("recurrent_activation") != "sigmoid":
+        return None
+    if n.kind == "gru" and not o.get("reset_after"):
+        return None
+    return n.kind
+
+
+def macs_per_step(ir: ModelIR) -> int:
+    total = 0
+    for n in ir.nodes:
+        g = len(n.gates) or 1
+        rec = n.options.get("units", 0) if n.recurrent else 0
+        total += (n.in_width + rec) * g * (n.options.get("units") or n.out_width)
+    return total
+
+
+def _stateful_step_model(keras: Any, model: Any, features: int) -> Any:
+    """A copy of `model` that takes one timestep per call (batch 1) and keeps its recurrent state."""
+
+    def clone(layer: Any) -> Any:
+        cfg = layer.get_config()
+        if type(layer).__name__ in ("LSTM", "GRU", "SimpleRNN"):
+            cfg["stateful"] = True
+        return type(layer).from_config(cfg)
+
+    step_model = keras.models.clone_model(model, input_tensors=keras.Input(batch_shape=(1, 1, features)),
+                                          clone_function=clone)
+    step_model.set_weights(model.get_weights())
+    return step_model
+
+
+def _best(fn: Callable[[], Any], n: int) -> float:
+    fn()
+    ts = []
+    for _ in range(max(1, n)):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.min(ts))
+
+
+def keras_timings(keras: Any, model: Any, x: np.ndarray, s: Settings, row: Row) -> None:
+    import tensorflow as tf
+
+    F = x.shape[-1]
+    x1 = x[:, :1]
+    try:
+        sm = _stateful_step_model(keras, model, F)
+        row.keras["eager step"] = _best(lambda: sm(x1, training=False), s.keras_reps)
+        fn = tf.function(lambda a: sm(a, training=False))
+        row.keras["tf.function step"] = _best(lambda: fn(x1), s.keras_reps)
+        row.keras["predict 1 step"] = _best(lambda: sm.predict(x1, verbose=0), max(1, s.keras_reps // 4))
+    except Exception as exc:  # a model Keras cannot make stateful: say so in the table
+        row.notes.append(f"Keras step timings skipped: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+    row.keras[f"predict T={x.shape[1]}"] = _best(lambda: model.predict(x, verbose=0), max(1, s.keras_reps // 5))
+
+
+def throughput(cm: Any, model: Any, xb: np.ndarray, s: Settings, row: Row) -> None:
+    n = max(1, s.keras_reps // 10)
+    row.throughput["kerasc"] = len(xb) / _best(lambda: cm.predict(xb), n)
+    if model is not None:
+        row.throughput["keras"] = len(xb) / _best(lambda: model.predict(xb, batch_size=len(xb), verbose=0), n)
+
+
+# ------------------------------------------------------------------------- one model
+
+def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Optional[Path],
+                name: str = "bench", seed: int = 0) -> Row:
+    """Time one model (a keras.Model or a .keras path). Keras columns need TensorFlow."""
+    from .graph import build
+    from .harness import compile_models
+
+    ir = build(model, name)
+    if not ir.input_seq:
+        raise ConversionError(f"{label}: kerasc bench times sequence models; this one takes a vector")
+    T = ir.timesteps or s.timesteps
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, T, ir.input_width)).astype(np.float32)
+    xfile = work / f"x_{name}.bin"
+    x.ravel().tofile(xfile)
+    row = Row(label, macs_per_step(ir))
+
+    keras = kmodel = None
+    if s.keras:
+        try:
+            from .verify import import_keras, load_keras_model
+
+            keras = import_keras()
+            kmodel = load_keras_model(model)
+        except MissingExtraError as exc:
+            row.notes.append(f"Keras columns skipped: {exc}")
+    y_keras = None
+    if kmodel is not None:
+        y_keras = np.asarray(kmodel(x, training=False), dtype=np.float64)[0]
+        y_keras = y_keras[-1] if ir.output_seq else y_keras
+
+    kind = ref_kind(ir) if ref_src is not None else None
+    wfile = None
+    if kind and kmodel is not None:
+        wfile = work / f"w_{name}.bin"
+        np.concatenate([w.ravel() for w in kmodel.get_weights()]).astype(np.float32).tofile(wfile)
+    elif kind:
+        kind = None
+        row.notes.append("reference C skipped: it needs the Keras weights (TensorFlow not installed)")
+    if ref_src is not None and kind is None and not row.notes:
+        row.notes.append("reference C not applicable (it computes one LSTM or GRU(reset_after) layer)")
+    F, H = ir.input_width, ir.nodes[0].out_width
+
+    for tag, (flags_label, flags) in enumerate(s.flag_sets.items()):
+        exe = build_timer(ir, work, f"f{tag}", flags)
+        ref_exe = _compile([str(ref_src)], work, work / f"ref_f{tag}", flags) if kind else None
+        step_ok = ir.causal
+        est, _ = run_timer(exe, "step" if step_ok else "seq", xfile, T, 1, 1)
+        per_step = est if step_ok else est / T
+        reps = _reps_for(per_step, T)
+        best_kc = best_ref = best_seq = float("inf")
+        ref_reps = None
+        for _ in range(s.rounds):
+            if step_ok:
+                ns, y = run_timer(exe, "step", xfile, T, reps, s.trials)
+                best_kc = min(best_kc, ns)
+                if tag == 0 and y_keras is not None:
+                    row.kc_err = float(np.abs(y - y_keras).max())
+            if ref_exe is not None:
+                if ref_reps is None:
+                    ref_est, _ = run_ref(ref_exe, kind, F, H, wfile, xfile, T, 1)
+                    ref_reps = _reps_for(ref_est, T)
+                ns, h = run_ref(ref_exe, kind, F, H, wfile, xfile, T, ref_reps)
+                best_ref = min(best_ref, ns)
+                if tag == 0 and y_keras is not None:
+                    row.ref_err = float(np.abs(h - y_keras).max())
+            ns, y = run_timer(exe, "seq", xfile, T, max(1, reps), s.trials)
+            best_seq = min(best_seq, ns)
+            if not step_ok and tag == 0 and y_keras is not None:
+                row.kc_err = float(np.abs(y - y_keras).max())
+        row.kc_step[flags_label] = best_kc if step_ok else None
+        row.kc_seq[flags_label] = best_seq
+        row.ref_step[flags_label] = best_ref if ref_exe is not None else None
+        if s.callgrind and "-march=native" not in flags:  # valgrind may not know the native ISA
+            mode = "step" if step_ok else "seq"
+            row.kc_ir[flags_label] = callgrind_instructions(
+                lambda r, e=exe, m=mode: [str(e), m, str(xfile), str(T), str(r), "1"], T)
+            if ref_exe is not None:
+                row.ref_ir[flags_label] = callgrind_instructions(
+                    lambda r, e=ref_exe: [str(e), kind, str(F), str(H), str(wfile), str(xfile), str(T), str(r)], T)
+
+    cm = compile_models([ir])[0]
+    xb = np.random.default_rng(seed + 1).standard_normal((s.batch, T, ir.input_width)).astype(np.float32)
+    if kmodel is not None:
+        keras_timings(keras, kmodel, x, s, row)
+    throughput(cm, kmodel, xb, s, row)
+    return row
+
+
+# ------------------------------------------------------------------------- report
+
+def _us(ns: Optional[float]) -> str:
+    return "n/a" if ns is None or ns == float("inf") else f"{ns / 1000:.2f} µs"
+
+
+def _ratio(ref: Optional[float], ours: Optional[float]) -> str:
+    if ref is None or ours is None or not ours or ref == float("inf"):
+        return "n/a"
+    return f"{ref / ours:.2f}x"
+
+
+def _ir(v: Optional[float]) -> str:
+    return "n/a" if v is None else f"{v:,.0f}"
+
+
+def header_lines(s: Settings) -> list[str]:
+    return [
+        f"date: {datetime.date.today().isoformat()}; CPU: {cpu_model()}; compiler: {compiler_version(_cc())}; "
+        f"flags: {' '.join(BASE_FLAGS)} + the build named in each column",
+        f"T={s.timesteps} timesteps per sequence; C figures are the minimum over {s.rounds} alternating runs "
+        f"of {s.trials} trials (C timing program, no Python in the loop)",
+    ]
+
+
+def format_tables(rows: list[Row], s: Settings, with_ref: bool) -> str:
+    out = [*header_lines(s), ""]
+    flags = list(s.flag_sets)
+    # 1. the step, per build
+    cols = ["model", "MACs/step"]
+    for f in flags:
+        cols += [f"kerasc step {f}"] + ([f"ref_rnn.c {f}", "speed-up"] if with_ref else [])
+    out += ["Streaming step (time per timestep, state carried; reset + T steps per sequence):", "",
+            "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        cells = [r.label, f"{r.macs:,}"]
+        for f in flags:
+            cells.append(_us(r.kc_step.get(f)))
+            if with_ref:
+                cells += [_us(r.ref_step.get(f)), _ratio(r.ref_step.get(f), r.kc_step.get(f))]
+        out.append("| " + " | ".join(cells) + " |")
+    # 2. instruction counts
+    cg_flags = [f for f in flags if "-march=native" not in s.flag_sets[f]]
+    if s.callgrind and cg_flags:
+        cols = ["model"]
+        for f in cg_flags:
+            cols += [f"kerasc Ir/step {f}"] + ([f"ref_rnn.c Ir/step {f}", "ratio"] if with_ref else [])
+        out += ["", "Instructions per timestep (valgrind --tool=callgrind; stable on noisy machines):", "",
+                "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for r in rows:
+            cells = [r.label]
+            for f in cg_flags:
+                cells.append(_ir(r.kc_ir.get(f)))
+                if with_ref:
+                    cells += [_ir(r.ref_ir.get(f)), _ratio(r.ref_ir.get(f), r.kc_ir.get(f))]
+            out.append("| " + " | ".join(cells) + " |")
+    # 3. sequences and Keras
+    f0 = flags[0]
+    cols = ["model", f"kerasc predict T ({f0})", "Keras eager step", "tf.function step", "Keras predict 1 step",
+            "Keras predict T", "kerasc step vs tf.function step", "cm.predict seq/s", "model.predict seq/s",
+            "throughput ratio", "max err kerasc vs Keras"]
+    if with_ref:
+        cols.append("max err ref_rnn.c vs Keras")
+    out += ["", f"Whole sequences and Keras (Keras times per call; throughput on batches of {s.batch} sequences):",
+            "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        k = r.keras
+        kp = next((v for key, v in k.items() if key.startswith("predict T=")), None)
+        tf_step = k.get("tf.function step")
+        step = r.kc_step.get(f0)
+        cells = [r.label, _us(r.kc_seq.get(f0)), _us(_s2ns(k.get("eager step"))), _us(_s2ns(tf_step)),
+                 _us(_s2ns(k.get("predict 1 step"))), _us(_s2ns(kp)),
+                 _ratio(_s2ns(tf_step), step),
+                 _rate(r.throughput.get("kerasc")), _rate(r.throughput.get("keras")),
+                 _ratio(r.throughput.get("kerasc"), r.throughput.get("keras")),
+                 _err(r.kc_err)]
+        if with_ref:
+            cells.append(_err(r.ref_err))
+        out.append("| " + " | ".join(cells) + " |")
+    notes = [f"- {r.label}: {n}" for r in rows for n in r.notes]
+    if notes:
+        out += ["", "Notes:", *notes]
+    return "\n".join(out)
+
+
+def _s2ns(v: Optional[float]) -> Optional[float]:
+    return None if v is None else v * 1e9
+
+
+def _rate(v: Optional[float]) -> str:
+    return "n/a" if v is None else f"{v:,.0f}"
+
+
+def _err(v: Optional[float]) -> str:
+    return "n/a" if v is None else f"{v:.1e}"
+
+
+def run(models: list[tuple[str, Any]], s: Optional[Settings] = None, ref: bool = True,
+        work: Optional[Path] = None) -> tuple[list[Row], str]:
+    """Benchmark each (label, model); return the rows and the markdown tables."""
+    s = s or Settings()
+    ref_src = find_ref() if ref else None
+    tmp = Path(work) if work else Path(tempfile.mkdtemp(prefix="kerasc-bench-"))
+    try:
+        rows = [bench_model(label, m, s, tmp, ref_src, name=f"bench{i}") for i, (label, m) in enumerate(models)]
+    finally:
+        if work is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    text = format_tables(rows, s, with_ref=ref_src is not None)
+    if ref and ref_src is None:
+        text += "\n\nref_rnn.c not found (expected ../shared/bench/ref_rnn.c beside the repository, or $KERASC_REF_RNN)"
+    return rows, text
