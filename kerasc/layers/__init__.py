@@ -41,6 +41,12 @@ class Context:
     prefix: str  # the model's C prefix
     in_width: int
     in_seq: bool
+    # Every data input (merge layers take several); the first is (in_width, in_seq).
+    in_widths: tuple[int, ...] = ()
+    in_seqs: tuple[bool, ...] = ()
+    masked: bool = False  # the call receives a mask (Masking upstream)
+    init_widths: tuple[int, ...] = ()  # widths of the initial_state tensors of the call
+    wrapper: str = ""  # e.g. "Bidirectional 'bi'": the layer this one is wrapped in, for messages
 
     @property
     def cid(self) -> str:
@@ -140,4 +146,4 @@ def expect_weights(rec: LayerRecord, shapes: list[tuple[int, ...]], names: list[
     return out
 
 
-from . import dense, recurrent  # noqa: E402,F401  (register the handlers)
+from . import dense, merge, masking, recurrent, wrappers  # noqa: E402,F401  (register the handlers)
