@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import BuildError, ConversionError, KerascError, MissingExtraError
+# Load the submodule now: importing it later would rebind `kerasc.verify` from the function below
+# to the module (Python sets a package attribute when a submodule is first imported).
+from . import verify as _verify_module  # noqa: E402,F401
 
 __all__ = ["convert", "compile", "verify", "build_ir", "ConversionError", "KerascError", "MissingExtraError",
            "BuildError", "__version__"]

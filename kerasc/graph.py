@@ -133,8 +133,10 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
                                   f"of '{ref[0]}', which kerasc does not have; supported: each layer called once")
         return produced[(ref[0], ref[2])]
 
-    functional = record.class_name != "Sequential"
+    mask_only = _mask_only_layers(record, order)
     for rec in order:
+        if rec.name in mask_only:
+            continue
         if rec.class_name == "InputLayer":
             if rec.name not in input_names:
                 raise ConversionError(f"{record.source}: InputLayer '{rec.name}' is not a model input")
@@ -161,12 +163,12 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with initial_state; supported "
                                   f"only for {', '.join(RECURRENT)}")
         carried = _carried_mask(rec, inputs, mask_of)
-        if functional:
-            mask = tensor(mask_refs[0], rec) if mask_refs else None
-        else:
-            mask = carried if rec.class_name in RECURRENT else None
-        if mask is not None and rec.class_name not in RECURRENT:
-            mask = None  # Dense and merges compute the same with or without the mask
+        if mask_refs and carried is None:
+            raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with a mask that does not come "
+                                  "from a Masking layer; supported: masks made by Masking")
+        # Keras propagates the mask (Sequential) or records its computation as op layers (Functional);
+        # either way a recurrent layer sees the mask its input carries. Dense and merges ignore it.
+        mask = carried if rec.class_name in RECURRENT else None
         if rec.class_name in MASK_SENSITIVE and carried is not None:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) merges masked inputs, where Keras "
                                   "substitutes values at masked timesteps; supported: Add, Subtract, Average, "
@@ -176,9 +178,11 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         else:
             outs = b.add(to_node, rec, inputs, init=init, mask=mask)
         for k, t in enumerate(outs):
+            mask_of[t] = _out_mask(rec, k, b, outs, carried)
+            if rec.class_name == "Masking" and k > 0:
+                continue  # the mask: internal, Keras' Masking has one output
             b.tensors[t].keras_layer, b.tensors[t].keras_port = rec.name, k
             produced[(rec.name, k)] = t
-            mask_of[t] = _out_mask(rec, k, b, outs, carried)
     outputs = []
     for ref in record.outputs:
         if (ref[0], ref[2]) not in produced or ref[1] != 0:
@@ -195,9 +199,29 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         raise ConversionError(f"{record.source}: the model has no outputs")
     if not b.nodes:
         raise ConversionError(f"{record.source}: the model has no layers to convert")
-    for n in b.nodes:  # refs of model outputs / inputs by their argument names
-        pass
     return _finish(record, prefix, b, outputs, in_specs)
+
+
+def _mask_only_layers(record: ModelRecord, order: list[LayerRecord]) -> set[str]:
+    """Layers that only compute masks (Functional configs record Keras' mask propagation as op layers:
+    NotEqual, Any, ExpandDims, ZerosLike, LogicalOr, Concatenate on masks, ...). kerasc recomputes
+    masks itself, so these are skipped."""
+    uses: dict[str, list[tuple[str, bool]]] = {}  # producer -> [(consumer, as mask)]
+    for rec in order:
+        for node, kwargs in zip(rec.inbound, rec.call_kwargs or [{}] * len(rec.inbound)):
+            for ref in node:
+                uses.setdefault(ref[0], []).append((rec.name, False))
+            for key, value in kwargs.items():
+                for ref in tensor_refs(value):
+                    uses.setdefault(ref[0], []).append((rec.name, key == "mask"))
+    outputs = {r[0] for r in record.outputs}
+    only: set[str] = set()
+    for rec in reversed(order):
+        use = uses.get(rec.name, [])
+        if rec.class_name != "InputLayer" and rec.name not in outputs and use and \
+                all(as_mask or consumer in only for consumer, as_mask in use):
+            only.add(rec.name)
+    return only
 
 
 def _carried_mask(rec: LayerRecord, inputs: list[int], mask_of: dict[int, Optional[int]]) -> Optional[int]:

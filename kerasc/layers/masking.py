@@ -1,9 +1,9 @@
-"""Masking and the mask operations Keras records in Functional graphs.
+"""Masking. Keras Masking.call:  mask = any(x != mask_value, axis=-1);  y = x * mask
 
-Keras Masking.call:  mask = any(x != mask_value, axis=-1);  y = x * mask
-A Functional model saves the mask its recurrent layers receive as explicit op layers,
-NotEqual(x, mask_value) -> Any(axis=-1), passed to them as `mask=`. A mask is carried as a
-sequence of width 1 holding 1.0 (step kept) or 0.0 (step masked).
+The node has a second, internal output: the mask, a sequence of width 1 holding 1.0 (timestep
+kept) or 0.0 (timestep masked), which graph.py routes to the recurrent layers downstream.
+(Functional configs also record the mask computation as op layers, NotEqual, Any, LogicalOr, ...;
+graph.py drops those and propagates the mask the way Keras' compute_mask does.)
 """
 
 from __future__ import annotations
@@ -37,44 +37,4 @@ def masking(rec: LayerRecord, ctx: Context) -> Node:
                StateVar(f"{ctx.cid}_m", 1, f"{where}: mask of one step (1: kept, 0: masked)", False)),
         arrays=(), options={"mask_value": c_float(value), "scratch": 0},
         summary=f"Masking(mask_value={value!r})", ignored=ignored,
-    )
-
-
-@register("NotEqual")
-def not_equal(rec: LayerRecord, ctx: Context) -> Node:
-    args = rec.call_args[0] if rec.call_args else []
-    scalars = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
-    if len(ctx.in_widths or (1,)) != 1 or len(args) != 2 or len(scalars) != 1:
-        raise ConversionError(f"layer '{rec.name}' (NotEqual): supported only as Keras' mask computation "
-                              "not_equal(tensor, number)")
-    check_options(rec, {})
-    F = ctx.in_width
-    where = f"Keras op '{rec.name}' (NotEqual)"
-    return Node(
-        index=ctx.index, kind="mask_op", keras_name=rec.name, keras_class="NotEqual", cid=ctx.cid,
-        in_width=F, out_width=F, in_seq=ctx.in_seq, out_seq=ctx.in_seq, out_ref=f"st->{ctx.cid}_y",
-        state=(StateVar(f"{ctx.cid}_y", F, f"{where}: 1.0 where x != {scalars[0]!r}, else 0.0 [{F}]", False),),
-        arrays=(), options={"op": "not_equal", "value": c_float(scalars[0]), "scratch": 0},
-        summary=f"NotEqual(x, {scalars[0]!r}) as 1.0/0.0",
-    )
-
-
-@register("Any")
-def any_op(rec: LayerRecord, ctx: Context) -> Node:
-    check_options(rec, {"axis": None, "keepdims": (False,)})
-    axis = rec.config.get("axis")
-    last = 2 if ctx.in_seq else 1
-    if axis not in (-1, last):
-        raise ConversionError(f"layer '{rec.name}' (Any): axis={axis!r} is not supported; supported: -1 (the mask "
-                              "computation of Masking)")
-    if not ctx.in_seq:
-        raise ConversionError(f"layer '{rec.name}' (Any): supported only on sequences (the mask of Masking)")
-    F = ctx.in_width
-    where = f"Keras op '{rec.name}' (Any)"
-    return Node(
-        index=ctx.index, kind="mask_op", keras_name=rec.name, keras_class="Any", cid=ctx.cid,
-        in_width=F, out_width=1, in_seq=True, out_seq=True, out_ref=f"st->{ctx.cid}_y",
-        state=(StateVar(f"{ctx.cid}_y", 1, f"{where}: 1.0 if any input value is non-zero, else 0.0", False),),
-        arrays=(), options={"op": "any", "scratch": 0},
-        summary="Any(axis=-1) as 1.0/0.0",
     )
