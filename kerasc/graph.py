@@ -134,6 +134,7 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         return produced[(ref[0], ref[2])]
 
     mask_only = _mask_only_layers(record, order)
+    functional = record.class_name != "Sequential"
     for rec in order:
         if rec.name in mask_only:
             continue
@@ -166,9 +167,12 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         if mask_refs and carried is None:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with a mask that does not come "
                                   "from a Masking layer; supported: masks made by Masking")
-        # Keras propagates the mask (Sequential) or records its computation as op layers (Functional);
-        # either way a recurrent layer sees the mask its input carries. Dense and merges ignore it.
-        mask = carried if rec.class_name in RECURRENT else None
+        # Keras propagates the mask (Sequential) or records, per call, that the layer receives one
+        # (Functional: the `mask` argument, whose computation is saved as op layers). Keras 3.15 records
+        # none for a call with initial_state, and such a layer then runs unmasked: so does kerasc.
+        # Dense and merges compute the same with or without the mask.
+        receives = not functional or bool(mask_refs)
+        mask = carried if rec.class_name in RECURRENT and receives else None
         if rec.class_name in MASK_SENSITIVE and carried is not None:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) merges masked inputs, where Keras "
                                   "substitutes values at masked timesteps; supported: Add, Subtract, Average, "
