@@ -110,7 +110,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
     ir = build(args.model, args.name)
     layers = [{
-        "index": n.index, "name": n.keras_name, "class": n.keras_class, "summary": n.summary,
+        "index": n.index, "name": n.label, "class": n.keras_class, "summary": n.summary,
         "input": _shape(n.in_seq, ir.timesteps, n.in_width), "output": _shape(n.out_seq, ir.timesteps, n.out_width),
         "params": n.params, "flash_bytes": n.weight_bytes, "state_bytes": n.state_floats * 4,
         "ignored_options": list(n.ignored),
@@ -133,11 +133,11 @@ def _inspect(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"model '{ir.name}' from {ir.source} (Keras {ir.keras_version}): input {info['input']} -> "
           f"output {info['output']}")
-    head = f"{'#':>2}  {'layer':<20} {'class':<10} {'input':<12} {'output':<12} {'params':>8} {'flash B':>9} {'RAM B':>7}"
+    head = f"{'#':>2}  {'layer':<28} {'class':<15} {'input':<12} {'output':<12} {'params':>8} {'flash B':>9} {'RAM B':>7}"
     print(head)
     print("-" * len(head))
     for row in layers:
-        print(f"{row['index']:>2}  {row['name'][:20]:<20} {row['class']:<10} {row['input']:<12} {row['output']:<12} "
+        print(f"{row['index']:>2}  {row['name'][:28]:<28} {row['class'][:15]:<15} {row['input']:<12} {row['output']:<12} "
               f"{row['params']:>8} {row['flash_bytes']:>9} {row['state_bytes']:>7}")
     print("-" * len(head))
     print(f"total: {ir.params} parameters; flash {ir.weight_bytes} bytes (weights); RAM {ir.state_bytes} bytes "

@@ -78,13 +78,12 @@ class _Builder:
 
     def add(self, make: Any, rec: LayerRecord, inputs: list[int], *, init: tuple[int, ...] = (),
             mask: Optional[int] = None, reversed_inputs: Optional[tuple[bool, ...]] = None,
-            part: str = "", wrapper: str = "") -> list[int]:
+            part: str = "") -> list[int]:
         """Make the node for `rec` on these tensors; return the tensors of its output ports."""
         ins = [self.tensors[t] for t in inputs]
         ctx = Context(index=len(self.nodes), prefix=self.prefix, in_width=ins[0].width, in_seq=ins[0].seq,
                       in_widths=tuple(t.width for t in ins), in_seqs=tuple(t.seq for t in ins),
-                      masked=mask is not None, init_widths=tuple(self.tensors[t].width for t in init),
-                      wrapper=wrapper)
+                      masked=mask is not None, init_widths=tuple(self.tensors[t].width for t in init))
         node = make(rec, ctx)
         for t in init:
             if self.tensors[t].seq:
@@ -257,9 +256,8 @@ def _bidirectional(b: _Builder, rec: LayerRecord, inputs: list[int], init: tuple
         raise ConversionError(f"layer '{rec.name}' (Bidirectional): initial_state has {len(init)} tensors; supported: "
                               "the forward states followed by the backward states")
     half = len(init) // 2
-    wrapper = f"Bidirectional '{rec.name}'"
-    f_outs = b.add(to_node, fwd, inputs, init=init[:half], mask=mask, part="forward", wrapper=wrapper)
-    b_outs = b.add(to_node, bwd, inputs, init=init[half:], mask=mask, part="backward", wrapper=wrapper)
+    f_outs = b.add(to_node, fwd, inputs, init=init[:half], mask=mask, part="forward")
+    b_outs = b.add(to_node, bwd, inputs, init=init[half:], mask=mask, part="backward")
     f_node, b_node = b.nodes[-2], b.nodes[-1]
     for n in (f_node, b_node):
         b.nodes[n.index] = dataclasses.replace(n, keras_name=rec.name, keras_class="Bidirectional",

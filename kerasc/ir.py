@@ -252,7 +252,12 @@ class ModelIR:
     @property
     def traced(self) -> tuple[Tensor, ...]:
         """The tensors `verify` compares with Keras: every output of every Keras layer."""
-        return tuple(t for t in self.tensors if t.producer >= 0 and t.keras_layer is not None)
+        first = {}
+        for t in self.tensors:
+            if t.producer >= 0 and t.keras_layer is not None:
+                first.setdefault(t.keras_layer, t.producer)
+        return tuple(sorted((t for t in self.tensors if t.producer >= 0 and t.keras_layer is not None),
+                            key=lambda t: (first[t.keras_layer], t.keras_port)))
 
     @property
     def needs_work(self) -> bool:

@@ -82,13 +82,13 @@ class Report:
         return max([r.max_abs_err for r in self.layers] + [0.0])
 
     def table(self) -> str:
-        head = f"{'layer':<28} {'class':<10} {'output shape':<16} {'max |err|':>10} {'max rel':>9} {'worst t':>8}  status"
+        head = f"{'layer':<28} {'class':<15} {'output shape':<16} {'max |err|':>10} {'max rel':>9} {'worst t':>8}  status"
         lines = [head, "-" * len(head)]
         for r in self.layers:
             label = f"[{r.index}] {r.name}"
             wt = "-" if r.worst_t is None else str(r.worst_t)
             status = "ok" if r.ok else f"MISMATCH ({r.mismatches})"
-            lines.append(f"{label[:28]:<28} {r.keras_class:<10} {str(r.shape):<16} {r.max_abs_err:>10.2e} "
+            lines.append(f"{label[:28]:<28} {r.keras_class[:15]:<15} {str(r.shape):<16} {r.max_abs_err:>10.2e} "
                          f"{r.max_rel_err:>9.1e} {wt:>8}  {status}")
         verdict = "PASS" if self.ok else "FAIL"
         lines.append(f"{verdict}: {self.model}, input {self.input_shape}"

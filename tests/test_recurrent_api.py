@@ -194,3 +194,16 @@ def test_refused_with_a_precise_message(keras, kind, message):
 
     with pytest.raises(kerasc.ConversionError, match=message.replace("(", r"\(").replace(")", r"\)")):
         kerasc.build_ir(_refused_model(keras, kind))
+
+
+def test_seq2seq_example_verifies(tmp_path):
+    """examples/seq2seq: the trained encoder-decoder file, on its held inputs, every layer and timestep."""
+    import kerasc
+    from conftest import ROOT
+
+    here = ROOT / "examples" / "seq2seq"
+    held = np.load(here / "held_inputs.npz")
+    report = kerasc.verify(here / "reverse.keras", x=[held["encoder_in"], held["decoder_in"]])
+    assert report.ok, report.table()
+    assert [r.name for r in report.layers][:3] == ["padding", "encoder[0]", "encoder[1]"]
+    assert len(report.layers) == 10

@@ -46,7 +46,6 @@ class Context:
     in_seqs: tuple[bool, ...] = ()
     masked: bool = False  # the call receives a mask (Masking upstream)
     init_widths: tuple[int, ...] = ()  # widths of the initial_state tensors of the call
-    wrapper: str = ""  # e.g. "Bidirectional 'bi'": the layer this one is wrapped in, for messages
 
     @property
     def cid(self) -> str:
