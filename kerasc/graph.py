@@ -365,8 +365,8 @@ def _plan(nodes: list[Node], tensors: list[_T]) -> tuple[list[Phase], dict[int, 
     return [Phase(p["kind"], p["domain"], tuple(p["nodes"])) for p in phases], where
 
 
-def _storage(nodes: list[Node], tensors: list[_T], phases: list[Phase], where: dict[int, int],
-             outputs: list[int], single_out: bool) -> tuple[list[Stored], int]:
+def _storage(nodes: list[Node], tensors: list[_T], where: dict[int, int], outputs: list[int],
+             single_out: bool) -> tuple[list[Stored], int]:
     """Which sequences are kept whole, and where; returns them and the work floats per timestep."""
     readers: dict[int, list[int]] = {}
     for n in nodes:
@@ -428,7 +428,7 @@ def _finish(record: ModelRecord, prefix: str, b: _Builder, outputs: list[int],
             t.domain = b.find(t.domain)
     nodes = b.nodes
     phases, where = _plan(nodes, tensors)
-    stored, work = _storage(nodes, tensors, phases, where, outputs, len(outputs) == 1)
+    stored, work = _storage(nodes, tensors, where, outputs, len(outputs) == 1)
     inputs = [i for i, t in enumerate(tensors) if t.producer < 0]
     note = _stream_note([tensors[i] for i in inputs], nodes, phases, tensors)
     frozen = tuple(Tensor(i, t.width, t.seq, t.producer, t.port, t.keras_layer, t.keras_port, t.domain, t.ref)
