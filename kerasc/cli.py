@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                        description="Build the generated C and compare it with Keras on every layer and timestep. "
                                    "Exits 0 only when every value agrees within atol + rtol * |keras|.")
     v.add_argument("model", help="a .keras or .h5 model file")
-    v.add_argument("--inputs", metavar="X.npy", help="inputs to use, shape (batch, timesteps, features); "
+    v.add_argument("--inputs", metavar="X.npy", help="inputs to use, shape (batch, timesteps, features) (a .npz "
+                                                     "holds one array per model input, in order); "
                                                      "default: seeded N(0, 1) values")
     v.add_argument("--timesteps", type=int, help=f"timesteps of random inputs (default {16})")
     v.add_argument("--batch", type=int, help="batch size of random inputs (default 2)")
@@ -126,10 +127,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _why_not_stream(ir) -> str:
-    if not ir.input_seq:
-        return "the input has no time axis"
-    backwards = [n.keras_name for n in ir.nodes if n.go_backwards]
-    return f"go_backwards in {', '.join(backwards)}"
+    return ir.stream_note
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -142,6 +140,8 @@ def _verify(args: argparse.Namespace) -> int:
     if args.inputs:
         try:
             x = np.load(args.inputs)
+            if isinstance(x, np.lib.npyio.NpzFile):
+                x = [x[k] for k in x.files]
         except (OSError, ValueError) as exc:
             raise ConversionError(f"--inputs {args.inputs}: cannot read it as a .npy array ({exc})") from None
     report = verify(args.model, x=x, atol=args.atol, rtol=args.rtol, timesteps=args.timesteps, batch=args.batch,
@@ -155,15 +155,20 @@ def _inspect(args: argparse.Namespace) -> int:
 
     ir = build(args.model, args.name)
     layers = [{
-        "index": n.index, "name": n.keras_name, "class": n.keras_class, "summary": n.summary,
+        "index": n.index, "name": n.label, "class": n.keras_class, "summary": n.summary,
         "input": _shape(n.in_seq, ir.timesteps, n.in_width), "output": _shape(n.out_seq, ir.timesteps, n.out_width),
         "params": n.params, "flash_bytes": n.weight_bytes, "state_bytes": n.state_floats * 4,
         "ignored_options": list(n.ignored),
     } for n in ir.nodes]
+    def io(indices) -> str:
+        shapes = [_shape(ir.tensors[i].seq, ir.input_timesteps[ir.tensors[i].domain] if ir.tensors[i].seq else None,
+                         ir.tensors[i].width) for i in indices]
+        return shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
+
     info = {
         "name": ir.name, "source": ir.source, "keras_version": ir.keras_version,
-        "input": _shape(ir.input_seq, ir.timesteps, ir.input_width),
-        "output": _shape(ir.output_seq, ir.timesteps, ir.output_width),
+        "input": io(ir.inputs), "output": io(ir.outputs),
+        "work_bytes_per_timestep": ir.work_per_step * 4, "stateful": ir.stateful,
         "params": ir.params, "flash_bytes": ir.weight_bytes, "ram_bytes": ir.state_bytes,
         "scratch_bytes": ir.scratch_floats * 4, "streaming": ir.causal,
         "streaming_note": "" if ir.causal else _why_not_stream(ir), "layers": layers,
@@ -173,15 +178,20 @@ def _inspect(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"model '{ir.name}' from {ir.source} (Keras {ir.keras_version}): input {info['input']} -> "
           f"output {info['output']}")
-    head = f"{'#':>2}  {'layer':<20} {'class':<10} {'input':<12} {'output':<12} {'params':>8} {'flash B':>9} {'RAM B':>7}"
+    head = f"{'#':>2}  {'layer':<28} {'class':<15} {'input':<12} {'output':<12} {'params':>8} {'flash B':>9} {'RAM B':>7}"
     print(head)
     print("-" * len(head))
     for row in layers:
-        print(f"{row['index']:>2}  {row['name'][:20]:<20} {row['class']:<10} {row['input']:<12} {row['output']:<12} "
+        print(f"{row['index']:>2}  {row['name'][:28]:<28} {row['class'][:15]:<15} {row['input']:<12} {row['output']:<12} "
               f"{row['params']:>8} {row['flash_bytes']:>9} {row['state_bytes']:>7}")
     print("-" * len(head))
     print(f"total: {ir.params} parameters; flash {ir.weight_bytes} bytes (weights); RAM {ir.state_bytes} bytes "
           f"(state {ir.state_bytes - ir.scratch_floats * 4} + scratch {ir.scratch_floats * 4})")
+    if ir.needs_work:
+        print(f"{ir.name}_predict takes a caller work buffer of {ir.work_per_step * 4} bytes per timestep "
+              f"({ir.NAME}_WORK_FLOATS(T))")
+    if ir.stateful:
+        print(f"stateful: {ir.name}_predict keeps the state of stateful layers between calls; {ir.name}_reset clears it")
     print(f"streaming ({ir.name}_step): {'yes' if ir.causal else 'no, ' + _why_not_stream(ir)}")
     for n in ir.nodes:
         if n.ignored:

@@ -11,9 +11,7 @@ import os
 import re
 import tempfile
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import jinja2
 
@@ -55,81 +53,183 @@ def runtime_version() -> int:
     return int(m.group(1))
 
 
-@dataclass(frozen=True)
-class _LayerMajorStep:
-    node: Node
-    src: str  # C expression of the input sequence
-    t_in: str  # C expression of the input timestep read at loop index t
-    dst: Optional[str]  # C expression of the output sequence, or None (collapsing layer)
+def _fn(ir: ModelIR, n: Node) -> str:
+    """The per-step function of a node (recurrent layers with a mask: the masked wrapper)."""
+    return f"{ir.name}__{n.cid}_{'mstep' if n.options.get('masked') else 'step'}"
+
+
+class _Names:
+    """C names of the public API's arguments: x, timesteps, y for one input/output; x0, timesteps0, ... else."""
+
+    def __init__(self, ir: ModelIR):
+        single_in, single_out = len(ir.inputs) == 1, len(ir.outputs) == 1
+        self.x = ["x" if single_in else f"x{k}" for k in range(len(ir.inputs))]
+        self.T = ["timesteps" if single_in else f"timesteps{k}" for k in range(len(ir.inputs))]
+        self.y = ["y" if single_out else f"y{k}" for k in range(len(ir.outputs))]
+
+    def tvar(self, ir: ModelIR, domain: int) -> str:
+        return self.T[domain]
 
 
 def _view(ir: ModelIR) -> dict:
-    """Everything the model template needs beyond the IR: inputs of each layer, buffer plan."""
-    inputs = {}
-    prev = "x"
-    for n in ir.nodes:
-        inputs[n.index] = prev
-        prev = n.out_ref
-    t_shape = f"[{ir.timesteps if ir.timesteps else 'T'}]"
-    in_shape = (t_shape if ir.input_seq else "") + f"[{ir.input_width}]"
-    out_shape = (t_shape if ir.output_seq else "") + f"[{ir.output_width}]"
-    view = {
-        "inputs": inputs,
-        "in_shape": in_shape,
-        "out_shape": out_shape,
-        "out_shape_c": ("[timesteps]" if ir.output_seq else "") + f"[{ir.NAME}_OUTPUT_SIZE]",
-        "out_ref": ir.nodes[-1].out_ref,
-        "has_tail": any(n.collapses or not n.in_seq for n in ir.nodes),
-        "buffers": [],
-        "layer_major": [],
-        "work_per_step": 0,
-        "work_note": "",
-    }
-    if not ir.input_seq:
-        view["predict_args"] = "&st, x, y"
-        view["predict_doc"] = "one input vector (model.predict on one sample)"
-    elif ir.needs_work:
-        view["predict_args"] = "&st, x, T, y, work"
-        view["predict_doc"] = f"one sequence; work holds {ir.NAME}_WORK_FLOATS(T) floats"
-    else:
-        view["predict_args"] = "&st, x, T, y"
-        view["predict_doc"] = "one whole sequence (model.predict on one sample)"
+    """Everything the model template needs beyond the IR: API arguments, phases, buffers, traces."""
+    names = _Names(ir)
+    T = ir.tensors
+    trace_index = {t.index: i for i, t in enumerate(ir.traced)}
+    stored = {s.tensor: s for s in ir.stored}
+    where = {i: k for k, ph in enumerate(ir.phases) for i in ph.nodes}
+    P = ir.NAME
+
+    def shape(t) -> str:
+        return (f"[{ir.input_timesteps[t.domain] or 'T'}]" if t.seq else "") + f"[{t.width}]"
+
+    inputs = []
+    for k, ti in enumerate(ir.inputs):
+        t = T[ti]
+        inputs.append({"k": k, "name": names.x[k], "tvar": names.T[k], "width": t.width, "seq": t.seq,
+                       "fixed": ir.input_timesteps[k], "shape": shape(t)})
+    outputs = []
+    for k, ti in enumerate(ir.outputs):
+        t = T[ti]
+        tv = names.tvar(ir, t.domain) if t.seq else ""
+        outputs.append({"k": k, "name": names.y[k], "width": t.width, "seq": t.seq, "ref": t.ref,
+                        "tvar": tv, "domain": t.domain, "stored": ti in stored,
+                        "shape": shape(t)})
+
+    params = []
+    for i in inputs:
+        params.append(f"const float *{i['name']}")
+        if i["seq"]:
+            params.append(f"int {i['tvar']}")
+    params += [f"float *{o['name']}" for o in outputs]
     if ir.needs_work:
-        _plan_layer_major(ir, view)
+        params.append("float *work")
+    checks = [f"{i['tvar']} < 1" for i in inputs if i["seq"]]
+    seq_inputs = [i for i in inputs if i["seq"]]
+    for i in seq_inputs:
+        dom = T[ir.inputs[i["k"]]].domain
+        if dom != i["k"]:
+            checks.append(f"{i['tvar']} != {names.T[dom]}")
+
+    def read(ti: int, phase: int, reversed_: bool, bases: list[str]) -> str:
+        """C expression of what a node in `phase` reads of tensor ti at loop index t."""
+        t = T[ti]
+        if not t.seq:
+            if t.producer < 0 and t.ref not in bases:
+                bases.append(t.ref)
+            return t.ref
+        if t.producer >= 0 and where[t.producer] == phase and ir.phases[phase].kind == "loop":
+            return t.ref
+        base = stored[ti].base
+        if base not in bases:
+            bases.append(base)
+        idx = "timesteps - 1 - t" if reversed_ else "t"
+        return f"{base} + (size_t)({idx}) * {t.width}u"
+
+    phases = []
+    for k, ph in enumerate(ir.phases):
+        tv = names.tvar(ir, ph.domain) if ph.domain >= 0 else ""
+        bases: list[str] = []
+        calls, prologue, after = [], [], []
+        for ni in ph.nodes:
+            n = ir.nodes[ni]
+            args = [read(ti, k, rev, bases) for ti, rev in zip(n.inputs, n.reversed_inputs)]
+            if n.mask is not None:
+                args.append(read(n.mask, k, n.reversed_inputs[0], bases))
+            post = []
+            for ti in n.outputs:
+                t = T[ti]
+                if ti in trace_index and (t.seq or ph.kind == "once"):
+                    post.append({"kind": "trace", "index": trace_index[ti], "t": "t" if t.seq else "-1",
+                                 "ref": t.ref, "width": t.width})
+                elif ti in trace_index:
+                    after.append({"index": trace_index[ti], "ref": t.ref, "width": t.width})
+                if t.seq and ti in stored:
+                    post.append({"kind": "store", "dst": f"{stored[ti].base} + (size_t)t * {t.width}u",
+                                 "ref": t.ref, "width": t.width})
+                    if stored[ti].base not in bases:
+                        bases.append(stored[ti].base)
+            for j, ti in enumerate(n.init):
+                prologue.append({"dst": f"st->{n.cid}_{'hc'[j]}", "src": T[ti].ref, "width": T[ti].width,
+                                 "what": f"'{n.label}' initial state {'hc'[j]}"})
+            calls.append({"node": n, "fn": _fn(ir, n), "args": args, "post": post})
+        order = list(dict.fromkeys(names.x + names.y + [s.base for s in ir.stored]))
+        phase_bases = [b for b in order if b in bases]
+        fn_bases = phase_bases
+        decl = [f"const float *{b}" if b in names.x else f"float *{b}" for b in fn_bases]
+        if ph.kind != "once":
+            decl.append("int t")
+            call_args = fn_bases + ["t"]
+            if ph.kind == "whole":
+                decl.append("int timesteps")
+                call_args.append(tv)
+        else:
+            call_args = list(fn_bases)
+        layers = ", ".join(f"'{ir.nodes[i].label}'" for i in ph.nodes)
+        what = {"loop": f"timestep by timestep, t < {tv}", "whole": f"over the whole sequence at once, t < {tv}",
+                "once": "once, on vectors"}[ph.kind]
+        phases.append({"k": k, "kind": ph.kind, "fn": f"{ir.name}__phase{k}", "decl": decl, "call_args": call_args,
+                       "tvar": tv, "calls": calls, "prologue": prologue, "after": after,
+                       "doc": f"phase {k}: {layers}, {what}"})
+    work_bufs = [{"name": s.base, "offset": s.work_offset, "width": T[s.tensor].width}
+                 for s in ir.stored if s.work_offset is not None]
+    transient = None
+    if ir.stateful:
+        transient = [sv.cname for n in ir.nodes for sv in n.state if not (n.stateful and sv.persistent)]
+
+    in_desc = ", ".join(i["shape"] for i in inputs)
+    out_desc = ", ".join(o["shape"] for o in outputs)
+    view = {
+        "inputs": inputs, "outputs": outputs, "params": params, "checks": checks, "phases": phases,
+        "work_bufs": work_bufs, "seq_tvars": [i["tvar"] for i in seq_inputs], "transient": transient,
+        "in_shape": in_desc, "out_shape": out_desc,
+        "predict_args": ", ".join(["&st"] + [p.split()[-1].lstrip("*") for p in params]),
+        "work_note": f" + work {ir.work_per_step * 4} bytes per timestep" if ir.needs_work else "",
+    }
+    view["predict_doc"] = "one sample: " + ("; ".join(
+        [f"{i['name']} {i['shape']}" for i in inputs] + [f"{o['name']} {o['shape']}" for o in outputs]))
+    if ir.needs_work:
+        view["predict_doc"] += f"; work holds {P}_WORK_FLOATS(T) floats, T the longest input"
+    if ir.causal:
+        loop = next(p for p in phases if p["kind"] == "loop")
+        li = phases.index(loop)
+        view["stream"] = {
+            "params": [f"const float *{i['name']}" for i in seq_inputs] + [f"float *{o['name']}" for o in outputs],
+            "loop": loop, "pre": phases[:li], "post": phases[li + 1:],
+            "vector_inputs": [i for i in inputs if not i["seq"]],
+        }
+    else:
+        view["stream"] = None
     return view
 
 
 def work_per_step(ir: ModelIR) -> int:
     """Floats of caller work buffer per timestep that NAME_predict needs (0: no work argument)."""
-    return int(_view(ir)["work_per_step"]) if ir.needs_work else 0
+    return ir.work_per_step
 
 
-def _plan_layer_major(ir: ModelIR, view: dict) -> None:
-    """Assign ping-pong work buffers to the sequences passed between layers."""
-    steps = []
-    src = "x"
-    names = ("seq_a", "seq_b")
-    used: list[str] = []
-    k = 0
-    seq_nodes = ir.seq_nodes
-    for i, n in enumerate(seq_nodes):
-        dst = None
-        if n.out_seq:
-            if i == len(seq_nodes) - 1 and ir.output_seq:
-                dst = "y"
-            else:
-                dst = names[k % 2]
-                if dst not in used:
-                    used.append(dst)
-                k += 1
-        t_in = "timesteps - 1 - t" if n.go_backwards else "t"
-        steps.append(_LayerMajorStep(n, src, t_in, dst))
-        if dst:
-            src = dst
-    view["layer_major"] = steps
-    view["buffers"] = [{"name": b, "offset": j * ir.work_width} for j, b in enumerate(used)]
-    view["work_per_step"] = max(1, len(used)) * ir.work_width
-    view["work_note"] = f" + work {view['work_per_step'] * 4} bytes per timestep"
+def shim_view(ir: ModelIR) -> dict:
+    """Arguments the harness shim passes to the public API for sample b of a batch (xs[k], ys[k]: batch
+    arrays in model.inputs / model.outputs order; ts[k]: timesteps of input k)."""
+    v = _view(ir)
+    predict = []
+    for i in v["inputs"]:
+        per = f"(size_t)ts[{i['k']}] * {i['width']}u" if i["seq"] else f"{i['width']}u"
+        predict.append(f"xs[{i['k']}] + (size_t)b * {per}")
+        if i["seq"]:
+            predict.append(f"ts[{i['k']}]")
+    for o in v["outputs"]:
+        per = f"(size_t)ts[{o['domain']}] * {o['width']}u" if o["seq"] else f"{o['width']}u"
+        predict.append(f"ys[{o['k']}] + (size_t)b * {per}")
+    if ir.needs_work:
+        predict.append("work")
+    stream = v["stream"]
+    step = reset_from = None
+    if stream is not None:
+        step = [f"xs[{i['k']}]" for i in v["inputs"] if i["seq"]] + [f"ys[{o['k']}]" for o in v["outputs"]]
+        if stream["vector_inputs"]:
+            reset_from = [f"xs[{i['k']}]" for i in stream["vector_inputs"]]
+    return {"predict": predict, "step": step, "reset_from": reset_from}
 
 
 def render_header(ir: ModelIR) -> str:

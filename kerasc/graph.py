@@ -1,16 +1,36 @@
-"""graph: a ModelRecord (layer records and edges) -> ModelIR (nodes in evaluation order)."""
+"""graph: a ModelRecord (layer records and edges) -> ModelIR (a DAG of nodes, and the plan that runs it).
+
+Lowering walks the Keras layers in topological order and turns each call into nodes wired by
+tensors (a wrapper such as Bidirectional becomes several nodes). Planning then groups the nodes
+into phases that NAME_predict runs in order (see ir.Phase):
+  - causal nodes on one time axis join one `loop` (timestep-major: no sequence is stored whole);
+  - a node reading an input backwards (go_backwards, Bidirectional's flip) is a `whole` phase;
+  - nodes on vectors run `once`, after what they read.
+A sequence read by a later phase is kept whole, in the caller's `work` buffer unless it is a model
+input or output; buffers are reused once their last reader has run.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any, Optional
 
 from . import __version__, names
 from .errors import ConversionError
-from .ir import ModelIR, Node
+from .ir import ModelIR, Node, Phase, Stored, Tensor
 from .layers import MAX_UNITS, Context, to_node
-from .load import LayerRecord, ModelRecord, load
+from .layers.merge import merge_node
+from .layers.wrappers import RNN_CLASSES, bidirectional_parts
+from .load import LayerRecord, ModelRecord, load, tensor_refs
+
+RECURRENT = RNN_CLASSES + ("Bidirectional",)
+# Layers whose output carries the mask of their (first) input, as in Keras' compute_mask.
+MASK_PASSING = ("Dense", "TimeDistributed", "Concatenate", "Add", "Subtract", "Average", "Multiply", "Maximum",
+                "Minimum")
+# Merge layers whose Keras formula changes when their inputs carry masks (they substitute 1 or 0).
+MASK_SENSITIVE = ("Multiply", "Maximum", "Minimum")
 
 
 def build(source: Any, name: Optional[str] = None) -> ModelIR:
@@ -30,23 +50,278 @@ def build(source: Any, name: Optional[str] = None) -> ModelIR:
         raise ConversionError(f"{where or 'model'}: malformed model ({type(exc).__name__}: {exc})") from None
 
 
+@dataclasses.dataclass
+class _T:
+    """A tensor while the graph is being built (mutable; frozen into ir.Tensor at the end)."""
+
+    width: int
+    seq: bool
+    producer: int
+    port: int
+    ref: str
+    domain: int = -1
+    keras_layer: Optional[str] = None
+    keras_port: int = 0
+
+
+class _Builder:
+    def __init__(self, prefix: str, source: str, legacy: bool = False):
+        self.prefix = prefix
+        self.source = source
+        self.legacy = legacy  # saved by Keras 2: its definitions apply
+        self.nodes: list[Node] = []
+        self.tensors: list[_T] = []
+        self.parent: list[int] = []  # union-find over time axes (model input indices)
+
+    # -- time axes: inputs whose sequences meet in one node must have the same length
+    def find(self, d: int) -> int:
+        while self.parent[d] != d:
+            d = self.parent[d]
+        return d
+
+    def unite(self, tensors: list[int]) -> int:
+        roots = sorted({self.find(self.tensors[t].domain) for t in tensors if self.tensors[t].seq})
+        for r in roots[1:]:
+            self.parent[r] = roots[0]
+        return roots[0] if roots else -1
+
+    def add_input(self, k: int, width: int, seq: bool, ref: str, keras_layer: str) -> int:
+        self.parent.append(k)
+        self.tensors.append(_T(width, seq, -1, k, ref, k if seq else -1, keras_layer, 0))
+        return len(self.tensors) - 1
+
+    def add(self, make: Any, rec: LayerRecord, inputs: list[int], *, init: tuple[int, ...] = (),
+            mask: Optional[int] = None, reversed_inputs: Optional[tuple[bool, ...]] = None,
+            part: str = "") -> list[int]:
+        """Make the node for `rec` on these tensors; return the tensors of its output ports."""
+        ins = [self.tensors[t] for t in inputs]
+        ctx = Context(index=len(self.nodes), prefix=self.prefix, in_width=ins[0].width, in_seq=ins[0].seq,
+                      in_widths=tuple(t.width for t in ins), in_seqs=tuple(t.seq for t in ins),
+                      masked=mask is not None, init_widths=tuple(self.tensors[t].width for t in init),
+                      legacy=self.legacy)
+        node = make(rec, ctx)
+        for t in init:
+            if self.tensors[t].seq:
+                raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): an initial state has a time axis; "
+                                      "supported: vectors (batch, units)")
+        domain = self.unite(list(inputs) + ([mask] if mask is not None else []))
+        if mask is not None and (not self.tensors[mask].seq or self.tensors[mask].width != 1):
+            raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): its mask is not a (batch, timesteps) "
+                                  "mask; supported: the mask of a Masking layer")
+        rev = reversed_inputs if reversed_inputs is not None else (node.go_backwards,) + (False,) * (len(inputs) - 1)
+        node = dataclasses.replace(node, inputs=tuple(inputs), init=tuple(init), mask=mask,
+                                   reversed_inputs=tuple(rev), part=part or node.part)
+        outs = []
+        for k, port in enumerate(node.ports):
+            self.tensors.append(_T(port.width, port.seq, node.index, k, port.ref, domain if port.seq else -1))
+            outs.append(len(self.tensors) - 1)
+        self.nodes.append(dataclasses.replace(node, outputs=tuple(outs)))
+        return outs
+
+
 def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
     prefix = names.validate(name) if name is not None else names.sanitize(record.name)
-    chain = _chain(record)
-    in_rec = chain[0]
-    width, seq, timesteps = _input_spec(in_rec, record.source)
-    nodes: list[Node] = []
-    for rec in chain[1:]:
-        node = to_node(rec, Context(index=len(nodes), prefix=prefix, in_width=width, in_seq=seq,
-                                    legacy=record.legacy))
-        nodes.append(node)
-        width, seq = node.out_width, node.out_seq
-    if not nodes:
+    b = _Builder(prefix, record.source, record.legacy)
+    by_name = {r.name: r for r in record.layers}
+    if len(by_name) != len(record.layers):
+        seen: set[str] = set()
+        dup = next(r.name for r in record.layers if r.name in seen or seen.add(r.name))
+        raise ConversionError(f"{record.source}: two layers are named '{dup}'; layer names must be unique")
+    order = _topological(record, by_name)
+    produced: dict[tuple[str, int], int] = {}
+    mask_of: dict[int, Optional[int]] = {}  # the mask a tensor carries (Keras' implicit propagation)
+    if not record.inputs:
+        raise ConversionError(f"{record.source}: the model has no inputs")
+    single_in = len(record.inputs) == 1
+    in_specs = []
+    for k, ref in enumerate(record.inputs):
+        rec = by_name.get(ref[0])
+        if rec is None or rec.class_name != "InputLayer":
+            raise ConversionError(f"{record.source}: model input '{ref[0]}' is not an InputLayer")
+        width, seq, timesteps = _input_spec(rec, record.source)
+        t = b.add_input(k, width, seq, "x" if single_in else f"x{k}", rec.name)
+        produced[(rec.name, 0)] = t
+        mask_of[t] = None
+        in_specs.append((rec.name, timesteps))
+    input_names = {r[0] for r in record.inputs}
+
+    def tensor(ref: tuple[str, int, int], user: LayerRecord) -> int:
+        if ref[1] != 0 or (ref[0], ref[2]) not in produced:
+            raise ConversionError(f"layer '{user.name}' ({user.class_name}) reads output {ref[2]} of call {ref[1]} "
+                                  f"of '{ref[0]}', which kerasc does not have; supported: each layer called once")
+        return produced[(ref[0], ref[2])]
+
+    mask_only = _mask_only_layers(record, order)
+    functional = record.class_name != "Sequential"
+    for rec in order:
+        if rec.name in mask_only:
+            continue
+        if rec.class_name == "InputLayer":
+            if rec.name not in input_names:
+                raise ConversionError(f"{record.source}: InputLayer '{rec.name}' is not a model input")
+            continue
+        if len(rec.inbound) != 1:
+            raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called {len(rec.inbound)} times; "
+                                  "supported: each layer called once (shared layers are not supported)")
+        refs = rec.inbound[0]
+        kwargs = dict(rec.call_kwargs[0]) if rec.call_kwargs else {}
+        init_refs = tensor_refs(kwargs.pop("initial_state", None))
+        mask_refs = tensor_refs(kwargs.pop("mask", None))
+        kwargs.pop("training", None)
+        rest = {k: v for k, v in kwargs.items() if v is not None}
+        if rest:
+            raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with {', '.join(sorted(rest))}; "
+                                  "supported call arguments: the inputs, initial_state (recurrent layers), mask")
+        if rec.class_name in RECURRENT and len(refs) > 1:  # layer(x, [h, c]): states given positionally
+            refs, init_refs = refs[:1], list(refs[1:]) + list(init_refs)
+        if not refs:
+            raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) has no tensor input")
+        inputs = [tensor(r, rec) for r in refs]
+        init = tuple(tensor(r, rec) for r in init_refs)
+        if init and rec.class_name not in RECURRENT:
+            raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with initial_state; supported "
+                                  f"only for {', '.join(RECURRENT)}")
+        carried = _carried_mask(rec, inputs, mask_of)
+        if mask_refs and carried is None:
+            raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with a mask that does not come "
+                                  "from a Masking layer; supported: masks made by Masking")
+        # Keras propagates the mask (Sequential) or records, per call, that the layer receives one
+        # (Functional: the `mask` argument, whose computation is saved as op layers). Keras 3.15 records
+        # none for a call with initial_state, and such a layer then runs unmasked: so does kerasc.
+        # Dense and merges compute the same with or without the mask.
+        receives = not functional or bool(mask_refs)
+        mask = carried if rec.class_name in RECURRENT and receives else None
+        if rec.class_name in MASK_SENSITIVE and carried is not None:
+            raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) merges masked inputs, where Keras "
+                                  "substitutes values at masked timesteps; supported: Add, Subtract, Average, "
+                                  "Concatenate on masked inputs, or Multiply/Maximum/Minimum without a mask")
+        if rec.class_name == "Bidirectional":
+            outs = _bidirectional(b, rec, inputs, init, mask)
+        else:
+            outs = b.add(to_node, rec, inputs, init=init, mask=mask)
+        for k, t in enumerate(outs):
+            mask_of[t] = _out_mask(rec, k, b, outs, carried)
+            if rec.class_name == "Masking" and k > 0:
+                continue  # the mask: internal, Keras' Masking has one output
+            b.tensors[t].keras_layer, b.tensors[t].keras_port = rec.name, k
+            produced[(rec.name, k)] = t
+    outputs = []
+    for ref in record.outputs:
+        if (ref[0], ref[2]) not in produced or ref[1] != 0:
+            raise ConversionError(f"{record.source}: model output {list(ref)} is not produced by the model's layers")
+        t = produced[(ref[0], ref[2])]
+        if b.tensors[t].producer < 0:
+            raise ConversionError(f"{record.source}: model output '{ref[0]}' is a model input; supported: outputs "
+                                  "computed by layers")
+        if t in outputs:
+            raise ConversionError(f"{record.source}: tensor {list(ref)} is a model output twice; supported: distinct "
+                                  "outputs")
+        outputs.append(t)
+    if not outputs:
+        raise ConversionError(f"{record.source}: the model has no outputs")
+    if not b.nodes:
         raise ConversionError(f"{record.source}: the model has no layers to convert")
-    scratch = max([int(n.options.get("scratch", 0)) for n in nodes] + [1])
-    return ModelIR(name=prefix, source=record.source, keras_version=record.keras_version,
-                   kerasc_version=__version__, input_width=nodes[0].in_width, input_seq=nodes[0].in_seq,
-                   timesteps=timesteps, nodes=tuple(nodes), scratch_floats=scratch)
+    return _finish(record, prefix, b, outputs, in_specs)
+
+
+def _mask_only_layers(record: ModelRecord, order: list[LayerRecord]) -> set[str]:
+    """Layers that only compute masks (Functional configs record Keras' mask propagation as op layers:
+    NotEqual, Any, ExpandDims, ZerosLike, LogicalOr, Concatenate on masks, ...). kerasc recomputes
+    masks itself, so these are skipped."""
+    uses: dict[str, list[tuple[str, bool]]] = {}  # producer -> [(consumer, as mask)]
+    for rec in order:
+        for node, kwargs in zip(rec.inbound, rec.call_kwargs or [{}] * len(rec.inbound)):
+            for ref in node:
+                uses.setdefault(ref[0], []).append((rec.name, False))
+            for key, value in kwargs.items():
+                for ref in tensor_refs(value):
+                    uses.setdefault(ref[0], []).append((rec.name, key == "mask"))
+    outputs = {r[0] for r in record.outputs}
+    only: set[str] = set()
+    for rec in reversed(order):
+        use = uses.get(rec.name, [])
+        if rec.class_name != "InputLayer" and rec.name not in outputs and use and \
+                all(as_mask or consumer in only for consumer, as_mask in use):
+            only.add(rec.name)
+    return only
+
+
+def _carried_mask(rec: LayerRecord, inputs: list[int], mask_of: dict[int, Optional[int]]) -> Optional[int]:
+    masks = {mask_of.get(t) for t in inputs} - {None}
+    if len(masks) > 1:
+        raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) merges tensors masked by different Masking "
+                              "layers; supported: one mask per time axis")
+    return next(iter(masks), None)
+
+
+def _out_mask(rec: LayerRecord, port: int, b: _Builder, outs: list[int], carried: Optional[int]) -> Optional[int]:
+    """The mask Keras attaches to output `port` (compute_mask), for Sequential models and checks."""
+    t = b.tensors[outs[port]]
+    if not t.seq:
+        return None
+    if rec.class_name == "Masking":
+        return outs[1] if port == 0 else None
+    if rec.class_name in MASK_PASSING or rec.class_name in RECURRENT:
+        return carried
+    return None
+
+
+def _bidirectional(b: _Builder, rec: LayerRecord, inputs: list[int], init: tuple[int, ...],
+                   mask: Optional[int]) -> list[int]:
+    if len(inputs) != 1:
+        raise ConversionError(f"layer '{rec.name}' (Bidirectional) is called on {len(inputs)} tensors; supported: one")
+    fwd, bwd, mode = bidirectional_parts(rec)
+    if len(init) % 2:
+        raise ConversionError(f"layer '{rec.name}' (Bidirectional): initial_state has {len(init)} tensors; supported: "
+                              "the forward states followed by the backward states")
+    half = len(init) // 2
+    f_outs = b.add(to_node, fwd, inputs, init=init[:half], mask=mask, part="forward")
+    b_outs = b.add(to_node, bwd, inputs, init=init[half:], mask=mask, part="backward")
+    f_node, b_node = b.nodes[-2], b.nodes[-1]
+    for n in (f_node, b_node):
+        b.nodes[n.index] = dataclasses.replace(n, keras_name=rec.name, keras_class="Bidirectional",
+                                               summary=f"{n.summary} [{n.part}]")
+    y, y_rev = f_outs[0], b_outs[0]
+    seq = b.tensors[y].seq
+    flip = (False, True) if seq else (False, False)  # Keras flips y_rev along time when it is a sequence
+
+    def merge(op: str, ins: list[int], rev: tuple[bool, ...], part: str) -> int:
+        def make(r: LayerRecord, ctx: Context) -> Node:
+            return merge_node(ctx, op, rec.name, "Bidirectional", ctx.in_widths, ctx.in_seqs, part=part)
+
+        return b.add(make, rec, ins, reversed_inputs=rev, part=part)[0]
+
+    if mode == "none":
+        outs = [y, merge("copy", [y_rev], (True,), "backward output in input order") if seq else y_rev]
+    else:
+        outs = [merge(mode, [y, y_rev], flip, f"merge_mode {rec.config.get('merge_mode')!r}")]
+    return outs + list(f_outs[1:]) + list(b_outs[1:])
+
+
+def _topological(record: ModelRecord, by_name: dict[str, LayerRecord]) -> list[LayerRecord]:
+    order: list[LayerRecord] = []
+    state: dict[str, int] = {}
+
+    def visit(rec: LayerRecord, path: tuple[str, ...]) -> None:
+        s = state.get(rec.name, 0)
+        if s == 2:
+            return
+        if s == 1:
+            raise ConversionError(f"{record.source}: the layer graph has a cycle through {' -> '.join(path)}")
+        state[rec.name] = 1
+        for node, kwargs in zip(rec.inbound, rec.call_kwargs or [{}] * len(rec.inbound)):
+            for ref in list(node) + tensor_refs(list(kwargs.values())):
+                dep = by_name.get(ref[0])
+                if dep is None:
+                    raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) reads '{ref[0]}', which is not a "
+                                          "layer of the model")
+                visit(dep, path + (dep.name,))
+        state[rec.name] = 2
+        order.append(rec)
+
+    for rec in record.layers:
+        visit(rec, (rec.name,))
+    return order
 
 
 def _input_spec(rec: LayerRecord, source: str) -> tuple[int, bool, Optional[int]]:
@@ -74,56 +349,117 @@ def _input_spec(rec: LayerRecord, source: str) -> tuple[int, bool, Optional[int]
     return int(dims[0]), False, None
 
 
-def _chain(record: ModelRecord) -> list[LayerRecord]:
-    """The layers in order, checked to form a single chain input -> ... -> output."""
-    by_name = {r.name: r for r in record.layers}
-    if len(record.inputs) != 1 or len(record.outputs) != 1:
-        raise ConversionError(
-            f"{record.source}: the model has {len(record.inputs)} inputs and {len(record.outputs)} outputs; "
-            "supported: one input and one output"
-        )
-    in_name = record.inputs[0][0]
-    start = by_name.get(in_name)
-    if start is None or start.class_name != "InputLayer":
-        raise ConversionError(f"{record.source}: model input '{in_name}' is not an InputLayer")
-    consumers: dict[str, list[LayerRecord]] = {}
-    for rec in record.layers:
-        if rec.class_name == "InputLayer":
+# ---------------------------------------------------------------------------- planning
+
+def _phase_kind(node: Node, tensors: list[_T]) -> str:
+    if not any(tensors[t].seq for t in node.inputs):
+        return "once"
+    return "loop" if node.causal else "whole"
+
+
+def _plan(nodes: list[Node], tensors: list[_T]) -> tuple[list[Phase], dict[int, int]]:
+    """Assign every node to a phase (see the module doc); returns the phases and node -> phase."""
+    phases: list[dict] = []
+    where: dict[int, int] = {}
+    for n in nodes:
+        kind = _phase_kind(n, tensors)
+        domain = next((tensors[t].domain for t in n.inputs if tensors[t].seq), -1)
+        earliest = 0
+        for t in list(n.inputs) + list(n.init) + ([n.mask] if n.mask is not None else []):
+            src = tensors[t].producer
+            if src < 0:
+                continue
+            q = where[src]
+            same_ok = (kind == "loop" and phases[q]["kind"] == "loop" and tensors[t].seq) or \
+                      (kind == "once" and phases[q]["kind"] == "once")
+            earliest = max(earliest, q if same_ok else q + 1)
+        target = None
+        if kind != "whole":
+            for i in range(earliest, len(phases)):
+                if phases[i]["kind"] == kind and phases[i]["domain"] == domain:
+                    target = i
+                    break
+        if target is None:
+            phases.append({"kind": kind, "domain": domain, "nodes": []})
+            target = len(phases) - 1
+        phases[target]["nodes"].append(n.index)
+        where[n.index] = target
+    return [Phase(p["kind"], p["domain"], tuple(p["nodes"])) for p in phases], where
+
+
+def _storage(nodes: list[Node], tensors: list[_T], where: dict[int, int], outputs: list[int],
+             single_out: bool) -> tuple[list[Stored], int]:
+    """Which sequences are kept whole, and where; returns them and the work floats per timestep."""
+    readers: dict[int, list[int]] = {}
+    for n in nodes:
+        for t in list(n.inputs) + ([n.mask] if n.mask is not None else []):
+            readers.setdefault(t, []).append(where[n.index])
+    stored: list[Stored] = []
+    slots: list[list[int]] = []  # [offset, width, busy until phase]
+    total = 0
+    for i, t in enumerate(tensors):
+        if not t.seq:
             continue
-        if len(rec.inbound) != 1:
-            raise ConversionError(
-                f"layer '{rec.name}' ({rec.class_name}) is called {len(rec.inbound)} times; "
-                "supported: each layer called once, in a chain"
-            )
-        refs = rec.inbound[0]
-        if len(refs) != 1 or refs[0][1:] != (0, 0):
-            raise ConversionError(
-                f"layer '{rec.name}' ({rec.class_name}) takes {len(refs)} inputs {[r[0] for r in refs]}; "
-                "supported: layers that form a single chain"
-            )
-        kwargs = {k: v for k, v in rec.call_kwargs[0].items() if k != "training" and v is not None}
-        if kwargs:
-            raise ConversionError(
-                f"layer '{rec.name}' ({rec.class_name}) is called with {', '.join(sorted(kwargs))}; "
-                "supported: a plain call on one tensor"
-            )
-        consumers.setdefault(refs[0][0], []).append(rec)
-    chain = [start]
-    while True:
-        nxt = consumers.get(chain[-1].name, [])
-        if len(nxt) > 1:
-            raise ConversionError(
-                f"layer '{chain[-1].name}' feeds {len(nxt)} layers ({', '.join(r.name for r in nxt)}); "
-                "supported: layers that form a single chain"
-            )
-        if not nxt:
-            break
-        chain.append(nxt[0])
-    used = {r.name for r in chain}
-    extra = [r.name for r in record.layers if r.name not in used]
-    if extra:
-        raise ConversionError(f"{record.source}: layers {extra} are not on the chain from input to output")
-    if record.outputs[0][0] != chain[-1].name:
-        raise ConversionError(f"{record.source}: the model output is '{record.outputs[0][0]}', not the end of the "
-                              f"chain '{chain[-1].name}'")
-    return chain
+        if t.producer < 0:
+            stored.append(Stored(i, t.ref, None))
+            continue
+        q = where[t.producer]
+        later = [r for r in readers.get(i, []) if r != q]
+        if i in outputs:
+            k = outputs.index(i)
+            stored.append(Stored(i, "y" if single_out else f"y{k}", None))
+            continue
+        if not later:
+            continue
+        last = max(later)
+        slot = next((s for s in slots if s[1] >= t.width and s[2] < q), None)
+        if slot is None:
+            slot = [total, t.width, last]
+            slots.append(slot)
+            total += t.width
+        slot[2] = last
+        stored.append(Stored(i, f"work_{len(stored)}", slot[0]))
+    return stored, total
+
+
+def _stream_note(record_inputs: list[_T], nodes: list[Node], phases: list[Phase], tensors: list[_T]) -> str:
+    seq_in = [t for t in record_inputs if t.seq]
+    if not seq_in:
+        return "the input has no time axis"
+    backwards = [n for n in nodes if not n.causal]
+    if backwards:
+        names_ = sorted({f"'{n.keras_name}' ({n.keras_class})" for n in backwards})
+        return f"{', '.join(names_)} read{'s' if len(names_) == 1 else ''} the sequence backwards"
+    loops = [p for p in phases if p.kind == "loop"]
+    if len({t.domain for t in seq_in}) > 1 or len(loops) != 1:
+        return ("the model runs more than one pass over its sequences (a state computed from a whole sequence "
+                "starts another, or inputs of different lengths)")
+    first_loop = phases.index(loops[0])
+    for p in phases[first_loop + 1:]:
+        for i in p.nodes:
+            if any(tensors[t].producer < 0 for t in nodes[i].inputs + nodes[i].init):
+                return "a layer after the sequence reads a model input directly"
+    return ""
+
+
+def _finish(record: ModelRecord, prefix: str, b: _Builder, outputs: list[int],
+            in_specs: list[tuple[str, Optional[int]]]) -> ModelIR:
+    tensors = b.tensors
+    for t in tensors:
+        if t.seq:
+            t.domain = b.find(t.domain)
+    nodes = b.nodes
+    phases, where = _plan(nodes, tensors)
+    stored, work = _storage(nodes, tensors, where, outputs, len(outputs) == 1)
+    inputs = [i for i, t in enumerate(tensors) if t.producer < 0]
+    note = _stream_note([tensors[i] for i in inputs], nodes, phases, tensors)
+    frozen = tuple(Tensor(i, t.width, t.seq, t.producer, t.port, t.keras_layer, t.keras_port, t.domain, t.ref)
+                   for i, t in enumerate(tensors))
+    scratch = max([int(n.options.get("scratch", 0)) for n in nodes] + [1])
+    first = frozen[inputs[0]]
+    return ModelIR(name=prefix, source=record.source, keras_version=record.keras_version,
+                   kerasc_version=__version__, input_width=first.width, input_seq=first.seq,
+                   timesteps=in_specs[0][1], nodes=tuple(nodes), scratch_floats=scratch,
+                   tensors=frozen, inputs=tuple(inputs), outputs=tuple(outputs),
+                   input_names=tuple(s[0] for s in in_specs), input_timesteps=tuple(s[1] for s in in_specs),
+                   phases=tuple(phases), stored=tuple(stored), work_per_step=work, stream_note=note)

@@ -23,7 +23,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .codegen import RUNTIME_HEADER, environment, render_header, runtime_source, work_per_step
+from .codegen import RUNTIME_HEADER, environment, render_header, runtime_source, shim_view
 from .errors import BuildError, ConversionError
 from .ir import ModelIR
 
@@ -56,7 +56,7 @@ def compile_models(irs: Sequence[ModelIR], defines: Sequence[str] = ()) -> list[
     if len(set(names)) != len(names):
         raise ConversionError(f"models compiled together need distinct names; got {names}")
     env = environment()
-    shim = env.get_template("harness/shim.c.j2").render(models=irs)
+    shim = env.get_template("harness/shim.c.j2").render(models=irs, shims=[shim_view(ir) for ir in irs])
     cdef = env.get_template("harness/cdef.h.j2").render(models=irs)
     headers = {f"{ir.name}.h": render_header(ir) for ir in irs}
     headers[RUNTIME_HEADER] = runtime_source()
@@ -114,7 +114,10 @@ def _build(modname: str, shim: str, cdef: str, headers: dict[str, str], root: Pa
 
 
 class CompiledModel:
-    """A generated model, compiled and loaded: `predict`, `reset`/`step`, and `trace` for verify."""
+    """A generated model, compiled and loaded: `predict`, `reset`/`step`, and `trace` for verify.
+
+    Several inputs: pass a list in model.inputs order; several outputs come back as a list in
+    model.outputs order (as model.predict does)."""
 
     def __init__(self, ir: ModelIR, lib: Any, ffi: Any):
         self.ir = ir
@@ -124,22 +127,30 @@ class CompiledModel:
         self._predict_fn = getattr(lib, f"{p}_kc_predict")
         self._step_fn = getattr(lib, f"{p}_kc_step")
         self._reset_fn = getattr(lib, f"{p}_kc_reset")
+        self._reset_from_fn = getattr(lib, f"{p}_kc_reset_from")
         size = getattr(lib, f"{p}_kc_state_size")()
         self.state_bytes = int(size)
         self._stream_state = ffi.new("char[]", max(1, size))
         self._predict_state = ffi.new("char[]", max(1, size))
+        self._batch_states: Any = None  # stateful models: one state per batch row, kept across calls
+        self._batch_size = 0
         self._reset_fn(self._stream_state)
 
     def __repr__(self) -> str:
         return f"<kerasc.CompiledModel '{self.name}' {self.input_shape} -> {self.output_shape}>"
 
-    @property
-    def input_shape(self) -> tuple:
-        return ((self.ir.timesteps,) if self.ir.input_seq else ()) + (self.ir.input_width,)
+    def _tensor_shape(self, t: Any) -> tuple:
+        return ((self.ir.input_timesteps[t.domain],) if t.seq else ()) + (t.width,)
 
     @property
-    def output_shape(self) -> tuple:
-        return ((self.ir.timesteps,) if self.ir.output_seq else ()) + (self.ir.output_width,)
+    def input_shape(self) -> Any:
+        shapes = [self._tensor_shape(self.ir.tensors[i]) for i in self.ir.inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self) -> Any:
+        shapes = [self._tensor_shape(self.ir.tensors[i]) for i in self.ir.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
 
     @property
     def can_stream(self) -> bool:
@@ -148,71 +159,145 @@ class CompiledModel:
     def _f32(self, a: np.ndarray) -> Any:
         return self._ffi.from_buffer("float[]", a)
 
-    def _check_batch(self, x: Any) -> np.ndarray:
-        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
-        want = 3 if self.ir.input_seq else 2
-        if x.ndim != want or x.shape[-1] != self.ir.input_width:
-            layout = "(batch, timesteps, features)" if self.ir.input_seq else "(batch, features)"
-            raise ValueError(f"{self.name}: expected input of shape {layout} with features={self.ir.input_width}, "
-                             f"got {x.shape}")
-        if self.ir.input_seq:
-            if x.shape[1] < 1:
-                raise ValueError(f"{self.name}: sequences need at least one timestep, got {x.shape}")
-            if self.ir.timesteps is not None and x.shape[1] != self.ir.timesteps:
-                raise ValueError(f"{self.name}: the model was built for {self.ir.timesteps} timesteps, got {x.shape[1]}")
-        return x
+    def _ptrs(self, arrays: Sequence[np.ndarray]) -> Any:
+        return self._ffi.new("float *[]", [self._f32(a) for a in arrays] or [self._ffi.NULL])
 
-    def _run(self, x: np.ndarray, trace: bool) -> tuple[np.ndarray, Optional[list[np.ndarray]]]:
+    def _check_batch(self, x: Any) -> list[np.ndarray]:
         ir = self.ir
-        B = x.shape[0]
-        T = x.shape[1] if ir.input_seq else 1
-        y = np.zeros((B, T, ir.output_width) if ir.output_seq else (B, ir.output_width), dtype=np.float32)
-        work = np.zeros(max(1, T * work_per_step(ir)), dtype=np.float32)
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        if len(xs) != len(ir.inputs):
+            raise ValueError(f"{self.name}: the model has {len(ir.inputs)} inputs ({', '.join(ir.input_names)}), "
+                             f"got {len(xs)} arrays")
+        out = []
+        lengths: dict[int, int] = {}
+        for k, (a, ti) in enumerate(zip(xs, ir.inputs)):
+            t = ir.tensors[ti]
+            a = np.ascontiguousarray(np.asarray(a, dtype=np.float32))
+            want = 3 if t.seq else 2
+            label = f"input {k} '{ir.input_names[k]}'"
+            if a.ndim != want or a.shape[-1] != t.width:
+                layout = "(batch, timesteps, features)" if t.seq else "(batch, features)"
+                raise ValueError(f"{self.name}: {label}: expected shape {layout} with features={t.width}, got {a.shape}")
+            if t.seq:
+                if a.shape[1] < 1:
+                    raise ValueError(f"{self.name}: {label}: sequences need at least one timestep, got {a.shape}")
+                fixed = ir.input_timesteps[k]
+                if fixed is not None and a.shape[1] != fixed:
+                    raise ValueError(f"{self.name}: {label}: the model was built for {fixed} timesteps, "
+                                     f"got {a.shape[1]}")
+                if lengths.setdefault(t.domain, a.shape[1]) != a.shape[1]:
+                    raise ValueError(f"{self.name}: {label} has {a.shape[1]} timesteps, but its sequence meets one of "
+                                     f"{lengths[t.domain]} timesteps inside the model")
+            if out and a.shape[0] != out[0].shape[0]:
+                raise ValueError(f"{self.name}: inputs have different batch sizes ({out[0].shape[0]}, {a.shape[0]})")
+            out.append(a)
+        return out
+
+    def _states(self, B: int) -> tuple[Any, int]:
+        if not self.ir.stateful:
+            return self._predict_state, 0
+        if self._batch_states is None or self._batch_size != B:
+            self._batch_states = self._ffi.new("char[]", max(1, self.state_bytes * B))
+            self._batch_size = B
+            for b in range(B):
+                self._reset_fn(self._batch_states + b * self.state_bytes)
+        return self._batch_states, self.state_bytes
+
+    def _run(self, xs: list[np.ndarray], trace: bool) -> tuple[list[np.ndarray], Optional[list[np.ndarray]]]:
+        ir = self.ir
+        B = xs[0].shape[0]
+        ts = [a.shape[1] if ir.tensors[ti].seq else 1 for a, ti in zip(xs, ir.inputs)]
+        steps = {ir.tensors[ti].domain: n for ti, n in zip(ir.inputs, ts) if ir.tensors[ti].seq}
+
+        def shape(t: Any) -> tuple:
+            return (B, steps[t.domain], t.width) if t.seq else (B, t.width)
+
+        ys = [np.zeros(shape(ir.tensors[i]), dtype=np.float32) for i in ir.outputs]
+        work = np.zeros(max(1, max(ts) * ir.work_per_step), dtype=np.float32)
         tbuf = offs = None
         stride = 0
+        sizes = [int(np.prod(shape(t)[1:])) for t in ir.traced]
         if trace:
-            sizes = [(T if n.out_seq else 1) * n.out_width for n in ir.nodes]
-            offs_np = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+            offs_np = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if sizes else np.zeros(0)
             stride = int(sum(sizes))
-            tbuf = np.full((B, stride), np.nan, dtype=np.float32)
-            offs = self._ffi.new("long[]", [int(o) for o in offs_np])
+            tbuf = np.full((B, max(1, stride)), np.nan, dtype=np.float32)
+            offs = self._ffi.new("long[]", [int(o) for o in offs_np] or [0])
         if B:
-            rc = self._predict_fn(self._predict_state, self._f32(x), B, T, self._f32(y), self._f32(work),
-                                  self._f32(tbuf) if trace else self._ffi.NULL, offs if trace else self._ffi.NULL,
-                                  stride)
+            st, st_stride = self._states(B)
+            rc = self._predict_fn(st, st_stride, self._ptrs(xs), self._ffi.new("int[]", ts), B, self._ptrs(ys),
+                                  self._f32(work), self._f32(tbuf) if trace else self._ffi.NULL,
+                                  offs if trace else self._ffi.NULL, stride)
             if rc != 0:
                 raise RuntimeError(f"{self.name}_predict returned {rc}")
         layers = None
         if trace:
             layers = []
-            for n, off, size in zip(ir.nodes, offs_np, sizes):
-                block = tbuf[:, off:off + size]
-                layers.append(block.reshape(B, T, n.out_width) if n.out_seq else block.reshape(B, n.out_width))
-        return y, layers
+            for t, off, size in zip(ir.traced, offs_np, sizes):
+                layers.append(tbuf[:, off:off + size].reshape(shape(t)))
+        return ys, layers
 
-    def predict(self, x: Any) -> np.ndarray:
-        """Same as Keras' model.predict(x): x (batch, timesteps, features) -> outputs of the same structure."""
-        y, _ = self._run(self._check_batch(x), trace=False)
-        return y
+    def predict(self, x: Any) -> Any:
+        """Same as Keras' model.predict(x): x (batch, timesteps, features), or a list in model.inputs order;
+        returns one array, or a list in model.outputs order."""
+        ys, _ = self._run(self._check_batch(x), trace=False)
+        return ys[0] if len(ys) == 1 else ys
 
-    def trace(self, x: Any) -> tuple[np.ndarray, list[np.ndarray]]:
-        """predict(x), plus every layer's output (batch, timesteps, width) or (batch, width)."""
-        y, layers = self._run(self._check_batch(x), trace=True)
+    def trace(self, x: Any) -> tuple[Any, list[np.ndarray]]:
+        """predict(x), plus every traced output (ir.traced order): (batch, timesteps, width) or (batch, width)."""
+        ys, layers = self._run(self._check_batch(x), trace=True)
         assert layers is not None
-        return y, layers
+        return (ys[0] if len(ys) == 1 else ys), layers
 
     def reset(self) -> None:
-        """Start a new stream: zero the recurrent state used by `step`."""
+        """Start a new stream: zero the recurrent state used by `step` (and, for stateful models, the
+        state `predict` keeps between calls, like Keras' reset_states())."""
         self._reset_fn(self._stream_state)
+        if self._batch_states is not None:
+            for b in range(self._batch_size):
+                self._reset_fn(self._batch_states + b * self.state_bytes)
 
-    def step(self, x_t: Any) -> np.ndarray:
-        """Feed one timestep (features,); return the output (without time axis) as if the sequence ended here."""
+    def _no_stream(self) -> None:
         if not self.ir.causal:
-            why = "it has no time axis" if not self.ir.input_seq else "a layer reads its input backwards (go_backwards)"
-            raise ConversionError(f"{self.name}: streaming is not possible for this model: {why}")
-        x = np.ascontiguousarray(np.asarray(x_t, dtype=np.float32))
-        if x.shape != (self.ir.input_width,):
-            raise ValueError(f"{self.name}: step expects one timestep of shape ({self.ir.input_width},), got {x.shape}")
-        y = np.zeros(self.ir.output_width, dtype=np.float32)
-        self._step_fn(self._stream_state, self._f32(x), self._f32(y))
-        return y
+            raise ConversionError(f"{self.name}: streaming is not possible for this model: {self.ir.stream_note}")
+
+    def reset_from(self, *vectors: Any) -> None:
+        """Start a stream from the model's vector inputs (initial states), one (features,) array each."""
+        self._no_stream()
+        vin = [ti for ti in self.ir.inputs if not self.ir.tensors[ti].seq]
+        if len(vectors) != len(vin):
+            raise ValueError(f"{self.name}: reset_from takes {len(vin)} vector inputs, got {len(vectors)}")
+        arrays = [np.ascontiguousarray(np.asarray(v, dtype=np.float32)) for v in vectors]
+        for a, ti in zip(arrays, vin):
+            if a.shape != (self.ir.tensors[ti].width,):
+                raise ValueError(f"{self.name}: reset_from expects shape ({self.ir.tensors[ti].width},), got {a.shape}")
+        full = []
+        it = iter(arrays)
+        for ti in self.ir.inputs:
+            full.append(next(it) if not self.ir.tensors[ti].seq else np.zeros(1, dtype=np.float32))
+        if not vin:
+            self._reset_fn(self._stream_state)
+            return
+        self._reset_from_fn(self._stream_state, self._ptrs(full))
+
+    def step(self, *x_t: Any) -> Any:
+        """Feed one timestep (features,) of each sequence input; return the outputs (without time axis)
+        as if the sequence ended here."""
+        self._no_stream()
+        ir = self.ir
+        seq_in = [ti for ti in ir.inputs if ir.tensors[ti].seq]
+        if len(x_t) != len(seq_in):
+            raise ValueError(f"{self.name}: step takes {len(seq_in)} timestep arrays, got {len(x_t)}")
+        xs = []
+        it = iter(x_t)
+        for ti in ir.inputs:
+            t = ir.tensors[ti]
+            if not t.seq:
+                xs.append(np.zeros(1, dtype=np.float32))
+                continue
+            a = np.ascontiguousarray(np.asarray(next(it), dtype=np.float32))
+            if a.shape != (t.width,):
+                raise ValueError(f"{self.name}: step expects one timestep of shape ({t.width},), got {a.shape}")
+            xs.append(a)
+        ys = [np.zeros(ir.tensors[i].width, dtype=np.float32) for i in ir.outputs]
+        self._step_fn(self._stream_state, self._ptrs(xs), self._ptrs(ys))
+        return ys[0] if len(ys) == 1 else ys

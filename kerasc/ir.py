@@ -82,8 +82,18 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class Port:
+    """One output of a node: its width, whether it has a time axis, and where one step of it lives."""
+
+    width: int
+    seq: bool
+    ref: str  # C expression of the buffer holding one step (or the vector), e.g. st->l0_h
+
+
+@dataclass(frozen=True)
 class Node:
-    """One kerasc layer block, made from one Keras layer."""
+    """One kerasc layer block, made from one Keras layer (a wrapper such as Bidirectional
+    becomes several nodes, each naming the Keras layer it is part of)."""
 
     index: int
     kind: str  # lstm, gru, simple_rnn, dense
@@ -101,6 +111,34 @@ class Node:
     gates: tuple[Gate, ...] = ()
     summary: str = ""  # one line for comments and inspect
     ignored: tuple[str, ...] = ()  # training-only options that do not change inference
+    # Outputs beyond the first (return_state h, c; masks); port 0 is (out_width, out_seq, out_ref).
+    extra_ports: tuple[Port, ...] = ()
+    # Graph wiring, filled in by graph.py: tensor indices of the data inputs (in call order),
+    # the initial-state inputs, the mask input, and the outputs (one per port).
+    inputs: tuple[int, ...] = ()
+    init: tuple[int, ...] = ()
+    mask: Optional[int] = None
+    outputs: tuple[int, ...] = ()
+    # Per data input: read at timestep T-1-t instead of t (go_backwards, Bidirectional's flip).
+    reversed_inputs: tuple[bool, ...] = ()
+    part: str = ""  # which part of its Keras layer this node is (Bidirectional: forward, backward, merge)
+
+    @property
+    def ports(self) -> tuple[Port, ...]:
+        return (Port(self.out_width, self.out_seq, self.out_ref),) + self.extra_ports
+
+    @property
+    def causal(self) -> bool:
+        """Output step t depends only on input steps up to t (no input read backwards)."""
+        return not any(self.reversed_inputs)
+
+    @property
+    def stateful(self) -> bool:
+        return bool(self.options.get("stateful", False))
+
+    @property
+    def label(self) -> str:
+        return f"{self.keras_name} ({self.part})" if self.part else self.keras_name
 
     @property
     def recurrent(self) -> bool:
@@ -129,6 +167,43 @@ class Node:
 
 
 @dataclass(frozen=True)
+class Tensor:
+    """One value flowing between nodes: a sequence [T][width] or a vector [width]."""
+
+    index: int
+    width: int
+    seq: bool
+    producer: int  # node index, or -1 for a model input
+    port: int  # output port of the producer (model input: its index in model.inputs)
+    keras_layer: Optional[str]  # the Keras layer whose output this is (None: internal to a wrapper)
+    keras_port: int  # which output of that Keras layer
+    domain: int  # sequences: index of the model input whose timesteps it has; vectors: -1
+    ref: str  # C expression of one step of it (model inputs: the argument name)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A group of nodes run together by NAME_predict, in order.
+
+    loop:  causal nodes of one time axis, timestep by timestep (state carries the per-step values)
+    whole: one node that reads some input backwards, over the whole sequence
+    once:  nodes on vectors, run once"""
+
+    kind: str
+    domain: int  # time axis (model input index) of loop/whole phases; -1 for once
+    nodes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A sequence kept whole [T][width] because a later phase (or the caller) reads it."""
+
+    tensor: int
+    base: str  # C name of its buffer: x<k>/y<k> argument, or a slice of `work`
+    work_offset: Optional[int]  # floats per timestep before it in `work` (None: not in work)
+
+
+@dataclass(frozen=True)
 class ModelIR:
     name: str  # C prefix, lower case
     source: str
@@ -139,6 +214,15 @@ class ModelIR:
     timesteps: Optional[int]  # fixed sequence length, or None (variable)
     nodes: tuple[Node, ...]
     scratch_floats: int
+    tensors: tuple[Tensor, ...] = ()
+    inputs: tuple[int, ...] = ()  # tensor indices, in model.inputs order
+    outputs: tuple[int, ...] = ()  # tensor indices, in model.outputs order
+    input_names: tuple[str, ...] = ()
+    input_timesteps: tuple[Optional[int], ...] = ()  # per input: fixed sequence length, or None
+    phases: tuple[Phase, ...] = ()
+    stored: tuple[Stored, ...] = ()
+    work_per_step: int = 0  # floats of caller `work` per timestep (0: NAME_predict takes no work)
+    stream_note: str = ""  # why NAME_step does not exist ("" when it does)
 
     @property
     def NAME(self) -> str:
@@ -146,37 +230,39 @@ class ModelIR:
 
     @property
     def output_width(self) -> int:
-        return self.nodes[-1].out_width if self.nodes else self.input_width
+        return self.tensors[self.outputs[0]].width
 
     @property
     def output_seq(self) -> bool:
-        return self.nodes[-1].out_seq if self.nodes else self.input_seq
+        return self.tensors[self.outputs[0]].seq
 
     @property
     def causal(self) -> bool:
         """Each output step depends only on inputs up to it: streaming (`NAME_step`) is possible."""
-        return self.input_seq and not any(n.go_backwards for n in self.nodes)
+        return not self.stream_note
 
     @property
-    def seq_nodes(self) -> tuple[Node, ...]:
-        """Nodes that run once per timestep (their input has a time axis)."""
-        return tuple(n for n in self.nodes if n.in_seq)
+    def single_io(self) -> bool:
+        return len(self.inputs) == 1 and len(self.outputs) == 1
 
     @property
-    def tail_nodes(self) -> tuple[Node, ...]:
-        """Nodes that run once per sequence, on the vector left after the last collapse."""
-        return tuple(n for n in self.nodes if not n.in_seq)
+    def stateful(self) -> bool:
+        return any(n.stateful for n in self.nodes)
+
+    @property
+    def traced(self) -> tuple[Tensor, ...]:
+        """The tensors `verify` compares with Keras: every output of every Keras layer."""
+        first = {}
+        for t in self.tensors:
+            if t.producer >= 0 and t.keras_layer is not None:
+                first.setdefault(t.keras_layer, t.producer)
+        return tuple(sorted((t for t in self.tensors if t.producer >= 0 and t.keras_layer is not None),
+                            key=lambda t: (first[t.keras_layer], t.keras_port)))
 
     @property
     def needs_work(self) -> bool:
-        """Layer-by-layer evaluation over whole sequences needs a caller buffer that grows with T."""
-        return self.input_seq and not self.causal
-
-    @property
-    def work_width(self) -> int:
-        """Widest sequence passed between layers (floats per timestep of one work buffer)."""
-        widths = [n.out_width for n in self.seq_nodes if n.out_seq]
-        return max(widths) if widths else 1
+        """Some sequence between phases is kept whole: NAME_predict takes a caller buffer growing with T."""
+        return self.work_per_step > 0
 
     @property
     def weight_bytes(self) -> int:

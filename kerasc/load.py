@@ -36,6 +36,9 @@ class LayerRecord:
     # One entry per call of the layer: the tensors it was called on, and the call's kwargs.
     inbound: list[list[TensorRef]] = field(default_factory=list)
     call_kwargs: list[dict[str, Any]] = field(default_factory=list)
+    # The positional arguments of each call as saved (tensors as Keras' __keras_tensor__ dicts,
+    # constants as values), for op layers such as NotEqual(x, 0.0).
+    call_args: list[list[Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -267,6 +270,11 @@ def _sequential(config: dict[str, Any], weights_of: Any, name: str, source: str,
     return ModelRecord(name, source, kv, "Sequential", records, [(records[0].name, 0, 0)], [(prev, 0, 0)])
 
 
+def tensor_refs(arg: Any) -> list[TensorRef]:
+    """The tensors named in a saved call argument (nested lists of Keras tensor dicts)."""
+    return _tensor_refs(arg)
+
+
 def _tensor_refs(arg: Any) -> list[TensorRef]:
     """Keras 3 node args: nested lists of {'class_name': '__keras_tensor__', 'config': {'keras_history': [...]}}."""
     if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
@@ -309,6 +317,7 @@ def _functional(config: dict[str, Any], weights_of: Any, name: str, source: str,
             refs, kwargs = _parse_node(node, source, lname)
             rec.inbound.append(refs)
             rec.call_kwargs.append(kwargs)
+            rec.call_args.append(list(node.get("args", [])) if isinstance(node, dict) else [])
         records.append(rec)
     return ModelRecord(name, source, kv, "Functional", records,
                        _io_refs(config.get("input_layers")), _io_refs(config.get("output_layers")))

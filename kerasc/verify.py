@@ -136,13 +136,13 @@ class Report:
         return max([r.max_abs_err for r in self.layers] + [0.0])
 
     def table(self) -> str:
-        head = f"{'layer':<28} {'class':<10} {'output shape':<16} {'max |err|':>10} {'max rel':>9} {'worst t':>8}  status"
+        head = f"{'layer':<28} {'class':<15} {'output shape':<16} {'max |err|':>10} {'max rel':>9} {'worst t':>8}  status"
         lines = [head, "-" * len(head)]
         for r in self.layers:
             label = f"[{r.index}] {r.name}"
             wt = "-" if r.worst_t is None else str(r.worst_t)
             status = "ok" if r.ok else f"MISMATCH ({r.mismatches})"
-            lines.append(f"{label[:28]:<28} {r.keras_class:<10} {str(r.shape):<16} {r.max_abs_err:>10.2e} "
+            lines.append(f"{label[:28]:<28} {r.keras_class[:15]:<15} {str(r.shape):<16} {r.max_abs_err:>10.2e} "
                          f"{r.max_rel_err:>9.1e} {wt:>8}  {status}")
         verdict = "PASS" if self.ok else "FAIL"
         lines.append(f"{verdict}: {self.model}, input {self.input_shape}"
@@ -157,27 +157,54 @@ class Report:
         return self.table()
 
 
-def make_inputs(ir: Any, timesteps: Optional[int], batch: Optional[int], seed: int) -> np.ndarray:
+def make_inputs(ir: Any, timesteps: Optional[int], batch: Optional[int], seed: int) -> Any:
+    """Seeded N(0, 1) inputs: one array, or a list in model.inputs order. Sequences that meet inside
+    the model get the same length; a model's fixed lengths win over `timesteps`."""
     rng = np.random.default_rng(seed)
     B = batch or DEFAULT_BATCH
-    if ir.input_seq:
-        T = ir.timesteps or timesteps or DEFAULT_TIMESTEPS
-        if ir.timesteps and timesteps and timesteps != ir.timesteps:
-            raise ConversionError(f"the model was built for {ir.timesteps} timesteps; --timesteps {timesteps} "
-                                  "cannot be used")
-        return rng.standard_normal((B, T, ir.input_width)).astype(np.float32)
-    return rng.standard_normal((B, ir.input_width)).astype(np.float32)
+    xs = []
+    for k, ti in enumerate(ir.inputs):
+        t = ir.tensors[ti]
+        if t.seq:
+            fixed = ir.input_timesteps[t.domain] or ir.input_timesteps[k]
+            if fixed and timesteps and timesteps != fixed:
+                raise ConversionError(f"the model was built for {fixed} timesteps; --timesteps {timesteps} "
+                                      "cannot be used")
+            T = fixed or timesteps or DEFAULT_TIMESTEPS
+            xs.append(rng.standard_normal((B, T, t.width)).astype(np.float32))
+        else:
+            xs.append(rng.standard_normal((B, t.width)).astype(np.float32))
+    return xs[0] if len(xs) == 1 else xs
 
 
-def keras_layer_outputs(model: Any, names: list[str], x: np.ndarray) -> list[np.ndarray]:
-    """Outputs of the named layers, from a sub-model called eagerly (DESIGN: not predict)."""
+def _keras_inputs(model: Any) -> Any:
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
+
+
+def keras_layer_outputs(model: Any, names: list[str], x: Any) -> list[np.ndarray]:
+    """Outputs of the named layers (their first output), from a sub-model called eagerly (DESIGN: not predict)."""
+    return keras_tensor_outputs(model, [(n, 0) for n in names], x)
+
+
+def keras_tensor_outputs(model: Any, refs: list[tuple[str, int]], x: Any) -> list[np.ndarray]:
+    """Output `port` of each named layer, from one sub-model called eagerly; bool masks as 0.0/1.0."""
     keras = _framework(model)
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    sub = keras.Model(inputs, [model.get_layer(n).output for n in names])
+    tensors = []
+    for name, port in refs:
+        out = model.get_layer(name).output
+        tensors.append(out[port] if isinstance(out, (list, tuple)) else out)
+    sub = keras.Model(_keras_inputs(model), tensors)
     outs = sub(x, training=False)
     if not isinstance(outs, (list, tuple)):
         outs = [outs]
-    return [_numpy(o) for o in outs]
+    return [_numpy(o).astype(np.float32) for o in outs]
+
+
+def reset_keras_states(model: Any) -> None:
+    """Keras' reset_states() on every stateful layer (Keras 3 models have no model-level call)."""
+    for layer in model.layers:
+        if getattr(layer, "stateful", False) and hasattr(layer, "reset_states"):
+            layer.reset_states()
 
 
 def _numpy(t: Any) -> np.ndarray:
@@ -230,11 +257,23 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
     if x is None:
         x = make_inputs(ir, timesteps, batch, seed)
         used_seed = seed
-    x = np.asarray(x, dtype=np.float32)
+    xs = [np.asarray(a, dtype=np.float32) for a in (x if isinstance(x, (list, tuple)) else [x])]
+    x = xs[0] if len(xs) == 1 else xs
+    if ir.stateful:  # both sides start from zero state; Keras' stateful layers keep what this call leaves
+        reset_keras_states(kmodel)
+        cm.reset()
     _, c_layers = cm.trace(x)
-    k_layers = keras_layer_outputs(kmodel, [n.keras_name for n in ir.nodes], x)
-    report = Report(ir.name, atol, rtol, tuple(x.shape), used_seed)
-    for n, c, k in zip(ir.nodes, c_layers, k_layers):
-        report.layers.append(compare(n.index, n.keras_name, n.keras_class, c, k, atol, rtol))
-    report.output_max_abs_err = report.layers[-1].max_abs_err if report.layers else 0.0
+    traced = ir.traced
+    k_layers = keras_tensor_outputs(kmodel, [(t.keras_layer, t.keras_port) for t in traced], x)
+    shape = tuple(xs[0].shape) if len(xs) == 1 else tuple(tuple(a.shape) for a in xs)
+    report = Report(ir.name, atol, rtol, shape, used_seed)
+    classes = {n.keras_name: n.keras_class for n in ir.nodes}
+    for i, (t, c, k) in enumerate(zip(traced, c_layers, k_layers)):
+        if k.shape != c.shape and k.size == c.size:  # Keras masks are (batch, timesteps); kerasc's [T][1]
+            k = k.reshape(c.shape)
+        multi = sum(1 for u in traced if u.keras_layer == t.keras_layer) > 1
+        label = f"{t.keras_layer}[{t.keras_port}]" if multi else t.keras_layer
+        report.layers.append(compare(i, label, classes.get(t.keras_layer, "?"), c, k, atol, rtol))
+    report.output_max_abs_err = max((r.max_abs_err for r, t in zip(report.layers, traced)
+                                     if t.index in ir.outputs), default=0.0)
     return report

@@ -23,9 +23,9 @@ def _fixed_weights(model, seed):
 
 
 GOLDEN_MODELS = {
-    "golden_lstm": lambda k: k.Sequential([k.Input((None, 2)), k.layers.LSTM(3, name="lstm"),
+    "golden_lstm": lambda k: k.Sequential([k.Input((None, 2), name="x"), k.layers.LSTM(3, name="lstm"),
                                            k.layers.Dense(2, activation="softmax", name="head")], name="golden_lstm"),
-    "golden_gru": lambda k: k.Sequential([k.Input((4, 1)), k.layers.GRU(2, return_sequences=True, name="gru"),
+    "golden_gru": lambda k: k.Sequential([k.Input((4, 1), name="x"), k.layers.GRU(2, return_sequences=True, name="gru"),
                                           k.layers.SimpleRNN(2, go_backwards=True, use_bias=False, name="rnn")],
                                          name="golden_gru"),
 }

@@ -62,8 +62,8 @@ def test_predict_does_not_disturb_the_stream(prepared):
 def test_non_causal_models_refuse_streaming(keras):
     import kerasc
 
-    model = keras.Sequential([keras.Input((None, 2)), keras.layers.LSTM(3, go_backwards=True)])
+    model = keras.Sequential([keras.Input((None, 2)), keras.layers.LSTM(3, go_backwards=True, name="lstm")])
     cm = kerasc.compile(model, name="backwards_only")
     assert not cm.can_stream
-    with pytest.raises(kerasc.ConversionError, match="go_backwards"):
+    with pytest.raises(kerasc.ConversionError, match="'lstm' \\(LSTM\\) reads the sequence backwards"):
         cm.step(np.zeros(2, np.float32))

@@ -41,6 +41,11 @@ class Context:
     prefix: str  # the model's C prefix
     in_width: int
     in_seq: bool
+    # Every data input (merge layers take several); the first is (in_width, in_seq).
+    in_widths: tuple[int, ...] = ()
+    in_seqs: tuple[bool, ...] = ()
+    masked: bool = False  # the call receives a mask (Masking upstream)
+    init_widths: tuple[int, ...] = ()  # widths of the initial_state tensors of the call
     legacy: bool = False  # the model was saved by Keras 2: its definitions apply
 
     def activation(self, rec: LayerRecord, option: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -162,4 +167,4 @@ def expect_weights(rec: LayerRecord, shapes: list[tuple[int, ...]], names: list[
     return out
 
 
-from . import cudnn, dense, recurrent  # noqa: E402,F401  (register the handlers)
+from . import cudnn, dense, merge, masking, recurrent, wrappers  # noqa: E402,F401  (register the handlers)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .. import activations
 from ..errors import ConversionError
-from ..ir import Gate, Node, StateVar
+from ..ir import Gate, Node, Port, StateVar
 from ..load import LayerRecord
 from . import Context, check_options, expect_weights, flag, positive_int, register
 
@@ -23,8 +23,8 @@ KIND = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
 
 _COMMON = {
     "units": None, "activation": None, "use_bias": None, "return_sequences": (True, False),
-    "go_backwards": (True, False), "return_state": (False,), "stateful": (False,),
-    "zero_output_for_mask": None,
+    "go_backwards": (True, False), "return_state": (True, False), "stateful": (True, False),
+    "zero_output_for_mask": (True, False),
 }
 
 
@@ -40,6 +40,9 @@ def recurrent(rec: LayerRecord, ctx: Context) -> Node:
     if not ctx.in_seq:
         raise ConversionError(f"layer '{rec.name}' ({cls}) needs a sequence input (timesteps, features); "
                               f"it receives a vector of {ctx.in_width}")
+    if len(ctx.in_widths) > 1:
+        raise ConversionError(f"layer '{rec.name}' ({cls}) is called on {len(ctx.in_widths)} tensors; supported: "
+                              "one sequence (pass initial states as initial_state=[...])")
     cfg = rec.config
     units = positive_int(rec, "units")
     gates = GATES[cls]
@@ -82,13 +85,30 @@ def recurrent(rec: LayerRecord, ctx: Context) -> Node:
         out_gates.append(Gate(gname, gact, W, U, b, rb))
         arrays += [a for a in (W, U, b, rb) if a is not None]
 
+    n_states = 2 if cls == "LSTM" else 1
+    if ctx.init_widths and (len(ctx.init_widths) != n_states or any(w != units for w in ctx.init_widths)):
+        raise ConversionError(
+            f"layer '{rec.name}' ({cls}): initial_state has {len(ctx.init_widths)} tensors of widths "
+            f"{list(ctx.init_widths)}; supported: {n_states} vector(s) of {units} ({'[h, c]' if n_states == 2 else '[h]'})")
     state = [StateVar(f"{ctx.cid}_h", units, f"{where}: hidden state h [units={units}]", True)]
     if cls == "LSTM":
         state.append(StateVar(f"{ctx.cid}_c", units, f"{where}: carry state c [units={units}]", True))
+    zero_masked = flag(rec, "zero_output_for_mask", False)
+    if ctx.masked:
+        state.append(StateVar(f"{ctx.cid}_y", units, f"{where}: output with Keras masking (kept or zeroed at "
+                                                      f"masked timesteps) [units={units}]", False))
     scratch = {"LSTM": 4 * units, "GRU": 4 * units, "SimpleRNN": units}[cls]
     ret_seq = flag(rec, "return_sequences", False)
     go_back = flag(rec, "go_backwards", False)
+    ret_state = flag(rec, "return_state", False)
+    stateful = flag(rec, "stateful", False)
+    h_ref = f"st->{ctx.cid}_h"
+    extra = ()
+    if ret_state:
+        extra = (Port(units, False, h_ref),) + ((Port(units, False, f"st->{ctx.cid}_c"),) if cls == "LSTM" else ())
     opts = {
+        "return_state": ret_state, "stateful": stateful, "masked": ctx.masked, "zero_output_for_mask": zero_masked,
+        "n_states": n_states,
         "activation": act, "recurrent_activation": ract, "use_bias": use_bias, "reset_after": reset_after,
         "return_sequences": ret_seq, "go_backwards": go_back, "scratch": scratch, "units": units,
         "zoff": [k * units for k in range(4)],
@@ -103,9 +123,18 @@ def recurrent(rec: LayerRecord, ctx: Context) -> Node:
     if cls == "GRU":
         parts.append(f"reset_after={reset_after}")
     parts += [f"return_sequences={ret_seq}", f"go_backwards={go_back}"]
+    if ret_state:
+        parts.append("return_state=True")
+    if stateful:
+        parts.append("stateful=True")
+    if ctx.masked:
+        parts.append(f"masked, zero_output_for_mask={zero_masked}")
+    if ctx.init_widths:
+        parts.append("initial_state given")
     return Node(
         index=ctx.index, kind=KIND[cls], keras_name=rec.name, keras_class=cls, cid=ctx.cid,
-        in_width=F, out_width=units, in_seq=True, out_seq=ret_seq, out_ref=f"st->{ctx.cid}_h",
+        in_width=F, out_width=units, in_seq=True, out_seq=ret_seq,
+        out_ref=f"st->{ctx.cid}_y" if ctx.masked else h_ref, extra_ports=extra,
         state=tuple(state), arrays=tuple(arrays), options=opts, gates=tuple(out_gates),
         summary=f"{cls}({', '.join(parts)})", ignored=ignored,
     )

@@ -13,7 +13,9 @@
  * API (C99, header-only, no heap, no globals written; the caller owns all state):
  *   golden_gru_state st;                     recurrent state and per-step buffers
  *   golden_gru_reset(&st);                   start a new sequence
- *   golden_gru_predict(&st, x, T, y, work);  one sequence; work holds GOLDEN_GRU_WORK_FLOATS(T) floats
+ *   (no golden_gru_step: 'rnn' (SimpleRNN) reads the sequence backwards)
+ *   golden_gru_predict(&st, x, timesteps, y, work);
+ *       one sample: x [4][1]; y [2]; work holds GOLDEN_GRU_WORK_FLOATS(T) floats, T the longest input
  */
 #ifndef GOLDEN_GRU_H_INCLUDED
 #define GOLDEN_GRU_H_INCLUDED
@@ -37,14 +39,22 @@ extern "C" {
 #define GOLDEN_GRU_OUTPUT_IS_SEQUENCE 0  /* 1: y is [T][OUTPUT_SIZE]; 0: y is [OUTPUT_SIZE] */
 #define GOLDEN_GRU_TIMESTEPS 4            /* sequence length the model was built for; 0: any */
 #define GOLDEN_GRU_CAN_STREAM 0           /* 1: golden_gru_step exists */
+#define GOLDEN_GRU_STATEFUL 0             /* 1: golden_gru_predict keeps stateful layers' state */
 #define GOLDEN_GRU_NUM_LAYERS 2
+#define GOLDEN_GRU_NUM_INPUTS 1
+#define GOLDEN_GRU_NUM_OUTPUTS 1
+#define GOLDEN_GRU_IN0_SIZE 1             /* x: 'x' [4][1] */
+#define GOLDEN_GRU_IN0_IS_SEQUENCE 1
+#define GOLDEN_GRU_OUT0_SIZE 2            /* y: [2] */
+#define GOLDEN_GRU_OUT0_IS_SEQUENCE 0
 #define GOLDEN_GRU_WEIGHT_BYTES 152       /* const weights (flash) */
 #define GOLDEN_GRU_STATE_BYTES 48        /* sizeof(golden_gru_state) (RAM) */
 /* golden_gru_predict needs a caller buffer of this many floats for T timesteps */
 #define GOLDEN_GRU_WORK_FLOATS(T) ((size_t)(T) * 2u)
 
-/* Trace hook, off by default: called with (layer index, timestep or -1, const float *values, count)
- * after each layer. `kerasc verify` defines it to record every layer; it changes no arithmetic. */
+/* Trace hook, off by default: called with (output index, timestep or -1, const float *values, count)
+ * after each Keras layer output (numbered in layer order, one number per output of a layer).
+ * `kerasc verify` defines it to record every layer; it changes no arithmetic. */
 #ifndef GOLDEN_GRU_TRACE
 #define GOLDEN_GRU_TRACE(layer, t, values, count) ((void)0)
 #endif
@@ -165,48 +175,43 @@ static inline void golden_gru_reset(golden_gru_state *st)
     memset(st, 0, sizeof *st);
 }
 
-/* One timestep through the layers that run per timestep (t: timestep index, for the trace). */
-static inline void golden_gru__seq_step(golden_gru_state *st, const float *x, int t)
+/* phase 0: 'gru', timestep by timestep, t < timesteps; t is the timestep index */
+static inline void golden_gru__phase0(golden_gru_state *st, const float *x, float *work_1, int t)
 {
-    golden_gru__l0_step(st, x);
+    golden_gru__l0_step(st, x + (size_t)(t) * 1u);
     GOLDEN_GRU_TRACE(0, t, st->l0_h, 2);
-    golden_gru__l1_step(st, st->l0_h);
+    memcpy(work_1 + (size_t)t * 2u, st->l0_h, 2u * sizeof(float));
     (void)t;
 }
 
-/* The layers after the sequence is reduced to one vector, run once per output. */
-static inline void golden_gru__tail(golden_gru_state *st, const float *x)
+/* phase 1: 'rnn', over the whole sequence at once, t < timesteps; t is the timestep index */
+static inline void golden_gru__phase1(golden_gru_state *st, float *work_1, int t, int timesteps)
 {
-    GOLDEN_GRU_TRACE(1, -1, st->l1_h, 2);
-    (void)st;
-    (void)x;
+    golden_gru__l1_step(st, work_1 + (size_t)(timesteps - 1 - t) * 2u);
 }
 
-/* model.predict on one sequence x [timesteps][GOLDEN_GRU_INPUT_SIZE] -> y [GOLDEN_GRU_OUTPUT_SIZE].
- * Some layer reads its input backwards (go_backwards), so the model runs layer by layer over
- * the whole sequence; work must hold GOLDEN_GRU_WORK_FLOATS(timesteps) floats.
- * Starts from a fresh state (it calls golden_gru_reset). Returns 0, or -1 (nothing written) if timesteps < 1. */
+/* model.predict on one sample: x [4][1]; y [2]; work holds GOLDEN_GRU_WORK_FLOATS(T) floats, T the longest input.
+ * Starts from a fresh state (it calls golden_gru_reset).
+ * Returns 0, or -1 (nothing written) if a sequence is empty. */
 static inline int golden_gru_predict(golden_gru_state *st, const float *x, int timesteps, float *y, float *work)
 {
     int t;
-    float *seq_a = work + (size_t)timesteps * 0u; /* [timesteps][2] */
+    size_t tmax = (size_t)timesteps;
+    float *work_1 = work + tmax * 0u; /* [timesteps][2] */
     if (timesteps < 1) {
         return -1;
     }
     golden_gru_reset(st);
-    /* [0] 'gru' */
+    /* phase 0: 'gru', timestep by timestep, t < timesteps */
     for (t = 0; t < timesteps; ++t) {
-        golden_gru__l0_step(st, x + (size_t)(t) * 1u);
-        GOLDEN_GRU_TRACE(0, t, st->l0_h, 2);
-        memcpy(seq_a + (size_t)t * 2u, st->l0_h, 2u * sizeof(float));
+        golden_gru__phase0(st, x, work_1, t);
     }
-    /* [1] 'rnn': go_backwards reads the input from the last timestep and writes its outputs in that order */
+    /* phase 1: 'rnn', over the whole sequence at once, t < timesteps */
     for (t = 0; t < timesteps; ++t) {
-        golden_gru__l1_step(st, seq_a + (size_t)(timesteps - 1 - t) * 2u);
+        golden_gru__phase1(st, work_1, t, timesteps);
     }
-    golden_gru__tail(st, x);
-    memcpy(y, st->l1_h, GOLDEN_GRU_OUTPUT_SIZE * sizeof(float));
-    (void)work;
+    GOLDEN_GRU_TRACE(1, -1, st->l1_h, 2);
+    memcpy(y, st->l1_h, 2u * sizeof(float));
     return 0;
 }
 

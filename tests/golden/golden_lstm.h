@@ -13,8 +13,9 @@
  * API (C99, header-only, no heap, no globals written; the caller owns all state):
  *   golden_lstm_state st;                     recurrent state and per-step buffers
  *   golden_lstm_reset(&st);                   start a new sequence
- *   golden_lstm_step(&st, x_t, y_t);          one timestep: x_t [GOLDEN_LSTM_INPUT_SIZE] -> y_t [GOLDEN_LSTM_OUTPUT_SIZE]
- *   golden_lstm_predict(&st, x, T, y);  one whole sequence (model.predict on one sample)
+ *   golden_lstm_step(&st, x_t, y_t);          one timestep
+ *   golden_lstm_predict(&st, x, timesteps, y);
+ *       one sample: x [T][2]; y [2]
  */
 #ifndef GOLDEN_LSTM_H_INCLUDED
 #define GOLDEN_LSTM_H_INCLUDED
@@ -38,12 +39,20 @@ extern "C" {
 #define GOLDEN_LSTM_OUTPUT_IS_SEQUENCE 0  /* 1: y is [T][OUTPUT_SIZE]; 0: y is [OUTPUT_SIZE] */
 #define GOLDEN_LSTM_TIMESTEPS 0            /* sequence length the model was built for; 0: any */
 #define GOLDEN_LSTM_CAN_STREAM 1           /* 1: golden_lstm_step exists */
+#define GOLDEN_LSTM_STATEFUL 0             /* 1: golden_lstm_predict keeps stateful layers' state */
 #define GOLDEN_LSTM_NUM_LAYERS 2
+#define GOLDEN_LSTM_NUM_INPUTS 1
+#define GOLDEN_LSTM_NUM_OUTPUTS 1
+#define GOLDEN_LSTM_IN0_SIZE 2             /* x: 'x' [T][2] */
+#define GOLDEN_LSTM_IN0_IS_SEQUENCE 1
+#define GOLDEN_LSTM_OUT0_SIZE 2            /* y: [2] */
+#define GOLDEN_LSTM_OUT0_IS_SEQUENCE 0
 #define GOLDEN_LSTM_WEIGHT_BYTES 320       /* const weights (flash) */
 #define GOLDEN_LSTM_STATE_BYTES 80        /* sizeof(golden_lstm_state) (RAM) */
 
-/* Trace hook, off by default: called with (layer index, timestep or -1, const float *values, count)
- * after each layer. `kerasc verify` defines it to record every layer; it changes no arithmetic. */
+/* Trace hook, off by default: called with (output index, timestep or -1, const float *values, count)
+ * after each Keras layer output (numbered in layer order, one number per output of a layer).
+ * `kerasc verify` defines it to record every layer; it changes no arithmetic. */
 #ifndef GOLDEN_LSTM_TRACE
 #define GOLDEN_LSTM_TRACE(layer, t, values, count) ((void)0)
 #endif
@@ -175,34 +184,23 @@ static inline void golden_lstm_reset(golden_lstm_state *st)
     memset(st, 0, sizeof *st);
 }
 
-/* One timestep through the layers that run per timestep (t: timestep index, for the trace). */
-static inline void golden_lstm__seq_step(golden_lstm_state *st, const float *x, int t)
+/* phase 0: 'lstm', timestep by timestep, t < timesteps; t is the timestep index */
+static inline void golden_lstm__phase0(golden_lstm_state *st, const float *x, int t)
 {
-    golden_lstm__l0_step(st, x);
+    golden_lstm__l0_step(st, x + (size_t)(t) * 2u);
     (void)t;
 }
 
-/* The layers after the sequence is reduced to one vector, run once per output. */
-static inline void golden_lstm__tail(golden_lstm_state *st, const float *x)
+/* phase 1: 'head', once, on vectors */
+static inline void golden_lstm__phase1(golden_lstm_state *st)
 {
-    GOLDEN_LSTM_TRACE(0, -1, st->l0_h, 3);
     golden_lstm__l1_step(st, st->l0_h);
     GOLDEN_LSTM_TRACE(1, -1, st->l1_y, 2);
-    (void)st;
-    (void)x;
 }
 
-/* Streaming: feed one timestep x_t [GOLDEN_LSTM_INPUT_SIZE]; y_t [GOLDEN_LSTM_OUTPUT_SIZE] receives what
- * golden_lstm_predict would output if the sequence ended here. State carries over between calls. */
-static inline void golden_lstm_step(golden_lstm_state *st, const float *x_t, float *y_t)
-{
-    golden_lstm__seq_step(st, x_t, -1);
-    golden_lstm__tail(st, x_t);
-    memcpy(y_t, st->l1_y, GOLDEN_LSTM_OUTPUT_SIZE * sizeof(float));
-}
-
-/* model.predict on one sequence x [timesteps][GOLDEN_LSTM_INPUT_SIZE] -> y [GOLDEN_LSTM_OUTPUT_SIZE].
- * Starts from a fresh state (it calls golden_lstm_reset). Returns 0, or -1 (nothing written) if timesteps < 1. */
+/* model.predict on one sample: x [T][2]; y [2].
+ * Starts from a fresh state (it calls golden_lstm_reset).
+ * Returns 0, or -1 (nothing written) if a sequence is empty. */
 static inline int golden_lstm_predict(golden_lstm_state *st, const float *x, int timesteps, float *y)
 {
     int t;
@@ -210,12 +208,25 @@ static inline int golden_lstm_predict(golden_lstm_state *st, const float *x, int
         return -1;
     }
     golden_lstm_reset(st);
+    /* phase 0: 'lstm', timestep by timestep, t < timesteps */
     for (t = 0; t < timesteps; ++t) {
-        golden_lstm__seq_step(st, x + (size_t)t * GOLDEN_LSTM_INPUT_SIZE, t);
+        golden_lstm__phase0(st, x, t);
     }
-    golden_lstm__tail(st, x);
-    memcpy(y, st->l1_y, GOLDEN_LSTM_OUTPUT_SIZE * sizeof(float));
+    GOLDEN_LSTM_TRACE(0, -1, st->l0_h, 3);
+    /* phase 1: 'head', once, on vectors */
+    golden_lstm__phase1(st);
+    memcpy(y, st->l1_y, 2u * sizeof(float));
     return 0;
+}
+
+/* Streaming: feed one timestep x [2]; the outputs
+ * receive what golden_lstm_predict would give (for this timestep) if the sequence ended here.
+ * State carries over between calls; start with golden_lstm_reset. */
+static inline void golden_lstm_step(golden_lstm_state *st, const float *x, float *y)
+{
+    golden_lstm__phase0(st, x, 0);
+    golden_lstm__phase1(st);
+    memcpy(y, st->l1_y, 2u * sizeof(float));
 }
 
 #ifdef __cplusplus
