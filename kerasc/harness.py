@@ -49,25 +49,27 @@ def _compiler_id() -> str:
     return f"{cc}|{out.splitlines()[0] if out else '?'}"
 
 
-def compile_models(irs: Sequence[ModelIR]) -> list["CompiledModel"]:
-    """Build one extension holding every model in `irs` (distinct names) and wrap each."""
+def compile_models(irs: Sequence[ModelIR], headers: Optional[dict[str, str]] = None) -> list["CompiledModel"]:
+    """Build one extension holding every model in `irs` (distinct names) and wrap each.
+    `headers` ({file name: text}) replaces generated files, e.g. a NAME.h written earlier."""
     names = [ir.name for ir in irs]
     if len(set(names)) != len(names):
         raise ConversionError(f"models compiled together need distinct names; got {names}")
     env = environment()
     shim = env.get_template("harness/shim.c.j2").render(models=irs)
     cdef = env.get_template("harness/cdef.h.j2").render(models=irs)
-    headers = {f"{ir.name}.h": render_header(ir) for ir in irs}
-    headers[RUNTIME_HEADER] = runtime_source()
+    sources = {f"{ir.name}.h": render_header(ir) for ir in irs}
+    sources[RUNTIME_HEADER] = runtime_source()
+    sources.update(headers or {})
 
     import cffi
 
     h = hashlib.sha256()
-    for part in [shim, cdef, *sorted(headers.items()), CFLAGS, _compiler_id(),
+    for part in [shim, cdef, *sorted(sources.items()), CFLAGS, _compiler_id(),
                  sysconfig.get_config_var("EXT_SUFFIX"), sys.version, cffi.__version__]:
         h.update(repr(part).encode())
     modname = "_kc_" + h.hexdigest()[:24]
-    lib, ffi = _load_or_build(modname, shim, cdef, headers)
+    lib, ffi = _load_or_build(modname, shim, cdef, sources)
     return [CompiledModel(ir, lib, ffi) for ir in irs]
 
 

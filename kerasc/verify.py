@@ -122,6 +122,8 @@ class Report:
     seed: Optional[int]
     layers: list[LayerResult] = field(default_factory=list)
     output_max_abs_err: float = 0.0
+    # (C, Keras) outputs of each layer, as compared; kerasc.parity lists the values that disagree
+    values: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -236,5 +238,6 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
     report = Report(ir.name, atol, rtol, tuple(x.shape), used_seed)
     for n, c, k in zip(ir.nodes, c_layers, k_layers):
         report.layers.append(compare(n.index, n.keras_name, n.keras_class, c, k, atol, rtol))
+        report.values.append((c, k))
     report.output_max_abs_err = report.layers[-1].max_abs_err if report.layers else 0.0
     return report
