@@ -124,7 +124,8 @@ def failure_message(report: Report) -> str:
     rows = worst_offenders(report)
     if rows:
         lines += ["worst offenders:", offenders_table(rows)]
-    lines += ["", report.table()]
+    lines.append("")
+    lines += [ln for ln in report.table().splitlines() if not ln.startswith("first disagreement:")]
     return "\n".join(lines)
 
 

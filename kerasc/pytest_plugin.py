@@ -6,8 +6,8 @@ with `.assert_matches_keras(x=None)`, `.verify()`, `.predict(x)`, `.step(x_t)`, 
 The generated headers live in a session directory removed at the end (keep them with
 `--kerasc-out DIR`, e.g. to archive them in CI). A summary of every parity check is printed at the end.
 
-Nothing here imports kerasc's heavy parts, numpy or TensorFlow when pytest starts: only the
-fixture (when a test uses it) and kerasc.testing do.
+Loading the plugin imports only the kerasc package (and numpy): never TensorFlow or Keras, which
+are imported by the first comparison a test makes.
 """
 
 from __future__ import annotations
