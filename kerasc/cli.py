@@ -45,15 +45,21 @@ def _parser() -> argparse.ArgumentParser:
                        description="Build the generated C and compare it with Keras on every layer and timestep. "
                                    "Exits 0 only when every value agrees within atol + rtol * |keras|.")
     v.add_argument("model", help="a .keras or .h5 model file")
-    v.add_argument("--inputs", metavar="X.npy", help="inputs to use, shape (batch, timesteps, features) (a .npz "
-                                                     "holds one array per model input, in order); "
-                                                     "default: seeded N(0, 1) values")
+    v.add_argument("--inputs", metavar="X.npy|X.npz",
+                   help="inputs to use, shape (batch, timesteps, features): a .npy array, or an .npz holding one "
+                        "array per model input (named like the Keras inputs, or in model order); "
+                        "default: seeded N(0, 1) values")
     v.add_argument("--timesteps", type=int, help=f"timesteps of random inputs (default {16})")
     v.add_argument("--batch", type=int, help="batch size of random inputs (default 2)")
     v.add_argument("--seed", type=int, default=0, help="seed of random inputs (default 0)")
     v.add_argument("--atol", type=float, help="absolute tolerance (default 1e-5)")
     v.add_argument("--rtol", type=float, help="relative tolerance (default 1e-4)")
     v.add_argument("--name", help="C prefix (default: the file name, sanitised)")
+    v.add_argument("--weights", default="float32", choices=["float32"],
+                   help="weight type of the generated C; sets the default tolerance (default: float32)")
+    v.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                   help="write the result as JSON (schema kerasc-verify/1) to FILE, or alone on stdout without FILE")
+    v.add_argument("--junit", metavar="FILE.xml", help="write a JUnit XML report (one test case per layer) to FILE")
 
     i = sub.add_parser("inspect", help="layers, parameters, flash and RAM bytes, streaming or not",
                        description="Describe what kerasc makes of MODEL without writing anything.")
@@ -131,23 +137,87 @@ def _why_not_stream(ir) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    import time
+
+    from . import parity
+    from .verify import verify
+
+    started = time.monotonic()
+    to_stdout = args.json == "-"
+    try:
+        x = _read_inputs(args.inputs, args.model) if args.inputs else None
+        report = verify(args.model, x=x, atol=args.atol, rtol=args.rtol, timesteps=args.timesteps,
+                        batch=args.batch, seed=args.seed, name=args.name)
+    except KerascError as exc:
+        if args.json:
+            _write_text(args.json, json.dumps(parity.error_dict(source=args.model, error=str(exc),
+                                                                exit_code=exc.exit_code), indent=2) + "\n")
+        if args.junit:
+            _write_bytes(args.junit, parity.junit_error_xml(source=args.model, error=str(exc),
+                                                            kind=type(exc).__name__,
+                                                            seconds=time.monotonic() - started))
+        raise
+    inputs = args.inputs or f"random N(0, 1), seed {args.seed}"
+    if args.json:
+        doc = parity.report_dict(report, source=args.model, inputs=inputs, weights=args.weights)
+        _write_text(args.json, json.dumps(doc, indent=2) + "\n")
+    if args.junit:
+        _write_bytes(args.junit, parity.junit_xml(report, source=args.model, inputs=inputs, weights=args.weights,
+                                                  seconds=time.monotonic() - started))
+    out = sys.stderr if to_stdout else sys.stdout  # with --json alone, stdout is the JSON document only
+    print(report.table(), file=out)
+    rows = parity.worst_offenders(report)
+    if rows:
+        print("worst offenders:", file=out)
+        print(parity.offenders_table(rows), file=out)
+    return EXIT_OK if report.ok else EXIT_MISMATCH
+
+
+def _read_inputs(path: str, model: str):
+    """--inputs: a .npy array, or an .npz with one array per model input (named like the Keras inputs, or in
+    model order)."""
     import numpy as np
 
     from .errors import ConversionError
-    from .verify import verify
 
-    x = None
-    if args.inputs:
-        try:
-            x = np.load(args.inputs)
-            if isinstance(x, np.lib.npyio.NpzFile):
-                x = [x[k] for k in x.files]
-        except (OSError, ValueError) as exc:
-            raise ConversionError(f"--inputs {args.inputs}: cannot read it as a .npy array ({exc})") from None
-    report = verify(args.model, x=x, atol=args.atol, rtol=args.rtol, timesteps=args.timesteps, batch=args.batch,
-                    seed=args.seed, name=args.name)
-    print(report.table())
-    return EXIT_OK if report.ok else EXIT_MISMATCH
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ConversionError(f"--inputs {path}: cannot read it as a .npy or .npz file ({exc})") from None
+    if isinstance(data, np.ndarray):
+        return data
+    with data:
+        keys = list(data.files)
+        if len(keys) == 1:
+            return data[keys[0]]
+        from .load import load
+
+        wanted = [ref[0] for ref in load(model).inputs]
+        if all(k in keys for k in wanted):
+            arrays = [data[k] for k in wanted]
+            return arrays[0] if len(arrays) == 1 else arrays
+        if len(wanted) > 1 and len(keys) == len(wanted):
+            return [data[k] for k in keys]
+        raise ConversionError(f"--inputs {path}: the .npz holds {len(keys)} arrays {keys}; the model has "
+                              f"{len(wanted)} input(s) {wanted}: give an .npz with one array, or with one named "
+                              f"{wanted[0]!r}")
+
+
+def _write_text(dest: str, text: str) -> None:
+    if dest == "-":
+        sys.stdout.write(text)
+    else:
+        _write_bytes(dest, text.encode())
+
+
+def _write_bytes(dest: str, data: bytes) -> None:
+    from .errors import ConversionError
+
+    try:
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        Path(dest).write_bytes(data)
+    except OSError as exc:
+        raise ConversionError(f"cannot write {dest}: {exc.strerror or exc}") from None
 
 
 def _inspect(args: argparse.Namespace) -> int:

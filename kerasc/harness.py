@@ -49,27 +49,30 @@ def _compiler_id() -> str:
     return f"{cc}|{out.splitlines()[0] if out else '?'}"
 
 
-def compile_models(irs: Sequence[ModelIR], defines: Sequence[str] = ()) -> list["CompiledModel"]:
+def compile_models(irs: Sequence[ModelIR], defines: Sequence[str] = (),
+                   headers: Optional[dict[str, str]] = None) -> list["CompiledModel"]:
     """Build one extension holding every model in `irs` (distinct names) and wrap each.
-    `defines`: extra preprocessor macros, e.g. ["KC_EXACT_MATH"] for libm's tanhf/expf."""
+    `defines`: extra preprocessor macros, e.g. ["KC_EXACT_MATH"] for libm's tanhf/expf.
+    `headers` ({file name: text}) replaces generated files, e.g. a NAME.h written earlier."""
     names = [ir.name for ir in irs]
     if len(set(names)) != len(names):
         raise ConversionError(f"models compiled together need distinct names; got {names}")
     env = environment()
     shim = env.get_template("harness/shim.c.j2").render(models=irs, shims=[shim_view(ir) for ir in irs])
     cdef = env.get_template("harness/cdef.h.j2").render(models=irs)
-    headers = {f"{ir.name}.h": render_header(ir) for ir in irs}
-    headers[RUNTIME_HEADER] = runtime_source()
+    sources = {f"{ir.name}.h": render_header(ir) for ir in irs}
+    sources[RUNTIME_HEADER] = runtime_source()
+    sources.update(headers or {})
 
     import cffi
 
     h = hashlib.sha256()
     cflags = CFLAGS + [f"-D{d}" for d in defines]
-    for part in [shim, cdef, *sorted(headers.items()), cflags, _compiler_id(),
+    for part in [shim, cdef, *sorted(sources.items()), cflags, _compiler_id(),
                  sysconfig.get_config_var("EXT_SUFFIX"), sys.version, cffi.__version__]:
         h.update(repr(part).encode())
     modname = "_kc_" + h.hexdigest()[:24]
-    lib, ffi = _load_or_build(modname, shim, cdef, headers, cflags)
+    lib, ffi = _load_or_build(modname, shim, cdef, sources, cflags)
     return [CompiledModel(ir, lib, ffi) for ir in irs]
 
 

@@ -122,6 +122,8 @@ class Report:
     seed: Optional[int]
     layers: list[LayerResult] = field(default_factory=list)
     output_max_abs_err: float = 0.0
+    # (C, Keras) outputs of each layer, as compared; kerasc.parity lists the values that disagree
+    values: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -274,6 +276,7 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
         multi = sum(1 for u in traced if u.keras_layer == t.keras_layer) > 1
         label = f"{t.keras_layer}[{t.keras_port}]" if multi else t.keras_layer
         report.layers.append(compare(i, label, classes.get(t.keras_layer, "?"), c, k, atol, rtol))
+        report.values.append((c, k))
     report.output_max_abs_err = max((r.max_abs_err for r, t in zip(report.layers, traced)
                                      if t.index in ir.outputs), default=0.0)
     return report

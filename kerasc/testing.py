@@ -1,0 +1,251 @@
+"""kerasc.testing: parity checks for your own test suite, in the spirit of numpy.testing.
+
+    from kerasc.testing import assert_matches_keras
+    def test_model_c_matches_keras():
+        assert_matches_keras("models/activity.keras")          # every layer, every timestep
+
+On failure the AssertionError names the first layer, timestep and output index that disagree,
+both values and the error, and shows the worst offenders and the per-layer table. Compiled
+models and Keras models loaded from files are cached for the whole test session.
+Importing this module does not import TensorFlow; the first comparison does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .errors import ConversionError
+from .verify import DEFAULT_ATOL, DEFAULT_RTOL, Report
+
+__all__ = ["assert_matches_keras", "compile_for_tests", "default_tolerance", "ModelUnderTest", "SUPPORTED_WEIGHTS"]
+
+# Weight types and their documented default tolerance (atol, rtol); `weights=` selects one.
+_TOLERANCE = {"float32": (DEFAULT_ATOL, DEFAULT_RTOL)}
+SUPPORTED_WEIGHTS = tuple(_TOLERANCE)
+
+# Session caches (one Python process = one test session; pytest-xdist workers each have their own).
+_compiled: dict[str, Any] = {}  # sha256 of the C sources -> CompiledModel
+_irs: dict[tuple, Any] = {}  # (file, mtime, size, name) -> ModelIR
+_keras_models: dict[tuple, Any] = {}  # (file, mtime, size) -> Keras model loaded from that file
+# (model, ok, max error, seed) of every comparison made, for the pytest plugin's summary
+results: list[tuple[str, bool, float, Optional[int]]] = []
+
+
+def default_tolerance(weights: Optional[str] = None) -> tuple[float, float]:
+    """(atol, rtol) documented for a weight type; ConversionError for a type kerasc does not have."""
+    return _TOLERANCE[check_weights(weights)]
+
+
+def check_weights(weights: Optional[str]) -> str:
+    if weights is None:
+        return SUPPORTED_WEIGHTS[0]
+    if weights not in _TOLERANCE:
+        raise ConversionError(f"weights={weights!r} is not supported; supported weight types: "
+                              f"{', '.join(repr(w) for w in SUPPORTED_WEIGHTS)}")
+    return weights
+
+
+def _file_key(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+def _is_path(model: Any) -> bool:
+    return isinstance(model, (str, os.PathLike))
+
+
+def _ir(model: Any, name: Optional[str]) -> Any:
+    """The IR of a model; files are read once per session (until they change on disk). Live models
+    are read every time: their weights may have been changed in place."""
+    from .graph import build
+
+    if not _is_path(model):
+        return build(model, name)
+    path = Path(model)
+    if not path.exists():
+        raise ConversionError(f"{path}: no such model file")
+    key = _file_key(path) + (name,)
+    if key not in _irs:
+        _irs[key] = build(path, name)
+    return _irs[key]
+
+
+def _keras_model(model: Any) -> Any:
+    """The Keras ground truth: a live model as is; a file loaded once per session by the Keras that saved it."""
+    from .verify import load_keras_model
+
+    if not _is_path(model):
+        return model
+    key = _file_key(Path(model))
+    if key not in _keras_models:
+        _keras_models[key] = load_keras_model(model)
+    return _keras_models[key]
+
+
+_FLOAT_LITERAL = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?f\b")
+
+
+def _skeleton(header: str) -> list[str]:
+    """A generated header without what changes when only the weights change: the source line, the
+    weights hash and the float literals."""
+    lines = header.splitlines()[1:]
+    return [_FLOAT_LITERAL.sub("#", ln) for ln in lines if "Weights SHA-256" not in ln]
+
+
+def _header_sources(ir: Any, header: Path) -> dict[str, str]:
+    """The C sources of a header written earlier (e.g. the one committed to a firmware repository),
+    checked to come from a model of the same architecture by this kerasc, so the harness built from
+    the current model's IR can drive it. Its kc_runtime.h is used when it sits beside it."""
+    from .codegen import RUNTIME_HEADER, render_header
+
+    text = header.read_text()
+    fresh = render_header(ir)
+    old, new = _skeleton(text), _skeleton(fresh)
+    if old != new:
+        line = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+        raise AssertionError(
+            f"{header} does not come from this model's architecture (or from another kerasc version): line "
+            f"{line + 2} differs in more than weight values:\n  header: {old[line] if line < len(old) else '<end>'}"
+            f"\n  model:  {new[line] if line < len(new) else '<end>'}\nregenerate it with `kerasc convert`")
+    sources = {f"{ir.name}.h": text}
+    runtime = header.parent / RUNTIME_HEADER
+    if runtime.exists():
+        sources[RUNTIME_HEADER] = runtime.read_text()
+    return sources
+
+
+def compile_for_tests(model: Any, name: Optional[str] = None, *, header: Any = None,
+                      weights: Optional[str] = None) -> Any:
+    """kerasc.compile(model), cached for the test session: a model whose generated C is the same as
+    one compiled before (same header text, i.e. same architecture, weights and kerasc) gets the same
+    CompiledModel back; on disk the extension is cached as usual (KERASC_CACHE_DIR).
+
+    header: a header generated earlier (e.g. committed to your firmware repository) to compile instead
+    of generating one; it must come from a model of the same architecture (AssertionError otherwise).
+    The returned model is shared: call `reset()` before streaming with `step`."""
+    from .codegen import RUNTIME_HEADER, render_header, runtime_source
+    from .harness import compile_models
+
+    check_weights(weights)
+    if header is not None:
+        header = Path(header)
+        name = name or header.stem
+    ir = _ir(model, name)
+    sources = _header_sources(ir, header) if header is not None else {f"{ir.name}.h": render_header(ir)}
+    sources.setdefault(RUNTIME_HEADER, runtime_source())
+    key = hashlib.sha256("\0".join(f"{k}\0{v}" for k, v in sorted(sources.items())).encode()).hexdigest()
+    if key not in _compiled:
+        _compiled[key] = compile_models([ir], headers=sources)[0]
+    return _compiled[key]
+
+
+def _run_verify(model: Any, x: Any, atol: float, rtol: float, compiled: Any, **kw: Any) -> Report:
+    from .verify import verify
+
+    kmodel = _keras_model(model)
+    names = [n.keras_name for n in compiled.ir.nodes]
+    missing = [n for n in names if n not in {layer.name for layer in kmodel.layers}]
+    if missing:
+        raise AssertionError(f"the C of model '{compiled.name}' has layers {names}, but the Keras model has no "
+                             f"layer named {missing}: it was generated from a different model")
+    return verify(kmodel, x=x, atol=atol, rtol=rtol, compiled=compiled, **kw)
+
+
+def assert_matches_keras(model: Any, x: Any = None, *, atol: Optional[float] = None, rtol: Optional[float] = None,
+                         weights: Optional[str] = None, compiled: Any = None, header: Any = None,
+                         name: Optional[str] = None, timesteps: Optional[int] = None, batch: Optional[int] = None,
+                         seed: int = 0) -> Report:
+    """Assert that the C generated for `model` (a keras.Model, or a .keras/.h5 path) computes what Keras
+    computes, at every layer and every timestep, within atol + rtol * |keras|.
+
+    x: inputs (batch, timesteps, features) or (batch, features); default: seeded N(0, 1) values
+       (`timesteps`, `batch`, `seed`), and the seed is in the message so a failure reproduces.
+    atol, rtol: default to the documented tolerance of the weight type (float32: 1e-5, 1e-4).
+    weights: the weight type of the generated C; 'float32' (the default) is the only one today.
+    compiled: a CompiledModel to check instead of compiling `model` (e.g. the C of an earlier retrain).
+    header: a generated header to check instead (e.g. the one committed to your firmware repository).
+
+    Returns the verify Report when everything agrees; raises AssertionError otherwise."""
+    wtype = check_weights(weights)
+    d_atol, d_rtol = _TOLERANCE[wtype]
+    atol = d_atol if atol is None else float(atol)
+    rtol = d_rtol if rtol is None else float(rtol)
+    if compiled is not None and header is not None:
+        raise ConversionError("pass either compiled= or header=, not both")
+    cm = compiled if compiled is not None else compile_for_tests(model, name, header=header, weights=wtype)
+    report = _run_verify(model, x, atol, rtol, cm, timesteps=timesteps, batch=batch, seed=seed)
+    results.append((report.model, report.ok, report.max_abs_err, report.seed))
+    if not report.ok:
+        from .parity import failure_message
+
+        raise AssertionError(failure_message(report))
+    return report
+
+
+class ModelUnderTest:
+    """What the `kerasc_model` pytest fixture returns: a model converted and compiled once per
+    session. `header` is the generated NAME.h (kc_runtime.h beside it); `compiled` the CompiledModel."""
+
+    def __init__(self, source: Any, compiled: Any, header: Path):
+        self.source = source
+        self.compiled = compiled
+        self.header = header
+        self.name = compiled.name
+
+    def __repr__(self) -> str:
+        return f"<kerasc ModelUnderTest '{self.name}' header={self.header}>"
+
+    def predict(self, x: Any) -> np.ndarray:
+        return self.compiled.predict(x)
+
+    def reset(self) -> None:
+        self.compiled.reset()
+
+    def step(self, x_t: Any) -> np.ndarray:
+        return self.compiled.step(x_t)
+
+    def verify(self, x: Any = None, *, atol: Optional[float] = None, rtol: Optional[float] = None,
+               weights: Optional[str] = None, **kw: Any) -> Report:
+        """The verify Report (no assertion)."""
+        d_atol, d_rtol = default_tolerance(weights)
+        return _run_verify(self.source, x, d_atol if atol is None else float(atol),
+                           d_rtol if rtol is None else float(rtol), self.compiled, **kw)
+
+    def assert_matches_keras(self, x: Any = None, *, atol: Optional[float] = None, rtol: Optional[float] = None,
+                             weights: Optional[str] = None, **kw: Any) -> Report:
+        return assert_matches_keras(self.source, x, atol=atol, rtol=rtol, weights=weights, compiled=self.compiled,
+                                    **kw)
+
+
+class ModelFactory:
+    """The `kerasc_model` fixture: `kerasc_model(model, name=None)` converts `model` into the session's
+    output directory and compiles it, once per session for each distinct model."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = Path(out_dir)
+        self._made: dict[tuple, ModelUnderTest] = {}
+
+    def __call__(self, model: Any, name: Optional[str] = None, *, header: Any = None,
+                 weights: Optional[str] = None) -> ModelUnderTest:
+        from .codegen import write_files
+
+        cm = compile_for_tests(model, name, header=header, weights=weights)
+        key = (id(cm), id(model) if not _is_path(model) else str(Path(model).resolve()))
+        if key not in self._made:
+            if header is not None:
+                path = Path(header)
+            else:
+                out = self.out_dir / cm.name
+                n = 1
+                while out.exists():
+                    n += 1
+                    out = self.out_dir / f"{cm.name}-{n}"
+                path = write_files(cm.ir, out)[0]
+            self._made[key] = ModelUnderTest(model, cm, path)
+        return self._made[key]
