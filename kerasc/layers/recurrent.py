@@ -14,29 +14,39 @@ from .. import activations
 from ..errors import ConversionError
 from ..ir import Gate, Node, StateVar
 from ..load import LayerRecord
-from . import Context, check_options, expect_weights, flag, positive_int, register
+from . import Context, LayerDoc, Option, check_options, expect_weights, flag, known_options, positive_int, register
 
 GATES = {"LSTM": ("i", "f", "c", "o"), "GRU": ("z", "r", "h"), "SimpleRNN": ("",)}
 GATE_WORDS = {"i": "input", "f": "forget", "c": "cell candidate", "o": "output",
               "z": "update", "r": "reset", "h": "candidate", "": "cell"}
 KIND = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
 
-_COMMON = {
-    "units": None, "activation": None, "use_bias": None, "return_sequences": (True, False),
-    "go_backwards": (True, False), "return_state": (False,), "stateful": (False,),
-    "zero_output_for_mask": None,
-}
+_ACT_DOC = "any activation below"
+_BOOL = (True, False)
 
 
-@register("LSTM", "GRU", "SimpleRNN")
+def _doc(cls: str) -> LayerDoc:
+    """The options of LSTM, GRU or SimpleRNN that kerasc implements (check_options accepts exactly these)."""
+    opts = [Option("units", doc="≥ 1"), Option("activation", doc=f"{_ACT_DOC}; default tanh", default="tanh")]
+    if cls != "SimpleRNN":
+        opts.append(Option("recurrent_activation", doc=f"{_ACT_DOC}; default sigmoid", default="sigmoid"))
+    opts += [Option("use_bias", default=True)]
+    if cls == "GRU":
+        opts.append(Option("reset_after", _BOOL, default=True))
+    opts += [Option("return_sequences", _BOOL, default=False), Option("go_backwards", _BOOL, default=False),
+             Option("return_state", (False,), default=False), Option("stateful", (False,), default=False),
+             Option("zero_output_for_mask", doc="accepted; no mask reaches the layer", default=False)]
+    notes = {"LSTM": "gates `i, f, c, o`",
+             "GRU": "gates `z, r, h`; with `reset_after` both biases, the recurrent one applied inside the reset "
+                    "product; Keras 2 configs without the key follow the bias they carry",
+             "SimpleRNN": ""}[cls]
+    return LayerDoc(tuple(opts), notes)
+
+
+@register("LSTM", "GRU", "SimpleRNN", doc={cls: _doc(cls) for cls in GATES})
 def recurrent(rec: LayerRecord, ctx: Context) -> Node:
     cls = rec.class_name
-    known = dict(_COMMON)
-    if cls != "SimpleRNN":
-        known["recurrent_activation"] = None
-    if cls == "GRU":
-        known["reset_after"] = (True, False)
-    ignored = check_options(rec, known)
+    ignored = check_options(rec, known_options(cls))
     if not ctx.in_seq:
         raise ConversionError(f"layer '{rec.name}' ({cls}) needs a sequence input (timesteps, features); "
                               f"it receives a vector of {ctx.in_width}")
