@@ -2,12 +2,14 @@
 
 Exit codes: 0 ok; 1 parity mismatch (verify); 2 usage or conversion error; 3 missing optional
 extra (e.g. TensorFlow for verify). User mistakes print one line on stderr, never a traceback.
+Long commands show their progress on stderr when it is a terminal (not with --quiet).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Optional, Sequence
 
 from . import __version__
 from .errors import KerascError
+from .progress import NULL, Progress
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_MISSING_EXTRA = 0, 1, 2, 3
 
@@ -30,8 +33,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="print the directory of kerasc's CMake package (for find_package(kerasc)) and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress line on stderr (it only appears on a terminal anyway)")
 
-    c = sub.add_parser("convert", help="write NAME.h (and kc_runtime.h) for a model",
+    c = sub.add_parser("convert", parents=[quiet], help="write NAME.h (and kc_runtime.h) for a model",
                        description="Write a header-only C99 implementation of MODEL: DIR/NAME.h plus kc_runtime.h.")
     c.add_argument("model", help="a .keras or .h5 model file")
     c.add_argument("-o", "--out", default=".", metavar="DIR", help="output directory (default: .)")
@@ -41,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write NAME_selftest.c: a C program that checks the model against outputs Keras "
                         "computed for embedded inputs (0 = pass); needs TensorFlow (kerasc[verify])")
 
-    v = sub.add_parser("verify", help="compare the C with Keras on every layer and timestep",
+    v = sub.add_parser("verify", parents=[quiet], help="compare the C with Keras on every layer and timestep",
                        description="Build the generated C and compare it with Keras on every layer and timestep. "
                                    "Exits 0 only when every value agrees within atol + rtol * |keras|.")
     v.add_argument("model", help="a .keras or .h5 model file")
@@ -53,12 +59,18 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--atol", type=float, help="absolute tolerance (default 1e-5)")
     v.add_argument("--rtol", type=float, help="relative tolerance (default 1e-4)")
     v.add_argument("--name", help="C prefix (default: the file name, sanitised)")
+    v.add_argument("--report", metavar="DIR", help="also write DIR/index.html: one self-contained page with the "
+                                                    "plot, the table, the model and the versions (needs kerasc[report])")
+    v.add_argument("--plot", metavar="FILE.png", help="also write the largest error per layer and timestep as a "
+                                                      "PNG plot (needs kerasc[report])")
 
-    i = sub.add_parser("inspect", help="layers, parameters, flash and RAM bytes, streaming or not",
-                       description="Describe what kerasc makes of MODEL without writing anything.")
+    i = sub.add_parser("inspect", help="layers, shapes, options, parameters, flash and RAM bytes, streaming or not",
+                       description="Describe what kerasc makes of MODEL without writing anything: every layer with "
+                                   "its shapes, options, sizes and status ('ok', or why it cannot be converted). "
+                                   "Exits 2 when the model cannot be converted.")
     i.add_argument("model", help="a .keras or .h5 model file")
     i.add_argument("--name", help="C prefix (default: the file name, sanitised)")
-    i.add_argument("--json", action="store_true", help="machine-readable output")
+    i.add_argument("--json", action="store_true", help="machine-readable output (same content)")
     return p
 
 
@@ -77,8 +89,13 @@ class _CMakeDirAction(argparse.Action):
         parser.exit()
 
 
+_progress: Progress = NULL  # the progress line of the running command (warnings must not garble it)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    global _progress
     args = _parser().parse_args(argv)
+    _progress = Progress.for_terminal(quiet=getattr(args, "quiet", False))
     warnings.showwarning = _warning_line
     try:
         return {"convert": _convert, "verify": _verify, "inspect": _inspect}[args.command](args)
@@ -88,37 +105,44 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("kerasc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `kerasc inspect m.keras | head`: the reader has gone, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    finally:
+        _progress.close()
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"kerasc: warning: {message}", file=sys.stderr)
+    _progress.message(f"kerasc: warning: {message}")
 
 
 def _convert(args: argparse.Namespace) -> int:
     from .codegen import write_files
+    from .describe import why_not_stream
     from .graph import build
 
-    ir = build(args.model, args.name)
-    if args.self_test:
-        from .verify import import_keras
+    progress = _progress
+    with progress.task("convert", 4 if args.self_test else 2):
+        with progress.stage("reading the model"):
+            ir = build(args.model, args.name)
+        if args.self_test:
+            from .verify import import_keras
 
-        import_keras()  # before writing anything: the self-test needs Keras' outputs
-    paths = write_files(ir, Path(args.out), force=args.force)
-    if args.self_test:
-        from .selftest import write_selftest
+            with progress.stage("loading Keras"):
+                import_keras()  # before writing anything: the self-test needs Keras' outputs
+        with progress.stage(f"writing {ir.name}.h"):
+            paths = write_files(ir, Path(args.out), force=args.force)
+        if args.self_test:
+            from .selftest import write_selftest
 
-        print(f"wrote {write_selftest(ir, args.model, Path(args.out), force=args.force)}")
+            with progress.stage("computing Keras' outputs for the self-test"):
+                selftest = write_selftest(ir, args.model, Path(args.out), force=args.force)
+    if args.self_test:
+        print(f"wrote {selftest}")
     print(f"wrote {paths[0]} (+ {paths[1].name}): {len(ir.nodes)} layers, "
           f"flash {ir.weight_bytes} bytes, RAM {ir.state_bytes} bytes"
-          f"{'' if ir.causal else ' (no streaming: ' + _why_not_stream(ir) + ')'}")
+          f"{'' if ir.causal else ' (no streaming: ' + why_not_stream(ir) + ')'}")
     return EXIT_OK
-
-
-def _why_not_stream(ir) -> str:
-    if not ir.input_seq:
-        return "the input has no time axis"
-    backwards = [n.keras_name for n in ir.nodes if n.go_backwards]
-    return f"go_backwards in {', '.join(backwards)}"
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -127,6 +151,10 @@ def _verify(args: argparse.Namespace) -> int:
     from .errors import ConversionError
     from .verify import verify
 
+    if args.report or args.plot:
+        from .report import require_matplotlib
+
+        require_matplotlib()  # before the long part: a missing extra is known now
     x = None
     if args.inputs:
         try:
@@ -134,52 +162,39 @@ def _verify(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             raise ConversionError(f"--inputs {args.inputs}: cannot read it as a .npy array ({exc})") from None
     report = verify(args.model, x=x, atol=args.atol, rtol=args.rtol, timesteps=args.timesteps, batch=args.batch,
-                    seed=args.seed, name=args.name)
+                    seed=args.seed, name=args.name, progress=_progress)
+    if args.inputs:
+        report.inputs = f"from {args.inputs}"
     print(report.table())
+    if args.report or args.plot:
+        from .report import plot_png, write_html, write_plot
+
+        with _progress.task("report", 2):
+            with _progress.stage("drawing the plot"):
+                png = plot_png(report)
+            with _progress.stage("writing the report"):
+                if args.plot:
+                    write_plot(report, args.plot, png)
+                page = write_html(report, args.report, png) if args.report else None
+        if args.plot:
+            print(f"wrote {args.plot}")
+        if page is not None:
+            print(f"wrote {page}")
     return EXIT_OK if report.ok else EXIT_MISMATCH
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .graph import build
+    from . import describe
 
-    ir = build(args.model, args.name)
-    layers = [{
-        "index": n.index, "name": n.keras_name, "class": n.keras_class, "summary": n.summary,
-        "input": _shape(n.in_seq, ir.timesteps, n.in_width), "output": _shape(n.out_seq, ir.timesteps, n.out_width),
-        "params": n.params, "flash_bytes": n.weight_bytes, "state_bytes": n.state_floats * 4,
-        "ignored_options": list(n.ignored),
-    } for n in ir.nodes]
-    info = {
-        "name": ir.name, "source": ir.source, "keras_version": ir.keras_version,
-        "input": _shape(ir.input_seq, ir.timesteps, ir.input_width),
-        "output": _shape(ir.output_seq, ir.timesteps, ir.output_width),
-        "params": ir.params, "flash_bytes": ir.weight_bytes, "ram_bytes": ir.state_bytes,
-        "scratch_bytes": ir.scratch_floats * 4, "streaming": ir.causal,
-        "streaming_note": "" if ir.causal else _why_not_stream(ir), "layers": layers,
-    }
+    desc = describe.describe(args.model, args.name)
     if args.json:
-        print(json.dumps(info, indent=2))
-        return EXIT_OK
-    print(f"model '{ir.name}' from {ir.source} (Keras {ir.keras_version}): input {info['input']} -> "
-          f"output {info['output']}")
-    head = f"{'#':>2}  {'layer':<20} {'class':<10} {'input':<12} {'output':<12} {'params':>8} {'flash B':>9} {'RAM B':>7}"
-    print(head)
-    print("-" * len(head))
-    for row in layers:
-        print(f"{row['index']:>2}  {row['name'][:20]:<20} {row['class']:<10} {row['input']:<12} {row['output']:<12} "
-              f"{row['params']:>8} {row['flash_bytes']:>9} {row['state_bytes']:>7}")
-    print("-" * len(head))
-    print(f"total: {ir.params} parameters; flash {ir.weight_bytes} bytes (weights); RAM {ir.state_bytes} bytes "
-          f"(state {ir.state_bytes - ir.scratch_floats * 4} + scratch {ir.scratch_floats * 4})")
-    print(f"streaming ({ir.name}_step): {'yes' if ir.causal else 'no, ' + _why_not_stream(ir)}")
-    for n in ir.nodes:
-        if n.ignored:
-            print(f"note: layer '{n.keras_name}': training-only options ignored: {', '.join(n.ignored)}")
+        print(json.dumps(describe.to_json(desc), indent=2))
+    else:
+        print(describe.text(desc))
+    if not desc.convertible:
+        print(f"kerasc: error: {desc.problems[0]}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
-
-
-def _shape(seq: bool, timesteps: Optional[int], width: int) -> str:
-    return f"({timesteps or 'T'}, {width})" if seq else f"({width},)"
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 """verify: the same input through Keras and through the generated C, compared at every
-Keras layer boundary and every timestep. Keras is the ground truth (needs `kerasc[verify]`)."""
+Keras layer boundary and every timestep. Keras is the ground truth (needs `kerasc[verify]`).
+
+The Report keeps, per layer, the largest error at every timestep (`LayerResult.err_t`) and how
+close it came to the tolerance (`tol_ratio_t`); kerasc.report turns it into a plot and an HTML page."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +17,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from .errors import ConversionError, MissingExtraError
+from .progress import NULL, Progress
 
 DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4
@@ -107,6 +112,12 @@ class LayerResult:
     worst_t: Optional[int]  # timestep of the largest error (None for vector outputs)
     mismatches: int  # values outside atol + rtol * |keras|
     first_bad: Optional[str] = None  # where the first mismatch is, in words
+    # Largest |err| / (atol + rtol * |keras|) over the whole output: above 1 is a mismatch.
+    max_tol_ratio: float = 0.0
+    # Sequence outputs: per timestep, the largest |err| and the largest err / tolerance over batch
+    # and units, shape (T,). None for vector outputs (and for outputs whose shape is wrong).
+    err_t: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+    tol_ratio_t: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -122,6 +133,14 @@ class Report:
     seed: Optional[int]
     layers: list[LayerResult] = field(default_factory=list)
     output_max_abs_err: float = 0.0
+    inputs: str = ""  # where the inputs came from, in words
+    environment: dict[str, str] = field(default_factory=dict)  # versions of everything that computed
+    ir: Any = field(default=None, repr=False, compare=False)  # the ModelIR the C was generated from
+
+    @property
+    def timesteps(self) -> Optional[int]:
+        """Length of the input sequences (None when the input has no time axis)."""
+        return int(self.input_shape[1]) if len(self.input_shape) == 3 else None
 
     @property
     def ok(self) -> bool:
@@ -194,6 +213,7 @@ def compare(index: int, name: str, cls: str, c: np.ndarray, k: np.ndarray, atol:
     tol = atol + rtol * np.abs(k.astype(np.float64))
     bad = err > tol
     rel = err / np.maximum(np.abs(k), 1e-30)
+    ratio = np.where(tol > 0, err / np.where(tol > 0, tol, 1.0), np.where(err > 0, np.inf, 0.0))
     seq = k.ndim == 3
     worst = np.unravel_index(int(np.argmax(err)), err.shape) if err.size else None
     first_bad = None
@@ -209,32 +229,70 @@ def compare(index: int, name: str, cls: str, c: np.ndarray, k: np.ndarray, atol:
             cv, kv, ev, tv = c[b, u], k[b, u], err[b, u], tol[b, u]
         first_bad = (f"layer [{index}] '{name}' ({cls}) at {where}: C {float(cv):.8g} vs Keras {float(kv):.8g} "
                      f"(|err| {float(ev):.2e} > tolerance {float(tv):.2e})")
+    err_t = ratio_t = None
+    if seq and err.size:
+        err_t, ratio_t = err.max(axis=(0, 2)), ratio.max(axis=(0, 2))
     return LayerResult(index, name, cls, tuple(k.shape), float(err.max()) if err.size else 0.0,
                        float(rel.max()) if rel.size else 0.0,
-                       (int(worst[1]) if seq and worst is not None else None), int(bad.sum()), first_bad)
+                       (int(worst[1]) if seq and worst is not None else None), int(bad.sum()), first_bad,
+                       float(ratio.max()) if ratio.size else 0.0, err_t, ratio_t)
+
+
+def environment(kmodel: Any = None) -> dict[str, str]:
+    """Versions of what computed the two sides: kerasc, the Keras that gave the truth, TensorFlow,
+    the C compiler and flags of the harness, Python, numpy and the machine."""
+    from . import __version__
+    from .harness import CFLAGS, _compiler_id
+
+    env = {"kerasc": __version__}
+    if kmodel is not None:
+        pkg = type(kmodel).__module__.split(".")[0]
+        env["Keras (ground truth)"] = f"{pkg} {getattr(sys.modules.get(pkg), '__version__', '?')}"
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        env["TensorFlow"] = str(getattr(tf, "__version__", "?"))
+    cc, _, version = _compiler_id().partition("|")
+    env["C compiler"] = f"{version} ({cc} {' '.join(CFLAGS)})"
+    env["Python"] = f"{platform.python_version()} ({platform.python_implementation()}), numpy {np.__version__}"
+    env["machine"] = f"{platform.system()} {platform.release()} {platform.machine()}"
+    return env
 
 
 def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Optional[float] = None, *,
            timesteps: Optional[int] = None, batch: Optional[int] = None, seed: int = 0,
-           name: Optional[str] = None, compiled: Any = None) -> Report:
-    """Compare the generated C with Keras on every layer and timestep; see Report."""
+           name: Optional[str] = None, compiled: Any = None, progress: Optional[Progress] = None) -> Report:
+    """Compare the generated C with Keras on every layer and timestep; see Report.
+
+    `progress` (kerasc.progress.Progress) shows the stages on a terminal; silent by default."""
     from .graph import build
     from .harness import compile_models
 
+    progress = progress or NULL
     atol = DEFAULT_ATOL if atol is None else float(atol)
     rtol = DEFAULT_RTOL if rtol is None else float(rtol)
-    ir = build(model, name) if compiled is None else compiled.ir
-    kmodel = load_keras_model(model)
-    cm = compiled if compiled is not None else compile_models([ir])[0]
-    used_seed: Optional[int] = None
-    if x is None:
-        x = make_inputs(ir, timesteps, batch, seed)
-        used_seed = seed
-    x = np.asarray(x, dtype=np.float32)
-    _, c_layers = cm.trace(x)
-    k_layers = keras_layer_outputs(kmodel, [n.keras_name for n in ir.nodes], x)
-    report = Report(ir.name, atol, rtol, tuple(x.shape), used_seed)
-    for n, c, k in zip(ir.nodes, c_layers, k_layers):
-        report.layers.append(compare(n.index, n.keras_name, n.keras_class, c, k, atol, rtol))
+    with progress.task("verify", 6):
+        with progress.stage("reading the model"):
+            ir = build(model, name) if compiled is None else compiled.ir
+        with progress.stage("loading the model in Keras"):
+            kmodel = load_keras_model(model)
+        with progress.stage("building the C"):
+            cm = compiled if compiled is not None else compile_models([ir])[0]
+        used_seed: Optional[int] = None
+        if x is None:
+            x = make_inputs(ir, timesteps, batch, seed)
+            used_seed = seed
+            inputs = f"seeded N(0, 1) values, seed {seed}"
+        else:
+            inputs = "given inputs"
+        x = np.asarray(x, dtype=np.float32)
+        with progress.stage(f"running the C on {x.shape}"):
+            _, c_layers = cm.trace(x)
+        with progress.stage(f"running Keras on {x.shape}"):
+            k_layers = keras_layer_outputs(kmodel, [n.keras_name for n in ir.nodes], x)
+        with progress.stage("comparing"):
+            report = Report(ir.name, atol, rtol, tuple(x.shape), used_seed, inputs=inputs,
+                            environment=environment(kmodel), ir=ir)
+            for n, c, k in zip(ir.nodes, c_layers, k_layers):
+                report.layers.append(compare(n.index, n.keras_name, n.keras_class, c, k, atol, rtol))
     report.output_max_abs_err = report.layers[-1].max_abs_err if report.layers else 0.0
     return report

@@ -112,14 +112,20 @@ def known_options(class_name: str) -> dict[str, Optional[tuple]]:
 
 
 def supported_layers() -> list[str]:
-    return sorted(REGISTRY) + ["InputLayer"]
+    """Keras class names kerasc converts: Keras 3 layers in registry order, InputLayer, then layers only
+    Keras 2 had."""
+    keras2 = [c for c in REGISTRY if c in DOCS and DOCS[c].keras2_only]
+    return [c for c in REGISTRY if c not in keras2] + ["InputLayer"] + keras2
 
 
 def to_node(rec: LayerRecord, ctx: Context) -> Node:
     handler = REGISTRY.get(rec.class_name)
     if handler is None:
+        keras2 = [c for c in REGISTRY if c in DOCS and DOCS[c].keras2_only]
+        also = f" (and from Keras 2 files: {', '.join(keras2)})" if keras2 else ""
+        names = [c for c in supported_layers() if c not in keras2]
         raise ConversionError(
-            f"layer '{rec.name}' ({rec.class_name}) is not supported; supported layers: {', '.join(supported_layers())}"
+            f"layer '{rec.name}' ({rec.class_name}) is not supported; supported layers: {', '.join(names)}{also}"
         )
     return handler(rec, ctx)
 
