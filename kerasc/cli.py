@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 from . import __version__
 from .errors import KerascError
 from .progress import NULL, Progress
+from .verify import DEFAULT_ATOL, DEFAULT_BATCH, DEFAULT_RTOL, DEFAULT_TIMESTEPS
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_MISSING_EXTRA = 0, 1, 2, 3
 
@@ -26,7 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kerasc",
         description="Convert trained Keras recurrent models to header-only C99 and prove the C matches Keras.",
-        epilog="Exit codes: 0 ok, 1 parity mismatch, 2 usage or conversion error, 3 missing optional extra.",
+        epilog="examples:\n"
+               "  kerasc inspect model.keras             what kerasc makes of it: layers, sizes, what is unsupported\n"
+               "  kerasc convert model.keras -o out/     write out/model.h and out/kc_runtime.h\n"
+               "  kerasc verify model.keras --report r/  C vs Keras on every layer and timestep, with a report\n"
+               "\n'kerasc COMMAND --help' lists a command's options.\n"
+               "Exit codes: 0 ok, 1 parity mismatch, 2 usage or conversion error, 3 missing optional extra.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"kerasc {__version__}")
     p.add_argument("--cmake-dir", action=_CMakeDirAction,
@@ -53,11 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("model", help="a .keras or .h5 model file")
     v.add_argument("--inputs", metavar="X.npy", help="inputs to use, shape (batch, timesteps, features); "
                                                      "default: seeded N(0, 1) values")
-    v.add_argument("--timesteps", type=int, help=f"timesteps of random inputs (default {16})")
-    v.add_argument("--batch", type=int, help="batch size of random inputs (default 2)")
-    v.add_argument("--seed", type=int, default=0, help="seed of random inputs (default 0)")
-    v.add_argument("--atol", type=float, help="absolute tolerance (default 1e-5)")
-    v.add_argument("--rtol", type=float, help="relative tolerance (default 1e-4)")
+    v.add_argument("--timesteps", type=_positive_int, metavar="T",
+                   help=f"timesteps of random inputs (default {DEFAULT_TIMESTEPS}, or the model's fixed length)")
+    v.add_argument("--batch", type=_positive_int, metavar="B",
+                   help=f"sequences of random inputs (default {DEFAULT_BATCH})")
+    v.add_argument("--seed", type=int, default=0, metavar="S", help="seed of random inputs (default 0)")
+    v.add_argument("--atol", type=_tolerance, metavar="A", help=f"absolute tolerance (default {DEFAULT_ATOL:g})")
+    v.add_argument("--rtol", type=_tolerance, metavar="R", help=f"relative tolerance (default {DEFAULT_RTOL:g})")
     v.add_argument("--name", help="C prefix (default: the file name, sanitised)")
     v.add_argument("--report", metavar="DIR", help="also write DIR/index.html: one self-contained page with the "
                                                     "plot, the table, the model and the versions (needs kerasc[report])")
@@ -72,6 +81,26 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--name", help="C prefix (default: the file name, sanitised)")
     i.add_argument("--json", action="store_true", help="machine-readable output (same content)")
     return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a tolerance (a number >= 0, e.g. 1e-5)")
+    return value
 
 
 class _CMakeDirAction(argparse.Action):
@@ -94,7 +123,11 @@ _progress: Progress = NULL  # the progress line of the running command (warnings
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     global _progress
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    if not (sys.argv[1:] if argv is None else list(argv)):  # plain `kerasc`: say what it does
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    args = parser.parse_args(argv)
     _progress = Progress.for_terminal(quiet=getattr(args, "quiet", False))
     warnings.showwarning = _warning_line
     try:

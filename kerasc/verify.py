@@ -188,6 +188,17 @@ def make_inputs(ir: Any, timesteps: Optional[int], batch: Optional[int], seed: i
     return rng.standard_normal((B, ir.input_width)).astype(np.float32)
 
 
+def check_inputs(ir: Any, x: np.ndarray) -> None:
+    """Refuse inputs that do not fit the model, in words (before the slow part of verify)."""
+    seq = ir.input_seq
+    want = (f"(batch, {ir.timesteps or 'timesteps'}, {ir.input_width})" if seq else f"(batch, {ir.input_width})")
+    fits = x.ndim == (3 if seq else 2) and x.shape[-1] == ir.input_width and x.shape[0] >= 1
+    if fits and seq:
+        fits = x.shape[1] >= 1 and (ir.timesteps is None or x.shape[1] == ir.timesteps)
+    if not fits:
+        raise ConversionError(f"inputs of shape {tuple(x.shape)} do not fit model '{ir.name}', which takes {want}")
+
+
 def keras_layer_outputs(model: Any, names: list[str], x: np.ndarray) -> list[np.ndarray]:
     """Outputs of the named layers, from a sub-model called eagerly (DESIGN: not predict)."""
     keras = _framework(model)
@@ -273,18 +284,19 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
     with progress.task("verify", 6):
         with progress.stage("reading the model"):
             ir = build(model, name) if compiled is None else compiled.ir
+            used_seed: Optional[int] = None
+            if x is None:
+                x = make_inputs(ir, timesteps, batch, seed)
+                used_seed = seed
+                inputs = f"seeded N(0, 1) values, seed {seed}"
+            else:
+                inputs = "given inputs"
+            x = np.asarray(x, dtype=np.float32)
+            check_inputs(ir, x)
         with progress.stage("loading the model in Keras"):
             kmodel = load_keras_model(model)
         with progress.stage("building the C"):
             cm = compiled if compiled is not None else compile_models([ir])[0]
-        used_seed: Optional[int] = None
-        if x is None:
-            x = make_inputs(ir, timesteps, batch, seed)
-            used_seed = seed
-            inputs = f"seeded N(0, 1) values, seed {seed}"
-        else:
-            inputs = "given inputs"
-        x = np.asarray(x, dtype=np.float32)
         with progress.stage(f"running the C on {x.shape}"):
             _, c_layers = cm.trace(x)
         with progress.stage(f"running Keras on {x.shape}"):

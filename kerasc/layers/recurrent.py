@@ -48,8 +48,10 @@ def recurrent(rec: LayerRecord, ctx: Context) -> Node:
     cls = rec.class_name
     ignored = check_options(rec, known_options(cls))
     if not ctx.in_seq:
+        hint = ("the model input has no time axis: use keras.Input((timesteps, features))" if ctx.index == 0 else
+                "the recurrent layer before it needs return_sequences=True")
         raise ConversionError(f"layer '{rec.name}' ({cls}) needs a sequence input (timesteps, features); "
-                              f"it receives a vector of {ctx.in_width}")
+                              f"it receives one vector of {ctx.in_width} values ({hint})")
     cfg = rec.config
     units = positive_int(rec, "units")
     gates = GATES[cls]
