@@ -68,8 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--atol", type=_tolerance, metavar="A", help=f"absolute tolerance (default {DEFAULT_ATOL:g})")
     v.add_argument("--rtol", type=_tolerance, metavar="R", help=f"relative tolerance (default {DEFAULT_RTOL:g})")
     v.add_argument("--name", help="C prefix (default: the file name, sanitised)")
-    v.add_argument("--report", metavar="DIR", help="also write DIR/index.html: one self-contained page with the "
-                                                    "plot, the table, the model and the versions (needs kerasc[report])")
+    v.add_argument("--report", metavar="DIR",
+                   help="also write DIR/index.html: one self-contained page with the plot, the table, the model and "
+                        "the versions (needs kerasc[report])")
     v.add_argument("--plot", metavar="FILE.png", help="also write the largest error per layer and timestep as a "
                                                       "PNG plot (needs kerasc[report])")
 

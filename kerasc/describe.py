@@ -157,7 +157,8 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
             except ConversionError as exc:
                 error = error or str(exc)
             except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-                error = error or f"layer '{rec.name}' ({rec.class_name}): malformed config ({type(exc).__name__}: {exc})"
+                error = error or (f"layer '{rec.name}' ({rec.class_name}): malformed config "
+                                  f"({type(exc).__name__}: {exc})")
         if node is not None:
             row = layer_from_node(node, timesteps)
             if not known:

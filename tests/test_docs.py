@@ -23,11 +23,14 @@ def test_readme_block_is_up_to_date():
     assert docs.replace_block(text) == text, f"README.md is out of date: run `{docs.COMMAND}`"
 
 
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "kerasc.docs", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=60)
+
+
 def test_check_mode_flags_a_stale_file(tmp_path):
     stale = tmp_path / "README.md"
     stale.write_text(f"intro\n{docs.BEGIN}\n| old table |\n{docs.END}\noutro\n", encoding="utf-8")
-    run = lambda *a: subprocess.run([sys.executable, "-m", "kerasc.docs", *a], capture_output=True, text=True,  # noqa: E731
-                                    cwd=ROOT, timeout=60)
     r = run("--check", str(stale))
     assert r.returncode == 1 and "out of date" in r.stderr and docs.COMMAND in r.stderr
     assert run("--write", str(stale)).returncode == 0
