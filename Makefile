@@ -4,20 +4,21 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kerasc-installed
 APT_PACKAGES := clang cmake valgrind gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-arm-linux-gnueabihf qemu-user \
-	qemu-system-arm
+	qemu-system-arm chromium
 PYTEST_ARGS ?=
 
-.PHONY: all setup deps demo firmware test test-c clean
+.PHONY: all setup deps demo firmware docs docs-assets test test-c clean
 
 all: test
 
-# Debian packages for the C side (compilers, ARM cross toolchains, qemu). Installed when run as root
+# Debian packages for the C side (compilers, ARM cross toolchains, qemu) and headless Chromium (the
+# verify report is checked in a real browser). Installed when run as root
 # with apt available; otherwise the tests that need them say so (and fail under CI=true).
 deps:
 	@missing=""; \
-	for t in clang cmake valgrind arm-none-eabi-gcc arm-linux-gnueabihf-gcc qemu-arm qemu-system-arm; do \
+	for t in clang cmake valgrind arm-none-eabi-gcc arm-linux-gnueabihf-gcc qemu-arm qemu-system-arm chromium; do \
 	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
-	if [ -z "$$missing" ]; then echo "deps: C toolchains present"; \
+	if [ -z "$$missing" ]; then echo "deps: C toolchains and chromium present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "deps: installing$$missing (apt)"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null) \
@@ -27,7 +28,7 @@ deps:
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[verify,test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[verify,test,report]'
 	touch $(STAMP)
 
 setup: deps $(STAMP)
@@ -45,6 +46,14 @@ firmware: setup
 	cmake --build $(FW_BUILD) --target size_report
 	qemu-system-arm -M mps2-an386 -nographic -semihosting -kernel $(FW_BUILD)/activity_fw.elf
 	qemu-system-arm -M mps2-an386 -nographic -semihosting -kernel $(FW_BUILD)/activity_selftest_fw.elf
+
+# README's supported-layers table from the layer registry (a test fails when it is stale).
+docs: setup
+	$(PY) -m kerasc.docs --write README.md
+
+# docs/img/report.png (the verify report of the demo, in headless Chromium) and docs/inspect.txt.
+docs-assets: setup
+	$(PY) tools/docs_assets.py
 
 test: setup
 	$(PY) -m pytest -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS)

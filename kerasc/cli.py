@@ -2,12 +2,14 @@
 
 Exit codes: 0 ok; 1 parity mismatch (verify); 2 usage or conversion error; 3 missing optional
 extra (e.g. TensorFlow for verify). User mistakes print one line on stderr, never a traceback.
+Long commands show their progress on stderr when it is a terminal (not with --quiet).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -15,6 +17,8 @@ from typing import Optional, Sequence
 
 from . import __version__
 from .errors import KerascError
+from .progress import NULL, Progress
+from .verify import DEFAULT_ATOL, DEFAULT_BATCH, DEFAULT_RTOL, DEFAULT_TIMESTEPS
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_MISSING_EXTRA = 0, 1, 2, 3
 
@@ -23,15 +27,24 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kerasc",
         description="Convert trained Keras recurrent models to header-only C99 and prove the C matches Keras.",
-        epilog="Exit codes: 0 ok, 1 parity mismatch, 2 usage or conversion error, 3 missing optional extra.",
+        epilog="examples:\n"
+               "  kerasc inspect model.keras             what kerasc makes of it: layers, sizes, what is unsupported\n"
+               "  kerasc convert model.keras -o out/     write out/model.h and out/kc_runtime.h\n"
+               "  kerasc verify model.keras --report r/  C vs Keras on every layer and timestep, with a report\n"
+               "\n'kerasc COMMAND --help' lists a command's options.\n"
+               "Exit codes: 0 ok, 1 parity mismatch, 2 usage or conversion error, 3 missing optional extra.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"kerasc {__version__}")
     p.add_argument("--cmake-dir", action=_CMakeDirAction,
                    help="print the directory of kerasc's CMake package (for find_package(kerasc)) and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress line on stderr (it only appears on a terminal anyway)")
 
-    c = sub.add_parser("convert", help="write NAME.h (and kc_runtime.h) for a model",
+    c = sub.add_parser("convert", parents=[quiet], help="write NAME.h (and kc_runtime.h) for a model",
                        description="Write a header-only C99 implementation of MODEL: DIR/NAME.h plus kc_runtime.h.")
     c.add_argument("model", help="a .keras or .h5 model file")
     c.add_argument("-o", "--out", default=".", metavar="DIR", help="output directory (default: .)")
@@ -41,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write NAME_selftest.c: a C program that checks the model against outputs Keras "
                         "computed for embedded inputs (0 = pass); needs TensorFlow (kerasc[verify])")
 
-    v = sub.add_parser("verify", help="compare the C with Keras on every layer and timestep",
+    v = sub.add_parser("verify", parents=[quiet], help="compare the C with Keras on every layer and timestep",
                        description="Build the generated C and compare it with Keras on every layer and timestep. "
                                    "Exits 0 only when every value agrees within atol + rtol * |keras|.")
     v.add_argument("model", help="a .keras or .h5 model file")
@@ -49,23 +62,32 @@ def _parser() -> argparse.ArgumentParser:
                    help="inputs to use, shape (batch, timesteps, features): a .npy array, or an .npz holding one "
                         "array per model input (named like the Keras inputs, or in model order); "
                         "default: seeded N(0, 1) values")
-    v.add_argument("--timesteps", type=int, help=f"timesteps of random inputs (default {16})")
-    v.add_argument("--batch", type=int, help="batch size of random inputs (default 2)")
-    v.add_argument("--seed", type=int, default=0, help="seed of random inputs (default 0)")
-    v.add_argument("--atol", type=float, help="absolute tolerance (default 1e-5)")
-    v.add_argument("--rtol", type=float, help="relative tolerance (default 1e-4)")
+    v.add_argument("--timesteps", type=_positive_int, metavar="T",
+                   help=f"timesteps of random inputs (default {DEFAULT_TIMESTEPS}, or the model's fixed length)")
+    v.add_argument("--batch", type=_positive_int, metavar="B",
+                   help=f"sequences of random inputs (default {DEFAULT_BATCH})")
+    v.add_argument("--seed", type=int, default=0, metavar="S", help="seed of random inputs (default 0)")
+    v.add_argument("--atol", type=_tolerance, metavar="A", help=f"absolute tolerance (default {DEFAULT_ATOL:g})")
+    v.add_argument("--rtol", type=_tolerance, metavar="R", help=f"relative tolerance (default {DEFAULT_RTOL:g})")
     v.add_argument("--name", help="C prefix (default: the file name, sanitised)")
+    v.add_argument("--report", metavar="DIR",
+                   help="also write DIR/index.html: one self-contained page with the plot, the table, the model and "
+                        "the versions (needs kerasc[report])")
+    v.add_argument("--plot", metavar="FILE.png", help="also write the largest error per layer and timestep as a "
+                                                      "PNG plot (needs kerasc[report])")
     v.add_argument("--weights", default="float32", choices=["float32"],
                    help="weight type of the generated C; sets the default tolerance (default: float32)")
     v.add_argument("--json", nargs="?", const="-", metavar="FILE",
                    help="write the result as JSON (schema kerasc-verify/1) to FILE, or alone on stdout without FILE")
     v.add_argument("--junit", metavar="FILE.xml", help="write a JUnit XML report (one test case per layer) to FILE")
 
-    i = sub.add_parser("inspect", help="layers, parameters, flash and RAM bytes, streaming or not",
-                       description="Describe what kerasc makes of MODEL without writing anything.")
+    i = sub.add_parser("inspect", help="layers, shapes, options, parameters, flash and RAM bytes, streaming or not",
+                       description="Describe what kerasc makes of MODEL without writing anything: every layer with "
+                                   "its shapes, options, sizes and status ('ok', or why it cannot be converted). "
+                                   "Exits 2 when the model cannot be converted.")
     i.add_argument("model", help="a .keras or .h5 model file")
     i.add_argument("--name", help="C prefix (default: the file name, sanitised)")
-    i.add_argument("--json", action="store_true", help="machine-readable output")
+    i.add_argument("--json", action="store_true", help="machine-readable output (same content)")
 
     b = sub.add_parser("bench", help="time the generated C step and sequence against Keras",
                        description="Time the generated C (a C timing program, no Python in the loop) per step and "
@@ -78,6 +100,26 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--no-keras", action="store_true", help="skip the Keras columns")
     b.add_argument("--no-ref", action="store_true", help="skip ref_rnn.c")
     return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a tolerance (a number >= 0, e.g. 1e-5)")
+    return value
 
 
 class _CMakeDirAction(argparse.Action):
@@ -95,8 +137,17 @@ class _CMakeDirAction(argparse.Action):
         parser.exit()
 
 
+_progress: Progress = NULL  # the progress line of the running command (warnings must not garble it)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    global _progress
+    parser = _parser()
+    if not (sys.argv[1:] if argv is None else list(argv)):  # plain `kerasc`: say what it does
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    args = parser.parse_args(argv)
+    _progress = Progress.for_terminal(quiet=getattr(args, "quiet", False))
     warnings.showwarning = _warning_line
     try:
         return {"convert": _convert, "verify": _verify, "inspect": _inspect, "bench": _bench}[args.command](args)
@@ -106,34 +157,44 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("kerasc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `kerasc inspect m.keras | head`: the reader has gone, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    finally:
+        _progress.close()
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"kerasc: warning: {message}", file=sys.stderr)
+    _progress.message(f"kerasc: warning: {message}")
 
 
 def _convert(args: argparse.Namespace) -> int:
     from .codegen import write_files
+    from .describe import why_not_stream
     from .graph import build
 
-    ir = build(args.model, args.name)
-    if args.self_test:
-        from .verify import import_keras
+    progress = _progress
+    with progress.task("convert", 4 if args.self_test else 2):
+        with progress.stage("reading the model"):
+            ir = build(args.model, args.name)
+        if args.self_test:
+            from .verify import import_keras
 
-        import_keras()  # before writing anything: the self-test needs Keras' outputs
-    paths = write_files(ir, Path(args.out), force=args.force)
-    if args.self_test:
-        from .selftest import write_selftest
+            with progress.stage("loading Keras"):
+                import_keras()  # before writing anything: the self-test needs Keras' outputs
+        with progress.stage(f"writing {ir.name}.h"):
+            paths = write_files(ir, Path(args.out), force=args.force)
+        if args.self_test:
+            from .selftest import write_selftest
 
-        print(f"wrote {write_selftest(ir, args.model, Path(args.out), force=args.force)}")
+            with progress.stage("computing Keras' outputs for the self-test"):
+                selftest = write_selftest(ir, args.model, Path(args.out), force=args.force)
+    if args.self_test:
+        print(f"wrote {selftest}")
     print(f"wrote {paths[0]} (+ {paths[1].name}): {len(ir.nodes)} layers, "
           f"flash {ir.weight_bytes} bytes, RAM {ir.state_bytes} bytes"
-          f"{'' if ir.causal else ' (no streaming: ' + _why_not_stream(ir) + ')'}")
+          f"{'' if ir.causal else ' (no streaming: ' + why_not_stream(ir) + ')'}")
     return EXIT_OK
-
-
-def _why_not_stream(ir) -> str:
-    return ir.stream_note
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -144,10 +205,14 @@ def _verify(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     to_stdout = args.json == "-"
+    if args.report or args.plot:
+        from .report import require_matplotlib
+
+        require_matplotlib()  # before the long part: a missing extra is known now
     try:
         x = _read_inputs(args.inputs, args.model) if args.inputs else None
         report = verify(args.model, x=x, atol=args.atol, rtol=args.rtol, timesteps=args.timesteps,
-                        batch=args.batch, seed=args.seed, name=args.name)
+                        batch=args.batch, seed=args.seed, name=args.name, progress=_progress)
     except KerascError as exc:
         if args.json:
             _write_text(args.json, json.dumps(parity.error_dict(source=args.model, error=str(exc),
@@ -158,6 +223,8 @@ def _verify(args: argparse.Namespace) -> int:
                                                             seconds=time.monotonic() - started))
         raise
     inputs = args.inputs or f"random N(0, 1), seed {args.seed}"
+    if args.inputs:
+        report.inputs = f"from {args.inputs}"
     if args.json:
         doc = parity.report_dict(report, source=args.model, inputs=inputs, weights=args.weights)
         _write_text(args.json, json.dumps(doc, indent=2) + "\n")
@@ -170,7 +237,27 @@ def _verify(args: argparse.Namespace) -> int:
     if rows:
         print("worst offenders:", file=out)
         print(parity.offenders_table(rows), file=out)
+    if args.report or args.plot:
+        _write_report(report, args.report, args.plot, out)
     return EXIT_OK if report.ok else EXIT_MISMATCH
+
+
+def _write_report(report, report_dir: Optional[str], plot: Optional[str], out) -> None:
+    from .report import plot_png, write_html, write_plot
+
+    page = None
+    with _progress.task("report", 2):
+        with _progress.stage("drawing the plot"):
+            png = plot_png(report)
+        with _progress.stage("writing the report"):
+            if plot:
+                write_plot(report, plot, png)
+            if report_dir:
+                page = write_html(report, report_dir, png)
+    if plot:
+        print(f"wrote {plot}", file=out)
+    if page is not None:
+        print(f"wrote {page}", file=out)
 
 
 def _read_inputs(path: str, model: str):
@@ -221,51 +308,16 @@ def _write_bytes(dest: str, data: bytes) -> None:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .graph import build
+    from . import describe
 
-    ir = build(args.model, args.name)
-    layers = [{
-        "index": n.index, "name": n.label, "class": n.keras_class, "summary": n.summary,
-        "input": _shape(n.in_seq, ir.timesteps, n.in_width), "output": _shape(n.out_seq, ir.timesteps, n.out_width),
-        "params": n.params, "flash_bytes": n.weight_bytes, "state_bytes": n.state_floats * 4,
-        "ignored_options": list(n.ignored),
-    } for n in ir.nodes]
-    def io(indices) -> str:
-        shapes = [_shape(ir.tensors[i].seq, ir.input_timesteps[ir.tensors[i].domain] if ir.tensors[i].seq else None,
-                         ir.tensors[i].width) for i in indices]
-        return shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
-
-    info = {
-        "name": ir.name, "source": ir.source, "keras_version": ir.keras_version,
-        "input": io(ir.inputs), "output": io(ir.outputs),
-        "work_bytes_per_timestep": ir.work_per_step * 4, "stateful": ir.stateful,
-        "params": ir.params, "flash_bytes": ir.weight_bytes, "ram_bytes": ir.state_bytes,
-        "scratch_bytes": ir.scratch_floats * 4, "streaming": ir.causal,
-        "streaming_note": "" if ir.causal else _why_not_stream(ir), "layers": layers,
-    }
+    desc = describe.describe(args.model, args.name)
     if args.json:
-        print(json.dumps(info, indent=2))
-        return EXIT_OK
-    print(f"model '{ir.name}' from {ir.source} (Keras {ir.keras_version}): input {info['input']} -> "
-          f"output {info['output']}")
-    head = f"{'#':>2}  {'layer':<28} {'class':<15} {'input':<12} {'output':<12} {'params':>8} {'flash B':>9} {'RAM B':>7}"
-    print(head)
-    print("-" * len(head))
-    for row in layers:
-        print(f"{row['index']:>2}  {row['name'][:28]:<28} {row['class'][:15]:<15} {row['input']:<12} {row['output']:<12} "
-              f"{row['params']:>8} {row['flash_bytes']:>9} {row['state_bytes']:>7}")
-    print("-" * len(head))
-    print(f"total: {ir.params} parameters; flash {ir.weight_bytes} bytes (weights); RAM {ir.state_bytes} bytes "
-          f"(state {ir.state_bytes - ir.scratch_floats * 4} + scratch {ir.scratch_floats * 4})")
-    if ir.needs_work:
-        print(f"{ir.name}_predict takes a caller work buffer of {ir.work_per_step * 4} bytes per timestep "
-              f"({ir.NAME}_WORK_FLOATS(T))")
-    if ir.stateful:
-        print(f"stateful: {ir.name}_predict keeps the state of stateful layers between calls; {ir.name}_reset clears it")
-    print(f"streaming ({ir.name}_step): {'yes' if ir.causal else 'no, ' + _why_not_stream(ir)}")
-    for n in ir.nodes:
-        if n.ignored:
-            print(f"note: layer '{n.keras_name}': training-only options ignored: {', '.join(n.ignored)}")
+        print(json.dumps(describe.to_json(desc), indent=2))
+    else:
+        print(describe.text(desc))
+    if not desc.convertible:
+        print(f"kerasc: error: {desc.problems[0]}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -282,10 +334,6 @@ def _bench(args: argparse.Namespace) -> int:
     _, text = bench.run([(Path(args.model).name, args.model)], s, ref=not args.no_ref)
     print(text)
     return EXIT_OK
-
-
-def _shape(seq: bool, timesteps: Optional[int], width: int) -> str:
-    return f"({timesteps or 'T'}, {width})" if seq else f"({width},)"
 
 
 if __name__ == "__main__":

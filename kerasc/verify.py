@@ -1,10 +1,14 @@
 """verify: the same input through Keras and through the generated C, compared at every
-Keras layer boundary and every timestep. Keras is the ground truth (needs `kerasc[verify]`)."""
+Keras layer boundary and every timestep. Keras is the ground truth (needs `kerasc[verify]`).
+
+The Report keeps, per layer, the largest error at every timestep (`LayerResult.err_t`) and how
+close it came to the tolerance (`tol_ratio_t`); kerasc.report turns it into a plot and an HTML page."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +17,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from .errors import ConversionError, MissingExtraError
+from .progress import NULL, Progress
 
 DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4
@@ -107,6 +112,12 @@ class LayerResult:
     worst_t: Optional[int]  # timestep of the largest error (None for vector outputs)
     mismatches: int  # values outside atol + rtol * |keras|
     first_bad: Optional[str] = None  # where the first mismatch is, in words
+    # Largest |err| / (atol + rtol * |keras|) over the whole output: above 1 is a mismatch.
+    max_tol_ratio: float = 0.0
+    # Sequence outputs: per timestep, the largest |err| and the largest err / tolerance over batch
+    # and units, shape (T,). None for vector outputs (and for outputs whose shape is wrong).
+    err_t: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+    tol_ratio_t: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -124,6 +135,15 @@ class Report:
     output_max_abs_err: float = 0.0
     # (C, Keras) outputs of each layer, as compared; kerasc.parity lists the values that disagree
     values: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False, compare=False)
+    inputs: str = ""  # where the inputs came from, in words
+    environment: dict[str, str] = field(default_factory=dict)  # versions of everything that computed
+    ir: Any = field(default=None, repr=False, compare=False)  # the ModelIR the C was generated from
+
+    @property
+    def timesteps(self) -> Optional[int]:
+        """Length of the input sequences (None when the input has no time axis)."""
+        shape = self.input_shape[0] if self.input_shape and isinstance(self.input_shape[0], tuple) else self.input_shape
+        return int(shape[1]) if len(shape) == 3 else None
 
     @property
     def ok(self) -> bool:
@@ -179,6 +199,21 @@ def make_inputs(ir: Any, timesteps: Optional[int], batch: Optional[int], seed: i
     return xs[0] if len(xs) == 1 else xs
 
 
+def check_inputs(ir: Any, x: Any) -> None:
+    """Refuse inputs that do not fit the model, in words (before the slow part of verify)."""
+    if isinstance(x, list):
+        if len(x) != len(ir.inputs):
+            raise ConversionError(f"{len(x)} input arrays given; model '{ir.name}' takes {len(ir.inputs)}")
+        return
+    seq = ir.input_seq
+    want = (f"(batch, {ir.timesteps or 'timesteps'}, {ir.input_width})" if seq else f"(batch, {ir.input_width})")
+    fits = x.ndim == (3 if seq else 2) and x.shape[-1] == ir.input_width and x.shape[0] >= 1
+    if fits and seq:
+        fits = x.shape[1] >= 1 and (ir.timesteps is None or x.shape[1] == ir.timesteps)
+    if not fits:
+        raise ConversionError(f"inputs of shape {tuple(x.shape)} do not fit model '{ir.name}', which takes {want}")
+
+
 def _keras_inputs(model: Any) -> Any:
     return model.inputs[0] if len(model.inputs) == 1 else model.inputs
 
@@ -223,6 +258,7 @@ def compare(index: int, name: str, cls: str, c: np.ndarray, k: np.ndarray, atol:
     tol = atol + rtol * np.abs(k.astype(np.float64))
     bad = err > tol
     rel = err / np.maximum(np.abs(k), 1e-30)
+    ratio = np.where(tol > 0, err / np.where(tol > 0, tol, 1.0), np.where(err > 0, np.inf, 0.0))
     seq = k.ndim == 3
     worst = np.unravel_index(int(np.argmax(err)), err.shape) if err.size else None
     first_bad = None
@@ -238,45 +274,84 @@ def compare(index: int, name: str, cls: str, c: np.ndarray, k: np.ndarray, atol:
             cv, kv, ev, tv = c[b, u], k[b, u], err[b, u], tol[b, u]
         first_bad = (f"layer [{index}] '{name}' ({cls}) at {where}: C {float(cv):.8g} vs Keras {float(kv):.8g} "
                      f"(|err| {float(ev):.2e} > tolerance {float(tv):.2e})")
+    err_t = ratio_t = None
+    if seq and err.size:
+        err_t, ratio_t = err.max(axis=(0, 2)), ratio.max(axis=(0, 2))
     return LayerResult(index, name, cls, tuple(k.shape), float(err.max()) if err.size else 0.0,
                        float(rel.max()) if rel.size else 0.0,
-                       (int(worst[1]) if seq and worst is not None else None), int(bad.sum()), first_bad)
+                       (int(worst[1]) if seq and worst is not None else None), int(bad.sum()), first_bad,
+                       float(ratio.max()) if ratio.size else 0.0, err_t, ratio_t)
+
+
+def environment(kmodel: Any = None) -> dict[str, str]:
+    """Versions of what computed the two sides: kerasc, the Keras that gave the truth, TensorFlow,
+    the C compiler and flags of the harness, Python, numpy and the machine."""
+    from . import __version__
+    from .harness import CFLAGS, _compiler_id
+
+    env = {"kerasc": __version__}
+    if kmodel is not None:
+        pkg = type(kmodel).__module__.split(".")[0]
+        env["Keras (ground truth)"] = f"{pkg} {getattr(sys.modules.get(pkg), '__version__', '?')}"
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        env["TensorFlow"] = str(getattr(tf, "__version__", "?"))
+    cc, _, version = _compiler_id().partition("|")
+    env["C compiler"] = f"{version} ({cc} {' '.join(CFLAGS)})"
+    env["Python"] = f"{platform.python_version()} ({platform.python_implementation()}), numpy {np.__version__}"
+    env["machine"] = f"{platform.system()} {platform.release()} {platform.machine()}"
+    return env
 
 
 def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Optional[float] = None, *,
            timesteps: Optional[int] = None, batch: Optional[int] = None, seed: int = 0,
-           name: Optional[str] = None, compiled: Any = None) -> Report:
-    """Compare the generated C with Keras on every layer and timestep; see Report."""
+           name: Optional[str] = None, compiled: Any = None, progress: Optional[Progress] = None) -> Report:
+    """Compare the generated C with Keras on every layer and timestep; see Report.
+
+    `progress` (kerasc.progress.Progress) shows the stages on a terminal; silent by default."""
     from .graph import build
     from .harness import compile_models
 
+    progress = progress or NULL
     atol = DEFAULT_ATOL if atol is None else float(atol)
     rtol = DEFAULT_RTOL if rtol is None else float(rtol)
-    ir = build(model, name) if compiled is None else compiled.ir
-    kmodel = load_keras_model(model)
-    cm = compiled if compiled is not None else compile_models([ir])[0]
-    used_seed: Optional[int] = None
-    if x is None:
-        x = make_inputs(ir, timesteps, batch, seed)
-        used_seed = seed
-    xs = [np.asarray(a, dtype=np.float32) for a in (x if isinstance(x, (list, tuple)) else [x])]
-    x = xs[0] if len(xs) == 1 else xs
-    if ir.stateful:  # both sides start from zero state; Keras' stateful layers keep what this call leaves
-        reset_keras_states(kmodel)
-        cm.reset()
-    _, c_layers = cm.trace(x)
-    traced = ir.traced
-    k_layers = keras_tensor_outputs(kmodel, [(t.keras_layer, t.keras_port) for t in traced], x)
-    shape = tuple(xs[0].shape) if len(xs) == 1 else tuple(tuple(a.shape) for a in xs)
-    report = Report(ir.name, atol, rtol, shape, used_seed)
-    classes = {n.keras_name: n.keras_class for n in ir.nodes}
-    for i, (t, c, k) in enumerate(zip(traced, c_layers, k_layers)):
-        if k.shape != c.shape and k.size == c.size:  # Keras masks are (batch, timesteps); kerasc's [T][1]
-            k = k.reshape(c.shape)
-        multi = sum(1 for u in traced if u.keras_layer == t.keras_layer) > 1
-        label = f"{t.keras_layer}[{t.keras_port}]" if multi else t.keras_layer
-        report.layers.append(compare(i, label, classes.get(t.keras_layer, "?"), c, k, atol, rtol))
-        report.values.append((c, k))
+    with progress.task("verify", 6):
+        with progress.stage("reading the model"):
+            ir = build(model, name) if compiled is None else compiled.ir
+            used_seed: Optional[int] = None
+            if x is None:
+                x = make_inputs(ir, timesteps, batch, seed)
+                used_seed = seed
+                inputs = f"seeded N(0, 1) values, seed {seed}"
+            else:
+                inputs = "given inputs"
+            xs = [np.asarray(a, dtype=np.float32) for a in (x if isinstance(x, (list, tuple)) else [x])]
+            x = xs[0] if len(xs) == 1 else xs
+            check_inputs(ir, x)
+        with progress.stage("loading the model in Keras"):
+            kmodel = load_keras_model(model)
+        with progress.stage("building the C"):
+            cm = compiled if compiled is not None else compile_models([ir])[0]
+        shape = tuple(xs[0].shape) if len(xs) == 1 else tuple(tuple(a.shape) for a in xs)
+        if ir.stateful:  # both sides start from zero state; Keras' stateful layers keep what this call leaves
+            reset_keras_states(kmodel)
+            cm.reset()
+        with progress.stage(f"running the C on {shape}"):
+            _, c_layers = cm.trace(x)
+        traced = ir.traced
+        with progress.stage(f"running Keras on {shape}"):
+            k_layers = keras_tensor_outputs(kmodel, [(t.keras_layer, t.keras_port) for t in traced], x)
+        with progress.stage("comparing"):
+            report = Report(ir.name, atol, rtol, shape, used_seed, inputs=inputs,
+                            environment=environment(kmodel), ir=ir)
+            classes = {n.keras_name: n.keras_class for n in ir.nodes}
+            for i, (t, c, k) in enumerate(zip(traced, c_layers, k_layers)):
+                if k.shape != c.shape and k.size == c.size:  # Keras masks are (batch, timesteps); kerasc's [T][1]
+                    k = k.reshape(c.shape)
+                multi = sum(1 for u in traced if u.keras_layer == t.keras_layer) > 1
+                label = f"{t.keras_layer}[{t.keras_port}]" if multi else t.keras_layer
+                report.layers.append(compare(i, label, classes.get(t.keras_layer, "?"), c, k, atol, rtol))
+                report.values.append((c, k))
     report.output_max_abs_err = max((r.max_abs_err for r, t in zip(report.layers, traced)
                                      if t.index in ir.outputs), default=0.0)
     return report

@@ -101,6 +101,10 @@ def test_wheel_in_bare_venv(model_files, tmp_path):
                             "import importlib.util as u; print([m for m in ('tensorflow', 'keras', 'tf_keras') "
                             "if u.find_spec(m)])"], capture_output=True, text=True, timeout=60, env=env)
     assert check.stdout.strip() == "[]", check.stdout  # really a bare environment
+    check = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "from kerasc._resources import templates_dir as t; print((t() / 'report' / "
+                            "'verify.html.j2').is_file())"], capture_output=True, text=True, timeout=60, env=env)
+    assert check.stdout.strip() == "True", check.stdout + check.stderr  # the verify report's page ships
     for fname in ("k3model.keras", "k2model.h5"):
         out = tmp_path / "out"
         r = subprocess.run([str(venv / "bin" / "kerasc"), "convert", str(model_files / fname), "-o", str(out)],

@@ -1,13 +1,15 @@
 """layers: one module per family turns a LayerRecord into an IR Node.
 
 This package is the only place that knows how Keras packs its weights. Each handler is
-registered under its Keras class name; `SUPPORTED` lists them for error messages and docs.
+registered under its Keras class name, with a LayerDoc saying which options it implements:
+check_options() accepts exactly those, and the README's table of supported layers is
+generated from them (`python -m kerasc.docs`), so the two cannot disagree.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -63,28 +65,72 @@ class Context:
         return CArray(f"{self.prefix}__{self.cid}_{what}", np.ascontiguousarray(values, dtype=np.float32), comment)
 
 
+@dataclass(frozen=True)
+class Option:
+    """One Keras option a handler implements."""
+
+    name: str
+    values: Optional[tuple] = None  # the values accepted (check_options refuses others); None: the handler checks
+    doc: str = ""  # what is supported, in words, for the README (default: derived from `values`)
+    default: Any = None  # Keras' default: inspect shows only the options that differ from it
+
+
+@dataclass(frozen=True)
+class LayerDoc:
+    """What a handler implements, for check_options, inspect and the README table."""
+
+    options: tuple[Option, ...]
+    notes: str = ""
+    keras2_only: bool = False  # a layer only Keras 2 had (listed after the others)
+
+    def known(self) -> dict[str, Optional[tuple]]:
+        return {o.name: o.values for o in self.options}
+
+
 Handler = Callable[[LayerRecord, Context], Node]
 REGISTRY: dict[str, Handler] = {}
+DOCS: dict[str, LayerDoc] = {}
+# The model input is not a handler (graph.py reads it), but it belongs in the table.
+INPUT_DOC = LayerDoc(options=(Option("shape", doc="`(timesteps, features)` with fixed or `None` timesteps, or "
+                                                   "`(features,)`"),
+                              Option("dtype", ("float32",)), Option("sparse", (False,)), Option("ragged", (False,))),
+                     notes="one input")
 
 
-def register(*class_names: str) -> Callable[[Handler], Handler]:
+def register(*class_names: str, doc: Union[LayerDoc, dict[str, LayerDoc], None] = None
+             ) -> Callable[[Handler], Handler]:
+    """Register a handler for Keras classes; `doc` is one LayerDoc for all, or one per class."""
     def deco(fn: Handler) -> Handler:
         for c in class_names:
             REGISTRY[c] = fn
+            spec = doc.get(c) if isinstance(doc, dict) else doc
+            if spec is not None:
+                DOCS[c] = spec
         return fn
 
     return deco
 
 
+def known_options(class_name: str) -> dict[str, Optional[tuple]]:
+    """The options the handler of `class_name` implements, as check_options() takes them."""
+    return DOCS[class_name].known()
+
+
 def supported_layers() -> list[str]:
-    return sorted(REGISTRY) + ["InputLayer"]
+    """Keras class names kerasc converts: Keras 3 layers in registry order, InputLayer, then layers only
+    Keras 2 had."""
+    keras2 = [c for c in REGISTRY if c in DOCS and DOCS[c].keras2_only]
+    return [c for c in REGISTRY if c not in keras2] + ["InputLayer"] + keras2
 
 
 def to_node(rec: LayerRecord, ctx: Context) -> Node:
     handler = REGISTRY.get(rec.class_name)
     if handler is None:
+        keras2 = [c for c in REGISTRY if c in DOCS and DOCS[c].keras2_only]
+        also = f" (and from Keras 2 files: {', '.join(keras2)})" if keras2 else ""
+        names = [c for c in supported_layers() if c not in keras2]
         raise ConversionError(
-            f"layer '{rec.name}' ({rec.class_name}) is not supported; supported layers: {', '.join(supported_layers())}"
+            f"layer '{rec.name}' ({rec.class_name}) is not supported; supported layers: {', '.join(names)}{also}"
         )
     return handler(rec, ctx)
 

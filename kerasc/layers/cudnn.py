@@ -23,11 +23,19 @@ import numpy as np
 from ..errors import ConversionError
 from ..ir import Node
 from ..load import LayerRecord
-from . import Context, check_options, positive_int, register
+from . import Context, LayerDoc, Option, check_options, positive_int, register
 from .recurrent import recurrent
 
-_KNOWN = {"units": None, "return_sequences": (True, False), "go_backwards": (True, False),
-          "return_state": (False,), "stateful": (False,)}
+_OPTIONS = (Option("units", doc="≥ 1"), Option("return_sequences", (True, False), default=False),
+            Option("go_backwards", (True, False), default=False), Option("return_state", (False,), default=False),
+            Option("stateful", (False,), default=False))
+DOCS = {
+    "CuDNNLSTM": LayerDoc(_OPTIONS + (Option("unit_forget_bias", doc="initializer only", default=True),),
+                          "Keras 2 files; converted to the equivalent `LSTM` (tanh, sigmoid, biases summed)",
+                          keras2_only=True),
+    "CuDNNGRU": LayerDoc(_OPTIONS, "Keras 2 files; converted to the equivalent `GRU(reset_after=True)`",
+                         keras2_only=True),
+}
 
 
 def _cudnn_input_kernel(kernel: np.ndarray, gates: int) -> np.ndarray:
@@ -42,13 +50,10 @@ def _cudnn_recurrent_kernel(rkernel: np.ndarray, gates: int) -> np.ndarray:
     return np.hstack([rkernel[:, g * U:(g + 1) * U].T for g in range(gates)])
 
 
-@register("CuDNNLSTM", "CuDNNGRU")
+@register("CuDNNLSTM", "CuDNNGRU", doc=DOCS)
 def cudnn(rec: LayerRecord, ctx: Context) -> Node:
     cls = rec.class_name
-    known = dict(_KNOWN)
-    if cls == "CuDNNLSTM":
-        known["unit_forget_bias"] = None
-    check_options(rec, known)
+    check_options(rec, DOCS[cls].known())
     units = positive_int(rec, "units")
     gates = 4 if cls == "CuDNNLSTM" else 3
     F = ctx.in_width

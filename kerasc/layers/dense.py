@@ -5,12 +5,21 @@ from __future__ import annotations
 from .. import activations
 from ..ir import Node, StateVar
 from ..load import LayerRecord
-from . import Context, check_options, expect_weights, flag, positive_int, register
+from . import Context, LayerDoc, Option, check_options, expect_weights, flag, positive_int, register
 
 
-@register("Dense")
+DOC = LayerDoc(
+    options=(Option("units", doc="≥ 1"),
+             Option("activation", doc="any activation below, or `glu`, which halves the width; default linear",
+                    default="linear"),
+             Option("use_bias", default=True)),
+    notes="on vectors, and per timestep on sequences",
+)
+
+
+@register("Dense", doc=DOC)
 def dense(rec: LayerRecord, ctx: Context) -> Node:
-    ignored = check_options(rec, {"units": None, "activation": None, "use_bias": None})
+    ignored = check_options(rec, DOC.known())
     cfg = rec.config
     units = positive_int(rec, "units")
     use_bias = flag(rec, "use_bias", True)

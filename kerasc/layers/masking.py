@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..errors import ConversionError
 from ..ir import Node, Port, StateVar, c_float
 from ..load import LayerRecord
-from . import Context, check_options, register
+from . import Context, LayerDoc, Option, check_options, register
 
 
 def _need_seq(rec: LayerRecord, ctx: Context) -> None:
@@ -20,9 +20,14 @@ def _need_seq(rec: LayerRecord, ctx: Context) -> None:
                               f"it receives a vector of {ctx.in_width}")
 
 
-@register("Masking")
+DOC = LayerDoc((Option("mask_value", doc="any float; default 0.0", default=0.0),),
+               "masked timesteps keep the recurrent state and repeat the previous output, as in Keras; the "
+               "mask flows through Dense, TimeDistributed, merges and Bidirectional")
+
+
+@register("Masking", doc=DOC)
 def masking(rec: LayerRecord, ctx: Context) -> Node:
-    ignored = check_options(rec, {"mask_value": None})
+    ignored = check_options(rec, DOC.known())
     _need_seq(rec, ctx)
     value = rec.config.get("mask_value", 0.0)
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..errors import ConversionError
 from ..ir import Node, StateVar
 from ..load import LayerRecord
-from . import Context, check_options, register
+from . import Context, LayerDoc, Option, check_options, register
 
 OPS = {"Concatenate": "concat", "Add": "add", "Subtract": "sub", "Multiply": "mul", "Average": "ave",
        "Maximum": "max", "Minimum": "min"}
@@ -19,10 +19,15 @@ WORDS = {"concat": "concatenation on the last axis", "add": "sum", "sub": "diffe
          "copy": "copy"}
 
 
-@register(*OPS)
+_DOCS = {cls: LayerDoc((Option("axis", doc="-1 (the last axis) only", default=-1),) if cls == "Concatenate" else (),
+                       f"{WORDS[op]} of branches (sequences of one time axis, or vectors); Keras' masked-input "
+                       "rules for Concatenate, Add, Subtract, Average")
+         for cls, op in OPS.items()}
+
+
+@register(*OPS, doc=_DOCS)
 def merge_layer(rec: LayerRecord, ctx: Context) -> Node:
-    known = {"axis": None} if rec.class_name == "Concatenate" else {}
-    ignored = check_options(rec, known)
+    ignored = check_options(rec, _DOCS[rec.class_name].known())
     widths, seqs = ctx.in_widths or (ctx.in_width,), ctx.in_seqs or (ctx.in_seq,)
     if len(widths) < 2 and rec.class_name != "Concatenate":
         raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) needs at least 2 inputs, got {len(widths)}")

@@ -14,32 +14,47 @@ from .. import activations
 from ..errors import ConversionError
 from ..ir import Gate, Node, Port, StateVar
 from ..load import LayerRecord
-from . import Context, check_options, expect_weights, flag, positive_int, register
+from . import Context, LayerDoc, Option, check_options, expect_weights, flag, known_options, positive_int, register
 
 GATES = {"LSTM": ("i", "f", "c", "o"), "GRU": ("z", "r", "h"), "SimpleRNN": ("",)}
 GATE_WORDS = {"i": "input", "f": "forget", "c": "cell candidate", "o": "output",
               "z": "update", "r": "reset", "h": "candidate", "": "cell"}
 KIND = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
 
-_COMMON = {
-    "units": None, "activation": None, "use_bias": None, "return_sequences": (True, False),
-    "go_backwards": (True, False), "return_state": (True, False), "stateful": (True, False),
-    "zero_output_for_mask": (True, False),
-}
+_ACT_DOC = "any activation below"
+_BOOL = (True, False)
 
 
-@register("LSTM", "GRU", "SimpleRNN")
+def _doc(cls: str) -> LayerDoc:
+    """The options of LSTM, GRU or SimpleRNN that kerasc implements (check_options accepts exactly these)."""
+    opts = [Option("units", doc="≥ 1"), Option("activation", doc=f"{_ACT_DOC}; default tanh", default="tanh")]
+    if cls != "SimpleRNN":
+        opts.append(Option("recurrent_activation", doc=f"{_ACT_DOC}; default sigmoid", default="sigmoid"))
+    opts += [Option("use_bias", default=True)]
+    if cls == "GRU":
+        opts.append(Option("reset_after", _BOOL, default=True))
+    opts += [Option("return_sequences", _BOOL, default=False), Option("go_backwards", _BOOL, default=False),
+             Option("return_state", _BOOL, doc="outputs `[out, h, c]` (LSTM) or `[out, h]`", default=False),
+             Option("stateful", _BOOL, doc="state persists across `NAME_predict`/`NAME_step` until `NAME_reset`",
+                    default=False),
+             Option("zero_output_for_mask", _BOOL, doc="with a mask (Masking upstream): zeros at masked steps",
+                    default=False)]
+    notes = {"LSTM": "gates `i, f, c, o`",
+             "GRU": "gates `z, r, h`; with `reset_after` both biases, the recurrent one applied inside the reset "
+                    "product; Keras 2 configs without the key follow the bias they carry",
+             "SimpleRNN": ""}[cls]
+    return LayerDoc(tuple(opts), notes)
+
+
+@register("LSTM", "GRU", "SimpleRNN", doc={cls: _doc(cls) for cls in GATES})
 def recurrent(rec: LayerRecord, ctx: Context) -> Node:
     cls = rec.class_name
-    known = dict(_COMMON)
-    if cls != "SimpleRNN":
-        known["recurrent_activation"] = None
-    if cls == "GRU":
-        known["reset_after"] = (True, False)
-    ignored = check_options(rec, known)
+    ignored = check_options(rec, known_options(cls))
     if not ctx.in_seq:
+        hint = ("the model input has no time axis: use keras.Input((timesteps, features))" if ctx.index == 0 else
+                "the recurrent layer before it needs return_sequences=True")
         raise ConversionError(f"layer '{rec.name}' ({cls}) needs a sequence input (timesteps, features); "
-                              f"it receives a vector of {ctx.in_width}")
+                              f"it receives one vector of {ctx.in_width} values ({hint})")
     if len(ctx.in_widths) > 1:
         raise ConversionError(f"layer '{rec.name}' ({cls}) is called on {len(ctx.in_widths)} tensors; supported: "
                               "one sequence (pass initial states as initial_state=[...])")

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import ConversionError
 from ..load import LayerRecord
-from . import Context, check_options, register, to_node
+from . import Context, LayerDoc, Option, check_options, register, to_node
 
 RNN_CLASSES = ("LSTM", "GRU", "SimpleRNN")
 MERGE_MODES = {"concat": "concat", "sum": "add", "mul": "mul", "ave": "ave"}
@@ -32,9 +32,18 @@ def _inner(rec: LayerRecord, key: str) -> tuple[str, dict[str, Any]]:
     return lc["class_name"], dict(lc["config"])
 
 
-@register("TimeDistributed")
+TD_DOC = LayerDoc((Option("layer", doc="a `Dense`"),), "the Dense applied at every timestep")
+BIDI_DOC = LayerDoc((Option("layer", doc="`LSTM`, `GRU` or `SimpleRNN`"),
+                     Option("merge_mode", doc="`concat`, `sum`, `mul`, `ave`, or `None` (two outputs)",
+                            default="concat"),
+                     Option("backward_layer", doc="a custom backward RNN")),
+                    "the forward and backward RNNs, stacked or not, with or without `return_sequences`/"
+                    "`return_state`; needs the caller `work` buffer, no streaming")
+
+
+@register("TimeDistributed", doc=TD_DOC)
 def time_distributed(rec: LayerRecord, ctx: Context):
-    check_options(rec, {"layer": None})
+    check_options(rec, TD_DOC.known())
     cls, cfg = _inner(rec, "layer")
     if cls != "Dense":
         raise ConversionError(f"layer '{rec.name}' (TimeDistributed) wraps {cls}; supported: TimeDistributed(Dense)")
@@ -48,7 +57,7 @@ def time_distributed(rec: LayerRecord, ctx: Context):
 
 def bidirectional_parts(rec: LayerRecord) -> tuple[LayerRecord, LayerRecord, str]:
     """The forward and backward RNN records of a Bidirectional layer, and its merge mode ('none' for None)."""
-    check_options(rec, {"merge_mode": None, "layer": None, "backward_layer": None})
+    check_options(rec, BIDI_DOC.known())
     mode = rec.config.get("merge_mode", "concat")
     if mode is not None and mode not in MERGE_MODES:
         raise ConversionError(f"layer '{rec.name}' (Bidirectional): merge_mode={mode!r} is not supported; supported: "
@@ -77,3 +86,10 @@ def bidirectional_parts(rec: LayerRecord) -> tuple[LayerRecord, LayerRecord, str
         raise ConversionError(f"layer '{rec.name}' (Bidirectional): forward and backward layers have the same "
                               "go_backwards; Keras requires them to differ")
     return fwd, bwd, "none" if mode is None else MERGE_MODES[mode]
+
+
+@register("Bidirectional", doc=BIDI_DOC)
+def bidirectional(rec: LayerRecord, ctx: Context):
+    """graph.py lowers Bidirectional itself (into forward, backward and merge nodes): this entry
+    only lists it among the supported layers."""
+    raise AssertionError("Bidirectional is lowered by graph.py, not by a layer handler")

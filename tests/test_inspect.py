@@ -1,0 +1,112 @@
+"""kerasc inspect: every layer with shapes, options, sizes, streaming and a status; unsupported layers
+are listed with the reason convert gives, and convert still refuses. Works without TensorFlow."""
+
+import json
+
+import pytest
+
+from test_cli import DEMO, kerasc
+
+
+@pytest.fixture(scope="module")
+def mixed(keras, tmp_path_factory):
+    """Supported layers between three unsupported ones, a training-only option and a go_backwards layer."""
+    m = keras.Sequential([keras.Input((None, 3)), keras.layers.Conv1D(4, 3, padding="causal", name="conv"),
+                          keras.layers.LSTM(8, return_sequences=True, dropout=0.2, name="lstm"),
+                          keras.layers.Dropout(0.1, name="drop"),
+                          keras.layers.GRU(5, go_backwards=True, name="gru"),
+                          keras.layers.BatchNormalization(name="bn"),
+                          keras.layers.Dense(2, name="out")], name="mixed")
+    path = tmp_path_factory.mktemp("inspect") / "mixed.keras"
+    m.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def branched(keras, tmp_path_factory):
+    i = keras.Input((7, 3))
+    a = keras.layers.LSTM(4, return_sequences=True, name="a")(i)
+    b = keras.layers.GRU(4, return_sequences=True, name="b")(i)
+    o = keras.layers.Dense(1, name="d")(keras.layers.Add(name="add")([a, b]))
+    path = tmp_path_factory.mktemp("inspect") / "branched.keras"
+    keras.Model(i, o, name="branched").save(path)
+    return path
+
+
+def test_demo_table():
+    r = kerasc("inspect", DEMO, no_tf=True)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    head = next(line for line in lines if line.startswith("#"))
+    assert head.split() == ["#", "layer", "class", "input", "output", "params", "flash", "B", "RAM", "B", "stream",
+                            "status", "options"]
+    gru = next(line for line in lines if "gru_features" in line).split()
+    assert gru[:10] == ["0", "gru_features", "GRU", "(T,", "3)", "(T,", "24)", "2088", "8352", "96"]
+    assert gru[10:] == ["yes", "ok", "activation=tanh", "recurrent_activation=sigmoid", "return_sequences=True"]
+    assert "total: 4780 parameters; flash 19120 bytes" in r.stdout and "streaming (activity_step): yes" in r.stdout
+
+
+def test_every_layer_listed_with_why_it_is_unsupported(mixed):
+    r = kerasc("inspect", mixed, no_tf=True)
+    assert r.returncode == 2, r.stdout + r.stderr
+    rows = {line.split()[1]: line for line in r.stdout.splitlines() if line[:1].isdigit()}
+    assert list(rows) == ["conv", "lstm", "drop", "gru", "bn", "out"]
+    assert "NO [1]" in rows["conv"] and "NO [2]" in rows["drop"] and "NO [3]" in rows["bn"]
+    for name in ("lstm", "gru", "out"):
+        assert " ok " in rows[name], rows[name]
+    assert "go_backwards=True" in rows["gru"] and rows["gru"].split()[8] == "no"  # cannot stream
+    assert "1664" in rows["lstm"]  # flash bytes: its kernel width (4) was read from its weights
+    assert "[1] layer 'conv' (Conv1D) is not supported; supported layers: LSTM" in r.stdout
+    assert "[3] layer 'bn' (BatchNormalization) is not supported" in r.stdout
+    assert "cannot convert: 3 problems" in r.stdout
+    # stderr: the one line convert prints, and convert still refuses
+    assert r.stderr.strip().splitlines() == [f"kerasc: error: {mixed}: layer 'conv' (Conv1D) is not supported; "
+                                             f"supported layers: LSTM, GRU, SimpleRNN, Dense, InputLayer "
+                                             f"(and from Keras 2 files: CuDNNLSTM, CuDNNGRU)"]
+    c = kerasc("convert", mixed, "-o", mixed.parent / "out", no_tf=True)
+    assert c.returncode == 2 and c.stderr == r.stderr
+
+
+def test_json_lists_statuses(mixed):
+    r = kerasc("inspect", mixed, "--json", no_tf=True)
+    assert r.returncode == 2
+    info = json.loads(r.stdout)
+    assert info["convertible"] is False and len(info["problems"]) == 3
+    assert info["params"] is None and info["flash_bytes"] is None
+    status = {layer["name"]: layer["status"] for layer in info["layers"]}
+    assert status["lstm"] == status["gru"] == status["out"] == "ok"
+    assert "(Dropout) is not supported" in status["drop"]
+    lstm = next(layer for layer in info["layers"] if layer["name"] == "lstm")
+    assert lstm["options"] == {"activation": "tanh", "recurrent_activation": "sigmoid", "return_sequences": True}
+    assert lstm["ignored_options"] == ["dropout=0.2"] and lstm["streaming"] is True
+    drop = next(layer for layer in info["layers"] if layer["name"] == "drop")
+    assert drop["flash_bytes"] is None and drop["streaming"] is None and drop["output"] == "?"
+
+
+def test_json_of_a_convertible_model_keeps_its_keys():
+    info = json.loads(kerasc("inspect", DEMO, "--json", no_tf=True).stdout)
+    for key in ("name", "source", "keras_version", "input", "output", "params", "flash_bytes", "ram_bytes",
+                "scratch_bytes", "streaming", "streaming_note", "layers"):
+        assert key in info
+    assert info["convertible"] is True and info["problems"] == []
+    assert [layer["status"] for layer in info["layers"]] == ["ok", "ok", "ok"]
+    assert info["flash_bytes"] == sum(layer["flash_bytes"] for layer in info["layers"])
+
+
+def test_a_graph_that_is_not_a_chain(branched):
+    r = kerasc("inspect", branched, no_tf=True)
+    assert r.returncode == 2
+    rows = {line.split()[1]: line for line in r.stdout.splitlines() if line[:1].isdigit()}
+    assert " ok " in rows["a"] and " ok " in rows["b"]  # b reads the model input: checked on its own
+    assert "NO [1]" in rows["add"]
+    assert "model: " in r.stdout and "supported: layers that form a single chain" in r.stdout
+    assert "takes 2 inputs" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_unreadable_file_is_one_line(tmp_path):
+    bad = tmp_path / "x.keras"
+    bad.write_text("not a model")
+    r = kerasc("inspect", bad, no_tf=True)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip() == f"kerasc: error: {bad}: not a Keras model file (expected a .keras zip archive or an " \
+                               "HDF5 .h5 model)"
