@@ -25,6 +25,7 @@ from .layers.merge import merge_node
 from .layers.wrappers import RNN_CLASSES, bidirectional_parts
 from .load import LayerRecord, ModelRecord, load, tensor_refs
 
+MAX_TIMESTEPS = (1 << 31) - 1  # NAME_predict takes `int timesteps`
 RECURRENT = RNN_CLASSES + ("Bidirectional",)
 # Layers whose output carries the mask of their (first) input, as in Keras' compute_mask.
 MASK_PASSING = ("Dense", "TimeDistributed", "Concatenate", "Add", "Subtract", "Average", "Multiply", "Maximum",
@@ -332,9 +333,11 @@ def _input_spec(rec: LayerRecord, source: str) -> tuple[int, bool, Optional[int]
         raise ConversionError(f"{source}: input '{rec.name}' has shape {shape!r}; supported: (batch, timesteps, "
                               "features) for sequences or (batch, features) for vectors")
     dims = list(shape[1:])
-    if not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_UNITS) for d in dims):
-        raise ConversionError(f"{source}: input '{rec.name}' has shape {shape!r}; every dimension must be a "
-                              f"positive integer up to {MAX_UNITS} (or None for timesteps)")
+    limits = [MAX_TIMESTEPS] * (len(dims) - 1) + [MAX_UNITS]
+    if not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and 0 < d <= lim)
+               for d, lim in zip(dims, limits)):
+        raise ConversionError(f"{source}: input '{rec.name}' has shape {shape!r}; features must be a positive "
+                              f"integer up to {MAX_UNITS}, timesteps one up to {MAX_TIMESTEPS} or None")
     if dims[-1] is None:
         raise ConversionError(f"{source}: input '{rec.name}' has an unknown feature size; it must be fixed")
     dtype = rec.config.get("dtype", "float32")

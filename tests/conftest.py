@@ -18,6 +18,25 @@ def pytest_addoption(parser):
     parser.addoption("--regen-golden", action="store_true", help="rewrite tests/golden/*.h from the current code")
 
 
+ROBUSTNESS_COUNTS: dict = {}
+
+
+def pytest_runtest_logreport(report):
+    """Collect the robustness suite's counts (record_property("robustness.*", n)); works under xdist,
+    where the reports reach the controlling process."""
+    if report.when == "call":
+        for key, value in report.user_properties:
+            if key.startswith("robustness."):
+                ROBUSTNESS_COUNTS[key] = ROBUSTNESS_COUNTS.get(key, 0) + int(value)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if ROBUSTNESS_COUNTS:
+        terminalreporter.write_sep("-", "robustness counts")
+        for key in sorted(ROBUSTNESS_COUNTS):
+            terminalreporter.write_line(f"{key[len('robustness.'):]}: {ROBUSTNESS_COUNTS[key]}")
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Under CI=true a skip is a failure: every tool the suite needs can be installed there."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

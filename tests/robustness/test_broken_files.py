@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from robust import finite_inputs, outcome_is_clean, same_computation_or_verified, valid_model  # noqa: F401
+from robust import NAME, finite_inputs, outcome_is_clean, same_computation_or_verified, valid_model  # noqa: F401
 
 import kerasc
 
@@ -157,7 +157,7 @@ def test_truncations_and_byte_flips(valid_model, tmp_path, record_property):
     nobody reads) exactly the original computation."""
     model, src = valid_model
     blob = src.read_bytes()
-    reference = kerasc.build_ir(src)
+    reference = kerasc.build_ir(src, name=NAME)
     from kerasc.codegen import render_header
 
     ref_header = render_header(reference)
