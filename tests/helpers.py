@@ -56,6 +56,15 @@ def assert_close(c: np.ndarray, k: np.ndarray, what: str, atol: float = ATOL, rt
     return float(err.max())
 
 
+def draw_inputs(model, case) -> np.ndarray:
+    """N(0, 1) inputs for the model's one input: (batch, T, features) or (batch, features), seeded by the case."""
+    rng = np.random.default_rng(case.seed)
+    shape = model.inputs[0].shape
+    if len(shape) == 3:
+        return rng.standard_normal((case.batch, shape[1] or case.timesteps, shape[2])).astype(np.float32)
+    return rng.standard_normal((case.batch, shape[1])).astype(np.float32)
+
+
 def truth_with_stable_weights(model, x, case):
     """Randomise with the case's gain; where Keras is not self-consistent at that gain (activations
     that amplify, e.g. a GRU gated by log_sigmoid), halve it, at most twice. Returns Keras' output."""
@@ -93,13 +102,7 @@ def prepare(cases, keras, defines=()):
     irs = []
     for i, case in enumerate(cases):
         model = case.build(keras)
-        rng = np.random.default_rng(case.seed)
-        shape = model.inputs[0].shape
-        if len(shape) == 3:
-            T = shape[1] or case.timesteps
-            x = rng.standard_normal((case.batch, T, shape[2])).astype(np.float32)
-        else:
-            x = rng.standard_normal((case.batch, shape[1])).astype(np.float32)
+        x = draw_inputs(model, case)
         y = truth_with_stable_weights(model, x, case)
         irs.append(build(model, name=f"m{i}"))
         prepared[case.id] = [model, x, y, None]
@@ -141,13 +144,7 @@ def prepare_saved(cases, out_dir):
         (case.save or (lambda m, p: m.save(str(p))))(model, path)
         if case.patch is not None:
             case.patch(path)
-        rng = np.random.default_rng(case.seed)
-        shape = model.inputs[0].shape
-        if len(shape) == 3:
-            T = shape[1] or case.timesteps
-            x = rng.standard_normal((case.batch, T, shape[2])).astype(np.float32)
-        else:
-            x = rng.standard_normal((case.batch, shape[1])).astype(np.float32)
+        x = draw_inputs(model, case)
         y = keras_truth(model, x)
         irs.append(build(path, name=f"m{i}"))
         prepared[case.id] = [model, x, y, None, path]
