@@ -1,32 +1,44 @@
 """describe: what kerasc makes of a model, layer by layer, for `kerasc inspect` and the verify report.
 
 Unlike `convert`, which stops at the first problem, this lists every layer with a status: "ok",
-or the ConversionError that layer gets (the same message convert prints). After an unsupported
-layer the next layer's input width is unknown; it is read from that layer's kernel when it has
-one, so later layers are still checked, and their shapes are shown as unknown.
+or the ConversionError that layer gets (the same message convert prints).
+
+A convertible model is described from its IR, one row per Keras layer in graph order. A layer that
+lowers to several nodes (Bidirectional: forward RNN, backward RNN, merge) is ONE row, with the sums
+of its nodes' sizes: the rows match the layers the user wrote, and every row can be compared with
+`model.summary()`. A model that cannot be converted is surveyed layer by layer: each layer is
+lowered on its own, as a one-layer model fed by inputs of the shapes that reach it. After an
+unsupported layer the next layer's input width is unknown; it is read from that layer's kernel when
+it has one, so later layers are still checked, and their inputs are shown as unknown.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from .errors import ConversionError
 from .ir import FLOAT_BYTES, ModelIR, Node
-from .layers import DOCS, Context, to_node
+from .layers import DOCS
 
 OK = "ok"
+KIND_CLASSES = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN", "dense": "Dense"}
+WRAPPERS = ("Bidirectional", "TimeDistributed")
+BIDI_MERGE_MODES = {"concat": "concat", "add": "sum", "mul": "mul", "ave": "ave", "copy": None}
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 @dataclass
 class LayerInfo:
-    index: int  # position among the converted layers (the input layer is not counted)
+    index: int  # position among the converted layers (the input layers are not counted)
     name: str
     keras_class: str
     status: str  # OK, or why kerasc cannot convert the layer
-    input: str  # shapes as (timesteps, features) or (features,); "?" when unknown
+    input: str  # shapes as (timesteps, features) or (features,), a list for several; "?" when unknown
     output: str
     params: int
     flash_bytes: Optional[int] = None
@@ -61,33 +73,72 @@ def shape_text(seq: bool, timesteps: Optional[int], width: int) -> str:
     return f"({timesteps or 'T'}, {width})" if seq else f"({width},)"
 
 
+def _shapes(texts: list[str]) -> str:
+    return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+
+
+def tensor_shapes(ir: ModelIR, indices: Iterable[int]) -> str:
+    """The shapes of these tensors of `ir` (one, or a list), sequences with their input's timesteps."""
+    texts = []
+    for i in indices:
+        t = ir.tensors[i]
+        steps = ir.input_timesteps[t.domain] if t.seq and 0 <= t.domain < len(ir.input_timesteps) else None
+        texts.append(shape_text(t.seq, steps, t.width))
+    return _shapes(texts) if texts else "?"
+
+
 def display_options(node: Node) -> dict[str, Any]:
     """The documented options of the node's layer that differ from Keras' defaults, plus the
-    activations (always worth seeing); `units` is in the output shape."""
-    spec = DOCS.get(node.keras_class)
-    shown: dict[str, Any] = {}
+    activations (always worth seeing); `units` is in the output shape. For a part of a wrapper
+    (Bidirectional, TimeDistributed), `layer=` and the options of the wrapped layer."""
+    wrapped = node.keras_class in WRAPPERS and node.kind in KIND_CLASSES
+    spec = DOCS.get(KIND_CLASSES[node.kind] if wrapped else node.keras_class)
+    shown: dict[str, Any] = {"layer": KIND_CLASSES[node.kind]} if wrapped else {}
     for opt in spec.options if spec is not None else ():
         if opt.name == "units" or opt.name not in node.options:
             continue
         value = node.options[opt.name]
+        if isinstance(opt.default, float) and isinstance(value, str):  # kept as a C literal, e.g. 0.0f
+            value = float(value.rstrip("f"))
         if opt.name.endswith("activation") or value != opt.default:
             shown[opt.name] = value
     return shown
 
 
-def layer_from_node(n: Node, timesteps: Optional[int]) -> LayerInfo:
-    return LayerInfo(
-        index=n.index, name=n.keras_name, keras_class=n.keras_class, status=OK,
-        input=shape_text(n.in_seq, timesteps, n.in_width), output=shape_text(n.out_seq, timesteps, n.out_width),
-        params=n.params, flash_bytes=n.weight_bytes, state_bytes=n.state_floats * FLOAT_BYTES,
-        streaming=not n.go_backwards, options=display_options(n), summary=n.summary, ignored=tuple(n.ignored),
-    )
+def _layer_rows(ir: ModelIR) -> list[LayerInfo]:
+    """One row per Keras layer of `ir`, in graph order (the nodes of a wrapper summed in one row)."""
+    groups: dict[str, list[Node]] = {}
+    for n in ir.nodes:
+        groups.setdefault(n.keras_name, []).append(n)
+    rows = []
+    for k, (name, nodes) in enumerate(groups.items()):
+        first = nodes[0]
+        outs = sorted((t for t in ir.tensors if t.keras_layer == name and t.producer >= 0),
+                      key=lambda t: t.keras_port)
+        options = display_options(first)
+        if first.keras_class == "Bidirectional":
+            options.pop("zero_output_for_mask", None)  # Bidirectional sets it on its RNNs itself
+            mode = next((BIDI_MERGE_MODES.get(n.options.get("op")) for n in nodes if n.kind == "merge"), "concat")
+            if mode != "concat":
+                options["merge_mode"] = mode
+        summaries = list(dict.fromkeys(n.summary for n in nodes if n.summary))
+        rows.append(LayerInfo(
+            index=k, name=name, keras_class=first.keras_class, status=OK,
+            input=tensor_shapes(ir, first.inputs) if first.inputs else shape_text(first.in_seq, ir.timesteps,
+                                                                                  first.in_width),
+            output=tensor_shapes(ir, [t.index for t in outs]) if outs else shape_text(first.out_seq, ir.timesteps,
+                                                                                      first.out_width),
+            params=sum(n.params for n in nodes), flash_bytes=sum(n.weight_bytes for n in nodes),
+            state_bytes=sum(n.state_floats for n in nodes) * FLOAT_BYTES, streaming=all(n.causal for n in nodes),
+            options=options, summary="; ".join(summaries),
+            ignored=tuple(dict.fromkeys(i for n in nodes for i in n.ignored)),
+        ))
+    return rows
 
 
 def from_ir(ir: ModelIR) -> Description:
-    return Description(ir.name, ir.source, ir.keras_version, shape_text(ir.input_seq, ir.timesteps, ir.input_width),
-                       shape_text(ir.output_seq, ir.timesteps, ir.output_width),
-                       [layer_from_node(n, ir.timesteps) for n in ir.nodes], ir, [])
+    return Description(ir.name, ir.source, ir.keras_version, tensor_shapes(ir, ir.inputs),
+                       tensor_shapes(ir, ir.outputs), _layer_rows(ir), ir, [])
 
 
 def describe(source: Any, name: Optional[str] = None) -> Description:
@@ -102,17 +153,27 @@ def describe(source: Any, name: Optional[str] = None) -> Description:
     return _survey(source, name, first)
 
 
+@dataclass
+class _Shape:
+    """What is known of a tensor during the survey: its width may be a guess (known=False)."""
+
+    width: Optional[int]
+    seq: bool
+    timesteps: Optional[int]
+    known: bool
+
+
 def _survey(source: Any, name: Optional[str], first: str) -> Description:
-    """Lower each layer on its own, after `build` refused the model with `first`."""
+    """List every layer, each lowered on its own, after `build` refused the model with `first`."""
     from . import names
-    from .graph import _chain, _input_spec
+    from .graph import _input_spec, _mask_only_layers, _topological
     from .load import load
 
     where = str(source) if isinstance(source, (str, os.PathLike)) else None
     try:
         record = load(source)
         prefix = names.validate(name) if name is not None else names.sanitize(record.name)
-    except (ConversionError, KeyError, TypeError, ValueError, AttributeError, IndexError, OSError):
+    except (ConversionError, OSError) + MALFORMED:
         raise ConversionError(first) from None
     problems = [first]
 
@@ -123,56 +184,107 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
             problems.append(full)
         return msg
 
-    alone = False  # not a chain: the layers in file order, each checked on its own
+    # The layer convert's error names (its row gets that error: it may be about how the layer is
+    # called, which lowering the layer on its own does not see).
+    bare = first[len(where) + 2:] if where and first.startswith(f"{where}: ") else first
+    blamed = re.match(r"layer '(.+?)' \(", bare)
+    blamed_name = blamed.group(1) if blamed else None
     try:
-        chain = _chain(record)
-    except ConversionError as exc:
-        note(str(exc))
-        alone = True
-        chain = [r for r in record.layers if r.class_name == "InputLayer"][:1] + \
-                [r for r in record.layers if r.class_name != "InputLayer"]
-    width: Optional[int] = None
-    seq, timesteps = True, None
-    model_in = "?"
-    if chain and chain[0].class_name == "InputLayer":
+        by_name = {r.name: r for r in record.layers}
+        order = _topological(record, by_name)
+        skip = _mask_only_layers(record, order)
+    except (ConversionError,) + MALFORMED:  # a cycle, a dangling reference: the layers in file order
+        order, skip = list(record.layers), set()
+    shapes: dict[tuple[str, int], _Shape] = {}
+    model_in = []
+    for ref in record.inputs:
+        rec = next((r for r in record.layers if r.name == ref[0] and r.class_name == "InputLayer"), None)
         try:
-            width, seq, timesteps = _input_spec(chain[0], record.source)
-            model_in = shape_text(seq, timesteps, width)
+            if rec is None:
+                raise ConversionError(f"{record.source}: model input '{ref[0]}' is not an InputLayer")
+            width, seq, steps = _input_spec(rec, record.source)
+            shapes[(rec.name, 0)] = _Shape(width, seq, steps, True)
+            model_in.append(shape_text(seq, steps, width))
         except ConversionError as exc:
             note(str(exc))
-        chain = chain[1:]
+            model_in.append("?")
     rows: list[LayerInfo] = []
-    known = width is not None  # the input of the current layer is known, not guessed
-    for i, rec in enumerate(chain):
-        known = known and not (alone and i > 0)
+    for rec in order:
+        if rec.class_name == "InputLayer" or rec.name in skip:
+            continue
+        refs = list(rec.inbound[0]) if rec.inbound else []
+        ins = [shapes.get((r[0], r[2])) or _Shape(None, True, None, False) for r in refs]
+        known = bool(ins) and all(s.known for s in ins)
+        guess = next((s for s in ins if s.width is not None), None)
         kernel = rec.weights[0] if rec.weights and getattr(rec.weights[0], "ndim", 0) == 2 else None
-        if not known and kernel is not None:
-            width = int(kernel.shape[0])
-        node, error = None, None
-        for try_seq in ((seq,) if known else (seq, not seq)):
+        if not known:
+            width = int(kernel.shape[0]) if kernel is not None else (guess.width if guess else None) or 1
+            seq = ins[0].seq if ins else True
+            steps = ins[0].timesteps if ins else None
+            ins = [s if s.known else _Shape(width, seq, steps, False) for s in ins] or [_Shape(width, seq, steps,
+                                                                                               False)]
+        ir, error = None, None
+        for flip in ((False,) if known else (False, True)):
+            tried = [_Shape(s.width, s.seq != (flip and not s.known), s.timesteps, s.known) for s in ins]
             try:
-                node = to_node(rec, Context(index=i, prefix=prefix, in_width=width or 1, in_seq=try_seq,
-                                            legacy=record.legacy))
+                ir = _lower_alone(rec, tried, record, prefix)
                 break
             except ConversionError as exc:
                 error = error or str(exc)
-            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            except MALFORMED as exc:
                 error = error or (f"layer '{rec.name}' ({rec.class_name}): malformed config "
                                   f"({type(exc).__name__}: {exc})")
-        if node is not None:
-            row = layer_from_node(node, timesteps)
+        if rec.name == blamed_name:
+            ir, error = None, bare
+        if ir is not None:
+            row = _layer_rows(ir)[0]
+            guessed = not known and kernel is None  # its output width follows from a guessed input width
             if not known:
                 row.input = "?"
-            rows.append(row)
-            width, seq = node.out_width, node.out_seq
+            if guessed:
+                row.output, row.state_bytes = "?", None
+            outs = sorted((t for t in ir.tensors if t.keras_layer == rec.name and t.producer >= 0),
+                          key=lambda t: t.keras_port)
+            for t in outs:
+                steps = ir.input_timesteps[t.domain] if t.seq and t.domain >= 0 else None
+                shapes[(rec.name, t.keras_port)] = _Shape(None if guessed else t.width, t.seq, steps, known)
         else:
             assert error is not None
-            rows.append(LayerInfo(index=i, name=rec.name, keras_class=rec.class_name, status=note(error),
-                                  input=shape_text(seq, timesteps, width) if known and width else "?", output="?",
-                                  params=sum(int(getattr(w, "size", 0)) for w in rec.weights)))
-            known = False
-    out = rows[-1].output if rows else "?"
-    return Description(prefix, record.source, record.keras_version, model_in, out, rows, None, problems)
+            base = ins[0] if ins else _Shape(None, True, None, False)
+            row = LayerInfo(index=0, name=rec.name, keras_class=rec.class_name, status=note(error),
+                            input=_shapes([shape_text(s.seq, s.timesteps, s.width) for s in ins]) if known else "?",
+                            output="?", params=sum(int(getattr(w, "size", 0)) for w in rec.weights))
+            shapes[(rec.name, 0)] = _Shape(None, base.seq, base.timesteps, False)
+        row.index = len(rows)
+        rows.append(row)
+    outs = [shapes.get((r[0], r[2])) for r in record.outputs]
+    out = _shapes([shape_text(s.seq, s.timesteps, s.width) if s and s.width else "?" for s in outs]) \
+        if outs else "?"
+    return Description(prefix, record.source, record.keras_version, _shapes(model_in) if model_in else "?", out, rows,
+                       None, problems)
+
+
+def _lower_alone(rec: Any, ins: list[_Shape], record: Any, prefix: str) -> ModelIR:
+    """`rec` as the only layer of a model whose inputs have the shapes `ins` (its call's other arguments,
+    initial states and masks, are left out: they do not change the layer's nodes)."""
+    from .graph import lower
+    from .load import LayerRecord, ModelRecord
+
+    taken = {r.name for r in record.layers}
+    in_names = []
+    for k in range(len(ins)):
+        base = f"{rec.name}_input_{k}"
+        while base in taken:
+            base += "_"
+        taken.add(base)
+        in_names.append(base)
+    inputs = [LayerRecord(n, "InputLayer", {"name": n, "batch_shape": [None, s.timesteps, s.width] if s.seq
+                                                                      else [None, s.width]}, [])
+              for n, s in zip(in_names, ins)]
+    alone = dataclasses.replace(rec, inbound=[[(n, 0, 0) for n in in_names]], call_kwargs=[{}], call_args=[])
+    mini = ModelRecord(record.name, record.source, record.keras_version, "Functional", inputs + [alone],
+                       [(n, 0, 0) for n in in_names], [(rec.name, 0, 0)], record.legacy)
+    return lower(mini, prefix)
 
 
 def text(desc: Description) -> str:
@@ -208,6 +320,12 @@ def text(desc: Description) -> str:
         scratch = ir.scratch_floats * FLOAT_BYTES
         lines.append(f"total: {ir.params} parameters; flash {ir.weight_bytes} bytes (weights); RAM {ir.state_bytes} "
                      f"bytes (state {ir.state_bytes - scratch} + scratch {scratch})")
+        if ir.needs_work:
+            lines.append(f"work buffer: {ir.name}_predict takes a caller buffer of {ir.work_per_step * FLOAT_BYTES} "
+                         f"bytes per timestep ({ir.NAME}_WORK_FLOATS(T) floats)")
+        if ir.stateful:
+            lines.append(f"stateful: {ir.name}_predict keeps the state of stateful layers between calls; "
+                         f"{ir.name}_reset clears it")
         lines.append(f"streaming ({ir.name}_step): {'yes' if ir.causal else 'no, ' + why_not_stream(ir)}")
         for row in desc.layers:
             if row.ignored:
@@ -235,21 +353,20 @@ def to_json(desc: Description) -> dict[str, Any]:
     info: dict[str, Any] = {
         "name": desc.name, "source": desc.source, "keras_version": desc.keras_version,
         "input": desc.input, "output": desc.output, "convertible": desc.convertible, "problems": desc.problems,
-        "params": None, "flash_bytes": None, "ram_bytes": None, "scratch_bytes": None, "streaming": None,
-        "streaming_note": "", "layers": layers,
+        "params": None, "flash_bytes": None, "ram_bytes": None, "scratch_bytes": None,
+        "work_bytes_per_timestep": None, "stateful": None, "streaming": None, "streaming_note": "", "layers": layers,
     }
     if ir is not None:
         info.update({"params": ir.params, "flash_bytes": ir.weight_bytes, "ram_bytes": ir.state_bytes,
-                     "scratch_bytes": ir.scratch_floats * FLOAT_BYTES, "streaming": ir.causal,
-                     "streaming_note": "" if ir.causal else why_not_stream(ir)})
+                     "scratch_bytes": ir.scratch_floats * FLOAT_BYTES,
+                     "work_bytes_per_timestep": ir.work_per_step * FLOAT_BYTES, "stateful": ir.stateful,
+                     "streaming": ir.causal, "streaming_note": "" if ir.causal else why_not_stream(ir)})
     return info
 
 
 def why_not_stream(ir: ModelIR) -> str:
-    if not ir.input_seq:
-        return "the input has no time axis"
-    backwards = [n.keras_name for n in ir.nodes if n.go_backwards]
-    return f"go_backwards in {', '.join(backwards)}"
+    """Why `NAME_step` is not generated ("" when it is)."""
+    return ir.stream_note
 
 
 def _num(v: Optional[int]) -> str:

@@ -33,6 +33,27 @@ def branched(keras, tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def shared(keras, tmp_path_factory):
+    i = keras.Input((7, 3))
+    rnn = keras.layers.LSTM(4, return_sequences=True, name="a")
+    d = keras.layers.Dense(3, name="d")(i)
+    o = keras.layers.Dense(1, name="out")(keras.layers.Add(name="add")([rnn(i), rnn(d)]))
+    path = tmp_path_factory.mktemp("inspect") / "shared.keras"
+    keras.Model(i, o, name="shared").save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bidi(keras, tmp_path_factory):
+    L = keras.layers
+    m = keras.Sequential([keras.Input((None, 3)), L.Bidirectional(L.GRU(3, return_sequences=True), name="bi"),
+                          L.Dense(2, name="out")], name="bidi")
+    path = tmp_path_factory.mktemp("inspect") / "bidi.keras"
+    m.save(path)
+    return path
+
+
 def test_demo_table():
     r = kerasc("inspect", DEMO, no_tf=True)
     assert r.returncode == 0, r.stderr
@@ -61,7 +82,9 @@ def test_every_layer_listed_with_why_it_is_unsupported(mixed):
     assert "cannot convert: 3 problems" in r.stdout
     # stderr: the one line convert prints, and convert still refuses
     assert r.stderr.strip().splitlines() == [f"kerasc: error: {mixed}: layer 'conv' (Conv1D) is not supported; "
-                                             f"supported layers: LSTM, GRU, SimpleRNN, Dense, InputLayer "
+                                             f"supported layers: LSTM, GRU, SimpleRNN, Dense, Concatenate, Add, "
+                                             f"Subtract, Multiply, Average, Maximum, Minimum, Masking, "
+                                             f"TimeDistributed, Bidirectional, InputLayer "
                                              f"(and from Keras 2 files: CuDNNLSTM, CuDNNGRU)"]
     c = kerasc("convert", mixed, "-o", mixed.parent / "out", no_tf=True)
     assert c.returncode == 2 and c.stderr == r.stderr
@@ -94,13 +117,43 @@ def test_json_of_a_convertible_model_keeps_its_keys():
 
 
 def test_a_graph_that_is_not_a_chain(branched):
+    """Branches joined by Add convert: one row per Keras layer, in graph order, with the merge's two inputs."""
     r = kerasc("inspect", branched, no_tf=True)
-    assert r.returncode == 2
+    assert r.returncode == 0, r.stdout + r.stderr
     rows = {line.split()[1]: line for line in r.stdout.splitlines() if line[:1].isdigit()}
-    assert " ok " in rows["a"] and " ok " in rows["b"]  # b reads the model input: checked on its own
-    assert "NO [1]" in rows["add"]
-    assert "model: " in r.stdout and "supported: layers that form a single chain" in r.stdout
-    assert "takes 2 inputs" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert list(rows) == ["a", "b", "add", "d"]
+    assert all(" ok " in row + " " for row in rows.values())  # the status column (add has no options after it)
+    assert "[(7, 4), (7, 4)]" in rows["add"] and "streaming (branched_step): yes" in r.stdout
+
+
+def test_a_shared_layer_is_listed_with_why(shared):
+    """A layer called twice is refused by convert: its row gets convert's error, the other layers are checked."""
+    r = kerasc("inspect", shared, no_tf=True)
+    assert r.returncode == 2, r.stdout + r.stderr
+    rows = {line.split()[1]: line for line in r.stdout.splitlines() if line[:1].isdigit()}
+    assert list(rows) == ["d", "a", "add", "out"]
+    assert " ok " in rows["d"] and " ok " in rows["add"] + " " and " ok " in rows["out"]
+    assert "NO [1]" in rows["a"]
+    assert rows["add"].split()[3:5] == ["?", "?"]  # its inputs come from the refused layer: width unknown
+    assert "[1] layer 'a' (LSTM) is called 2 times; supported: each layer called once" in r.stdout
+    assert "cannot convert: 1 problem listed above" in r.stdout
+    assert r.stderr.strip().splitlines() == [f"kerasc: error: {shared}: layer 'a' (LSTM) is called 2 times; "
+                                             "supported: each layer called once (shared layers are not supported)"]
+    c = kerasc("convert", shared, "-o", shared.parent / "out", no_tf=True)
+    assert c.returncode == 2 and c.stderr == r.stderr
+
+
+def test_bidirectional_is_one_row_with_the_work_buffer(bidi):
+    r = kerasc("inspect", bidi, "--json", no_tf=True)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert [layer["name"] for layer in info["layers"]] == ["bi", "out"]
+    bi = info["layers"][0]
+    assert bi["class"] == "Bidirectional" and bi["streaming"] is False and bi["output"] == "(T, 6)"
+    assert bi["options"]["layer"] == "GRU" and bi["params"] == 2 * (3 * (3 * 3 + 3 * 3 + 2 * 3))
+    assert info["flash_bytes"] == sum(layer["flash_bytes"] for layer in info["layers"])
+    assert info["streaming"] is False and "reads the sequence backwards" in info["streaming_note"]
+    assert info["work_bytes_per_timestep"] > 0 and info["stateful"] is False
 
 
 def test_unreadable_file_is_one_line(tmp_path):
