@@ -430,13 +430,21 @@ def _err(v: Optional[float]) -> str:
 
 
 def run(models: list[tuple[str, Any]], s: Optional[Settings] = None, ref: bool = True,
-        work: Optional[Path] = None) -> tuple[list[Row], str]:
-    """Benchmark each (label, model); return the rows and the markdown tables."""
+        work: Optional[Path] = None, progress: Any = None) -> tuple[list[Row], str]:
+    """Benchmark each (label, model); return the rows and the markdown tables. `progress`: a
+    kerasc.progress.Progress showing which model is being timed (silent by default)."""
+    from .progress import NULL
+
+    progress = progress or NULL
     s = s or Settings()
     ref_src = find_ref() if ref else None
     tmp = Path(work) if work else Path(tempfile.mkdtemp(prefix="kerasc-bench-"))
+    rows = []
     try:
-        rows = [bench_model(label, m, s, tmp, ref_src, name=f"bench{i}") for i, (label, m) in enumerate(models)]
+        with progress.task("bench", len(models)):
+            for i, (label, m) in enumerate(models):
+                with progress.stage(f"timing {label} (C builds, Keras, callgrind)"):
+                    rows.append(bench_model(label, m, s, tmp, ref_src, name=f"bench{i}"))
     finally:
         if work is None:
             shutil.rmtree(tmp, ignore_errors=True)
