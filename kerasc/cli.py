@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--name", help="C prefix (default: the file name, sanitised)")
     i.add_argument("--json", action="store_true", help="machine-readable output (same content)")
 
-    b = sub.add_parser("bench", help="time the generated C step and sequence against Keras",
+    b = sub.add_parser("bench", parents=[quiet], help="time the generated C step and sequence against Keras",
                        description="Time the generated C (a C timing program, no Python in the loop) per step and "
                                    "per sequence at -O3 -march=native, -O2 and -Os, against Keras (eager step, "
                                    "tf.function step, predict) and, for a single LSTM/GRU layer, against "
@@ -331,7 +331,7 @@ def _bench(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         s.timesteps = args.timesteps
     s.keras = not args.no_keras
-    _, text = bench.run([(Path(args.model).name, args.model)], s, ref=not args.no_ref)
+    _, text = bench.run([(Path(args.model).name, args.model)], s, ref=not args.no_ref, progress=_progress)
     print(text)
     return EXIT_OK
 
