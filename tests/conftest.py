@@ -66,8 +66,8 @@ def keras():
 
 @pytest.fixture(scope="module")
 def prepared(request, keras):
-    """The module's CASES (helpers.Case), built with random weights, Keras truth taken, and all
-    compiled into one extension: {case id: (model, x, keras_y, compiled)}."""
+    """The module's CASES, built with random weights, Keras truth taken, and all compiled into one
+    extension, by the module's PREPARE (default helpers.prepare: {case id: (model, x, keras_y, compiled)})."""
     from helpers import prepare
 
-    return prepare(request.module.CASES, keras)
+    return getattr(request.module, "PREPARE", prepare)(request.module.CASES, keras)

@@ -69,9 +69,7 @@ ROWS = pairwise(FACTORS, _valid)
 CASES = [_case(i, r) for i, r in enumerate(ROWS)]
 
 
-@pytest.fixture(scope="module")
-def prepared(keras):
-    return prepare_graph(CASES, keras)
+PREPARE = prepare_graph  # how conftest's `prepared` fixture builds this module's CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)

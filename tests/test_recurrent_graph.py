@@ -154,9 +154,7 @@ CASES = RNN_CASES + GRAPHS
 CAUSAL = {"branches_merged", "two_inputs_one_axis", "conditioned_states", "deep_causal_stack", "masked_branches"}
 
 
-@pytest.fixture(scope="module")
-def prepared(keras):
-    return prepare_graph(CASES, keras)
+PREPARE = prepare_graph  # how conftest's `prepared` fixture builds this module's CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
