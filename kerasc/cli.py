@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 from . import __version__
 from .errors import KerascError
 from .progress import NULL, Progress
+from .quant import TOLERANCE
 from .verify import DEFAULT_ATOL, DEFAULT_BATCH, DEFAULT_RTOL, DEFAULT_TIMESTEPS
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_MISSING_EXTRA = 0, 1, 2, 3
@@ -82,8 +83,8 @@ def _parser() -> argparse.ArgumentParser:
                                                       "PNG plot (needs kerasc[report])")
     v.add_argument("--weights", default="float32", choices=["float32", "float16", "int8"],
                    help="weight type of the generated C, compared with the float Keras model; sets the default "
-                        "tolerance (float32: atol 1e-5 rtol 1e-4; float16: atol 2e-3 rtol 1e-2; int8: atol 2e-2 "
-                        "rtol 5e-2) (default: float32)")
+                        "tolerance (" + "; ".join(f"{w}: atol {a:g} rtol {r:g}" for w, (a, r) in TOLERANCE.items())
+                        + ") (default: float32)")
     v.add_argument("--json", nargs="?", const="-", metavar="FILE",
                    help="write the result as JSON (schema kerasc-verify/1) to FILE, or alone on stdout without FILE")
     v.add_argument("--junit", metavar="FILE.xml", help="write a JUnit XML report (one test case per layer) to FILE")

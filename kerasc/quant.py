@@ -23,7 +23,9 @@ from .errors import ConversionError
 from .ir import CArray, ModelIR, Node
 
 # weight type -> (atol, rtol) used by verify when none is given.
-TOLERANCE = {"float32": (1e-5, 1e-4), "float16": (2e-3, 1e-2), "int8": (2e-2, 5e-2)}
+# float16 and int8: about 3x and 2.4x the worst atol needed (at this rtol) over the demo model and 60 random
+# saturating models of 4 to 128 units over 32 timesteps (benchmarks/quant_error.py; docs/quant.md).
+TOLERANCE = {"float32": (1e-5, 1e-4), "float16": (1e-2, 1e-2), "int8": (2e-1, 5e-2)}
 WEIGHT_TYPES = tuple(TOLERANCE)
 NOTE = {"float16": "IEEE half bit patterns in uint16_t, widened to float as read",
         "int8": "int8_t with one float scale per unit and gate, symmetric"}
