@@ -208,6 +208,7 @@ def text(desc: Description) -> str:
         scratch = ir.scratch_floats * FLOAT_BYTES
         lines.append(f"total: {ir.params} parameters; flash {ir.weight_bytes} bytes (weights); RAM {ir.state_bytes} "
                      f"bytes (state {ir.state_bytes - scratch} + scratch {scratch})")
+        lines.append("flash by --weights: " + ", ".join(f"{w} {b} bytes" for w, b in flash_by_weights(ir).items()))
         lines.append(f"streaming ({ir.name}_step): {'yes' if ir.causal else 'no, ' + why_not_stream(ir)}")
         for row in desc.layers:
             if row.ignored:
@@ -241,8 +242,16 @@ def to_json(desc: Description) -> dict[str, Any]:
     if ir is not None:
         info.update({"params": ir.params, "flash_bytes": ir.weight_bytes, "ram_bytes": ir.state_bytes,
                      "scratch_bytes": ir.scratch_floats * FLOAT_BYTES, "streaming": ir.causal,
+                     "flash_bytes_by_weights": flash_by_weights(ir),
                      "streaming_note": "" if ir.causal else why_not_stream(ir)})
     return info
+
+
+def flash_by_weights(ir: ModelIR) -> dict[str, int]:
+    """Flash bytes of the weights with each `--weights` choice (kernels quantized, the rest float32)."""
+    from .quant import WEIGHT_TYPES, quantize
+
+    return {w: quantize(ir, w).weight_bytes for w in WEIGHT_TYPES}
 
 
 def why_not_stream(ir: ModelIR) -> str:

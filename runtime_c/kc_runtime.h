@@ -105,22 +105,23 @@ static inline void kc_matvec_acc(float *z, const float *W, const float *x, int n
  * biases, activations and states stay float32, and so does all arithmetic: each weight is widened to
  * float as it is read, in the same loop order as kc__acc (so the products vectorise the same way). */
 
-/* The float32 value of an IEEE 754 binary16 bit pattern, exactly (every half is a float): integer
- * operations on the bits for normal numbers, infinities and NaNs (payload kept), and mant * 2^-24
- * (exact in float) for zeros and subnormals, so it does not depend on the FPU's handling of float
- * subnormals (flush-to-zero). */
+/* The float32 value of an IEEE 754 binary16 bit pattern, exactly (every half is a float), without
+ * branches so the product loops vectorise: exponent and mantissa move into place and the exponent is
+ * rebiased (+112); infinities and NaNs get exponent 255 (payload kept); zeros and subnormals m * 2^-24
+ * are computed as 2^-14 * (1 + m / 1024) - 2^-14, exact and on normal floats only, so the result does
+ * not depend on the FPU's handling of float subnormals (flush-to-zero). */
 static inline float kc_half_to_float(uint16_t h)
 {
-    const uint32_t sign = ((uint32_t)h & 0x8000u) << 16;
-    const uint32_t expo = ((uint32_t)h >> 10) & 0x1fu;
-    const uint32_t mant = (uint32_t)h & 0x3ffu;
-    uint32_t bits;
+    const uint32_t em = ((uint32_t)h & 0x7fffu) << 13;
+    const uint32_t expo = em & 0x0f800000u;
+    uint32_t bits = em + (112u << 23);
     float f;
-    if (expo == 0u) {
-        f = (float)mant * 5.96046448e-08f; /* 2^-24 */
-        return sign != 0u ? -f : f;
-    }
-    bits = sign | (expo == 0x1fu ? 0x7f800000u : (expo + 112u) << 23) | (mant << 13);
+    bits += expo == 0x0f800000u ? 112u << 23 : 0u;
+    bits += expo == 0u ? 1u << 23 : 0u;
+    memcpy(&f, &bits, sizeof f);
+    f = expo == 0u ? f - 6.10351562e-05f : f; /* 2^-14 */
+    memcpy(&bits, &f, sizeof bits);
+    bits |= ((uint32_t)h & 0x8000u) << 16;
     memcpy(&f, &bits, sizeof f);
     return f;
 }

@@ -239,3 +239,15 @@ def test_int8_selftest_under_qemu(tmp_path, keras):
     exe = tmp_path / "selftest_arm"
     run([cc, *C99, "-O2", "-static", f"-I{tmp_path}", src, "-o", exe, "-lm"])
     assert run([qemu, exe], check=False).returncode == 0
+
+
+def test_inspect_shows_flash_per_weight_type(capsys):
+    from kerasc.cli import main
+
+    assert main(["inspect", str(DEMO)]) == 0
+    assert "flash by --weights: float32 19120 bytes, float16 9984 bytes, int8 6520 bytes" in capsys.readouterr().out
+    assert main(["inspect", str(DEMO), "--json"]) == 0
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["flash_bytes_by_weights"] == {"float32": 19120, "float16": 9984, "int8": 6520}
