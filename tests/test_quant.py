@@ -251,3 +251,34 @@ def test_inspect_shows_flash_per_weight_type(capsys):
 
     doc = json.loads(capsys.readouterr().out)
     assert doc["flash_bytes_by_weights"] == {"float32": 19120, "float16": 9984, "int8": 6520}
+
+
+def test_int8_firmware_on_cortex_m4(tmp_path):
+    """examples/firmware with FIRMWARE_WEIGHTS=int8 (kerasc_add_model OPTIONS --weights int8): the const
+    model symbols take ACTIVITY_WEIGHT_BYTES (6520, a third of float32), and the on-target self-test
+    against the float Keras outputs passes under qemu-system-arm (Cortex-M4F)."""
+    import re
+    import sys
+
+    from firmware_helpers import env_with_kerasc
+
+    require_tool("cmake")
+    require_tool("arm-none-eabi-gcc")
+    qemu = require_tool("qemu-system-arm")
+    nm = require_tool("arm-none-eabi-nm")
+    fw = ROOT / "examples" / "firmware"
+    build = tmp_path / "fw"
+    run(["cmake", "-S", fw, "-B", build, f"-DCMAKE_TOOLCHAIN_FILE={fw / 'arm-none-eabi-cortex-m4f.cmake'}",
+         f"-DPython3_EXECUTABLE={sys.executable}", "-DFIRMWARE_SEMIHOSTING=ON", "-DFIRMWARE_SELFTEST=ON",
+         "-DFIRMWARE_WEIGHTS=int8"], env=env_with_kerasc())
+    run(["cmake", "--build", build], env=env_with_kerasc())
+    header = (build / "kerasc" / "activity" / "activity.h").read_text()
+    assert "static const int8_t activity__l0_W_z" in header
+    macro = int(re.search(r"#define ACTIVITY_WEIGHT_BYTES (\d+)", header).group(1))
+    sizes = [line.split() for line in run([nm, "-S", build / "activity_fw.elf"]).stdout.splitlines()]
+    consts = sum(int(s[1], 16) for s in sizes if len(s) == 4 and s[3].startswith("activity__") and s[2] in "rR")
+    assert macro == consts == 6520
+    p = run([qemu, "-M", "mps2-an386", "-display", "none", "-serial", "null", "-monitor", "none",
+             "-semihosting-config", "enable=on,target=native", "-kernel", build / "activity_selftest_fw.elf"],
+            check=False, timeout=120, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0 and "activity_selftest: PASS" in p.stdout + p.stderr, p.stdout + p.stderr
