@@ -200,8 +200,9 @@ def _convert(args: argparse.Namespace) -> int:
                 selftest = write_selftest(ir, args.model, Path(args.out), force=args.force)
     if args.self_test:
         print(f"wrote {selftest}")
+    kernels = "" if ir.weight_type == "float32" else f" ({ir.weight_type} kernels)"
     print(f"wrote {paths[0]} (+ {paths[1].name}): {len(ir.nodes)} layers, "
-          f"flash {ir.weight_bytes} bytes{'' if ir.weight_type == 'float32' else ' (' + ir.weight_type + ' kernels)'}, RAM {ir.state_bytes} bytes"
+          f"flash {ir.weight_bytes} bytes{kernels}, RAM {ir.state_bytes} bytes"
           f"{'' if ir.causal else ' (no streaming: ' + why_not_stream(ir) + ')'}")
     return EXIT_OK
 

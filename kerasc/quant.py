@@ -80,7 +80,8 @@ def _quantize_array(a: CArray, weights: str) -> CArray:
     if not np.all(np.isfinite(a.values)):
         raise ConversionError(f"{a.comment}: a weight is not finite; supported: finite weights for --weights int8")
     q, scale = int8_symmetric(a.values)
-    s = CArray(a.cname + "_scale", scale, f"int8 scales of {a.cname}: W[k][j] = scale[j] * q[k][j]")
+    s = CArray(a.cname + "_scale", scale,
+               f"int8 scales of {a.cname} [units={scale.size}]: W[k][j] = scale[j] * q[k][j]")
     return dataclasses.replace(a, values=q, ctype="int8_t", scale=s,
                                comment=f"{a.comment}; int8, scaled per unit j by {s.cname}[j]")
 
