@@ -5,8 +5,11 @@ Models: LSTM(64) F=32, GRU(64) F=32 (reset_after), LSTM(128) F=128 (weights N(0,
 ../shared/bench/yardstick.py) and the demo model examples/demo/activity.keras.
 Builds: -O3 -march=native (the issue's reference), then -O2 and -Os without -march.
 
+With --weights float32,float16,int8 every model gets one row per weight type (kerasc.quant; the
+error column is against the float Keras model).
+
 usage (from the repository root, with the project's venv):
-    python benchmarks/bench_step.py [--quick] [--out FILE.md]
+    python benchmarks/bench_step.py [--quick] [--out FILE.md] [--weights float32,float16,int8] [--only demo,LSTM(128)]
 """
 
 import argparse
@@ -41,11 +44,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="few repetitions, no callgrind (a smoke run)")
     ap.add_argument("--out", help="also write the tables to this Markdown file")
+    ap.add_argument("--weights", default="float32", help="comma-separated weight types (default float32)")
+    ap.add_argument("--only", help="comma-separated substrings of the model labels to run (default: all)")
     args = ap.parse_args()
     import keras
 
     settings = bench.Settings.quick() if args.quick else bench.Settings()
     models = layer_models(keras) + [("demo activity.keras", DEMO)]
+    if args.only:
+        models = [m for m in models if any(s in m[0] for s in args.only.split(","))]
+    wtypes = args.weights.split(",")
+    if wtypes != ["float32"]:
+        models = [(f"{label} [{w}]", m, w) for label, m in models for w in wtypes]
     _, text = bench.run(models, settings)
     print(text)
     if args.out:

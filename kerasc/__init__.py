@@ -20,20 +20,24 @@ __all__ = ["convert", "compile", "verify", "build_ir", "Report", "ConversionErro
            "BuildError", "__version__"]
 
 
-def build_ir(model: Any, name: Optional[str] = None):
-    """The intermediate representation of `model` (a keras.Model or a .keras path)."""
+def build_ir(model: Any, name: Optional[str] = None, *, weights: Optional[str] = None):
+    """The intermediate representation of `model` (a keras.Model or a .keras path), its kernels
+    stored as `weights` ('float32' (default), 'float16' or 'int8'; see kerasc.quant)."""
     from .graph import build
+    from .quant import check_weights, quantize
 
-    return build(model, name)
+    wtype = check_weights(weights)
+    return quantize(build(model, name), wtype)
 
 
 def convert(model: Any, out_dir: Any, name: Optional[str] = None, *, force: bool = False,
-            self_test: bool = False) -> list[Path]:
+            self_test: bool = False, weights: Optional[str] = None) -> list[Path]:
     """Write NAME.h (and the kc_runtime.h it includes) into out_dir; return the paths written.
-    self_test=True also writes NAME_selftest.c (needs TensorFlow: it embeds Keras' outputs)."""
+    self_test=True also writes NAME_selftest.c (needs TensorFlow: it embeds Keras' outputs).
+    weights: 'float32' (default), 'float16' or 'int8' kernels (kerasc.quant)."""
     from .codegen import write_files
 
-    ir = build_ir(model, name)
+    ir = build_ir(model, name, weights=weights)
     paths = write_files(ir, Path(out_dir), force=force)
     if self_test:
         from .selftest import write_selftest
@@ -42,8 +46,9 @@ def convert(model: Any, out_dir: Any, name: Optional[str] = None, *, force: bool
     return paths
 
 
-def compile(model: Any, name: Optional[str] = None):  # noqa: A001 - public API name from the design
+def compile(model: Any, name: Optional[str] = None, *,  # noqa: A001 - public API name from the design
+            weights: Optional[str] = None):
     """Generate the C for `model`, build it with cffi (cached) and return a CompiledModel."""
     from .harness import compile_models
 
-    return compile_models([build_ir(model, name)])[0]
+    return compile_models([build_ir(model, name, weights=weights)])[0]

@@ -245,12 +245,16 @@ def throughput(cm: Any, model: Any, xb: np.ndarray, s: Settings, row: Row) -> No
 # ------------------------------------------------------------------------- one model
 
 def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Optional[Path],
-                name: str = "bench", seed: int = 0) -> Row:
-    """Time one model (a keras.Model or a .keras path). Keras columns need TensorFlow."""
+                name: str = "bench", seed: int = 0, weights: str = "float32") -> Row:
+    """Time one model (a keras.Model or a .keras path) with `weights` kernels (kerasc.quant); the
+    error column is against the float Keras model. Keras columns need TensorFlow."""
     from .graph import build
     from .harness import compile_models
+    from .quant import quantize
 
-    ir = build(model, name)
+    ir = quantize(build(model, name), weights)
+    if weights != "float32":
+        ref_src = None  # the yardstick computes float32 weights
     if not ir.input_seq:
         raise ConversionError(f"{label}: kerasc bench times sequence models; this one takes a vector")
     T = ir.timesteps or s.timesteps
@@ -282,7 +286,7 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
     elif kind:
         kind = None
         row.notes.append("reference C skipped: it needs the Keras weights (TensorFlow not installed)")
-    if ref_src is not None and kind is None and not row.notes:
+    if ref_src is not None and kind is None and not row.notes and weights == "float32":
         row.notes.append("reference C not applicable (it computes one LSTM or GRU(reset_after) layer)")
     F, H = ir.input_width, ir.nodes[0].out_width
 
@@ -429,10 +433,10 @@ def _err(v: Optional[float]) -> str:
     return "n/a" if v is None else f"{v:.1e}"
 
 
-def run(models: list[tuple[str, Any]], s: Optional[Settings] = None, ref: bool = True,
+def run(models: list[tuple], s: Optional[Settings] = None, ref: bool = True,
         work: Optional[Path] = None, progress: Any = None) -> tuple[list[Row], str]:
-    """Benchmark each (label, model); return the rows and the markdown tables. `progress`: a
-    kerasc.progress.Progress showing which model is being timed (silent by default)."""
+    """Benchmark each (label, model) or (label, model, weight type); return the rows and the markdown
+    tables. `progress`: a kerasc.progress.Progress showing which model is being timed (silent by default)."""
     from .progress import NULL
 
     progress = progress or NULL
@@ -442,9 +446,10 @@ def run(models: list[tuple[str, Any]], s: Optional[Settings] = None, ref: bool =
     rows = []
     try:
         with progress.task("bench", len(models)):
-            for i, (label, m) in enumerate(models):
-                with progress.stage(f"timing {label} (C builds, Keras, callgrind)"):
-                    rows.append(bench_model(label, m, s, tmp, ref_src, name=f"bench{i}"))
+            for i, m in enumerate(models):
+                with progress.stage(f"timing {m[0]} (C builds, Keras, callgrind)"):
+                    rows.append(bench_model(m[0], m[1], s, tmp, ref_src, name=f"bench{i}",
+                                            weights=m[2] if len(m) > 2 else "float32"))
     finally:
         if work is None:
             shutil.rmtree(tmp, ignore_errors=True)

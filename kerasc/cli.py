@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 from . import __version__
 from .errors import KerascError
 from .progress import NULL, Progress
+from .quant import TOLERANCE
 from .verify import DEFAULT_ATOL, DEFAULT_BATCH, DEFAULT_RTOL, DEFAULT_TIMESTEPS
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_MISSING_EXTRA = 0, 1, 2, 3
@@ -50,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--out", default=".", metavar="DIR", help="output directory (default: .)")
     c.add_argument("--name", help="C prefix for every symbol (default: the file name, sanitised)")
     c.add_argument("--force", action="store_true", help="overwrite files kerasc did not generate")
+    c.add_argument("--weights", default="float32", choices=["float32", "float16", "int8"],
+                   help="storage of the kernels: float32 (default), float16 (half the flash) or int8 (a quarter, "
+                        "with one float scale per unit); biases and arithmetic stay float32")
     c.add_argument("--self-test", action="store_true",
                    help="also write NAME_selftest.c: a C program that checks the model against outputs Keras "
                         "computed for embedded inputs (0 = pass); needs TensorFlow (kerasc[verify])")
@@ -67,16 +71,20 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--batch", type=_positive_int, metavar="B",
                    help=f"sequences of random inputs (default {DEFAULT_BATCH})")
     v.add_argument("--seed", type=int, default=0, metavar="S", help="seed of random inputs (default 0)")
-    v.add_argument("--atol", type=_tolerance, metavar="A", help=f"absolute tolerance (default {DEFAULT_ATOL:g})")
-    v.add_argument("--rtol", type=_tolerance, metavar="R", help=f"relative tolerance (default {DEFAULT_RTOL:g})")
+    v.add_argument("--atol", type=_tolerance, metavar="A",
+                   help=f"absolute tolerance (default {DEFAULT_ATOL:g}, or that of --weights)")
+    v.add_argument("--rtol", type=_tolerance, metavar="R",
+                   help=f"relative tolerance (default {DEFAULT_RTOL:g}, or that of --weights)")
     v.add_argument("--name", help="C prefix (default: the file name, sanitised)")
     v.add_argument("--report", metavar="DIR",
                    help="also write DIR/index.html: one self-contained page with the plot, the table, the model and "
                         "the versions (needs kerasc[report])")
     v.add_argument("--plot", metavar="FILE.png", help="also write the largest error per layer and timestep as a "
                                                       "PNG plot (needs kerasc[report])")
-    v.add_argument("--weights", default="float32", choices=["float32"],
-                   help="weight type of the generated C; sets the default tolerance (default: float32)")
+    v.add_argument("--weights", default="float32", choices=["float32", "float16", "int8"],
+                   help="weight type of the generated C, compared with the float Keras model; sets the default "
+                        "tolerance (" + "; ".join(f"{w}: atol {a:g} rtol {r:g}" for w, (a, r) in TOLERANCE.items())
+                        + ") (default: float32)")
     v.add_argument("--json", nargs="?", const="-", metavar="FILE",
                    help="write the result as JSON (schema kerasc-verify/1) to FILE, or alone on stdout without FILE")
     v.add_argument("--junit", metavar="FILE.xml", help="write a JUnit XML report (one test case per layer) to FILE")
@@ -172,11 +180,12 @@ def _convert(args: argparse.Namespace) -> int:
     from .codegen import write_files
     from .describe import why_not_stream
     from .graph import build
+    from .quant import quantize
 
     progress = _progress
     with progress.task("convert", 4 if args.self_test else 2):
         with progress.stage("reading the model"):
-            ir = build(args.model, args.name)
+            ir = quantize(build(args.model, args.name), args.weights)
         if args.self_test:
             from .verify import import_keras
 
@@ -191,8 +200,9 @@ def _convert(args: argparse.Namespace) -> int:
                 selftest = write_selftest(ir, args.model, Path(args.out), force=args.force)
     if args.self_test:
         print(f"wrote {selftest}")
+    kernels = "" if ir.weight_type == "float32" else f" ({ir.weight_type} kernels)"
     print(f"wrote {paths[0]} (+ {paths[1].name}): {len(ir.nodes)} layers, "
-          f"flash {ir.weight_bytes} bytes, RAM {ir.state_bytes} bytes"
+          f"flash {ir.weight_bytes} bytes{kernels}, RAM {ir.state_bytes} bytes"
           f"{'' if ir.causal else ' (no streaming: ' + why_not_stream(ir) + ')'}")
     return EXIT_OK
 
@@ -212,7 +222,7 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         x = _read_inputs(args.inputs, args.model) if args.inputs else None
         report = verify(args.model, x=x, atol=args.atol, rtol=args.rtol, timesteps=args.timesteps,
-                        batch=args.batch, seed=args.seed, name=args.name, progress=_progress)
+                        batch=args.batch, seed=args.seed, name=args.name, progress=_progress, weights=args.weights)
     except KerascError as exc:
         if args.json:
             _write_text(args.json, json.dumps(parity.error_dict(source=args.model, error=str(exc),

@@ -186,6 +186,11 @@ def _view(ir: ModelIR) -> dict:
         "predict_args": ", ".join(["&st"] + [p.split()[-1].lstrip("*") for p in params]),
         "work_note": f" + work {ir.work_per_step * 4} bytes per timestep" if ir.needs_work else "",
     }
+    if ir.weight_type != "float32":
+        from .quant import NOTE, default_tolerance
+
+        view["quant_note"] = NOTE[ir.weight_type]
+        view["atol"], view["rtol"] = ("%g" % v for v in default_tolerance(ir.weight_type))
     view["predict_doc"] = "one sample: " + ("; ".join(
         [f"{i['name']} {i['shape']}" for i in inputs] + [f"{o['name']} {o['shape']}" for o in outputs]))
     if ir.needs_work:

@@ -326,6 +326,7 @@ def text(desc: Description) -> str:
         if ir.stateful:
             lines.append(f"stateful: {ir.name}_predict keeps the state of stateful layers between calls; "
                          f"{ir.name}_reset clears it")
+        lines.append("flash by --weights: " + ", ".join(f"{w} {b} bytes" for w, b in flash_by_weights(ir).items()))
         lines.append(f"streaming ({ir.name}_step): {'yes' if ir.causal else 'no, ' + why_not_stream(ir)}")
         for row in desc.layers:
             if row.ignored:
@@ -360,8 +361,16 @@ def to_json(desc: Description) -> dict[str, Any]:
         info.update({"params": ir.params, "flash_bytes": ir.weight_bytes, "ram_bytes": ir.state_bytes,
                      "scratch_bytes": ir.scratch_floats * FLOAT_BYTES,
                      "work_bytes_per_timestep": ir.work_per_step * FLOAT_BYTES, "stateful": ir.stateful,
-                     "streaming": ir.causal, "streaming_note": "" if ir.causal else why_not_stream(ir)})
+                     "streaming": ir.causal, "flash_bytes_by_weights": flash_by_weights(ir),
+                     "streaming_note": "" if ir.causal else why_not_stream(ir)})
     return info
+
+
+def flash_by_weights(ir: ModelIR) -> dict[str, int]:
+    """Flash bytes of the weights with each `--weights` choice (kernels quantized, the rest float32)."""
+    from .quant import WEIGHT_TYPES, quantize
+
+    return {w: quantize(ir, w).weight_bytes for w in WEIGHT_TYPES}
 
 
 def why_not_stream(ir: ModelIR) -> str:

@@ -15,11 +15,28 @@ FLOAT_BYTES = 4
 
 @dataclass(frozen=True, eq=False)
 class CArray:
-    """One `static const float` array of the generated header."""
+    """One `static const` array of the generated header: float, or a quantized kernel (kerasc.quant)."""
 
     cname: str  # full C identifier
-    values: np.ndarray  # float32, shape as declared in C
+    values: np.ndarray  # as stored in C (float32; uint16 half bit patterns; int8), shape as declared in C
     comment: str  # what it is: Keras array, gate, layout
+    ctype: str = "float"  # C element type: float, uint16_t (float16 bits) or int8_t
+    scale: Optional["CArray"] = None  # int8: float scale per output (last axis), W = scale * values
+
+    @property
+    def fn(self) -> str:
+        """Suffix of the runtime product kernel that reads this array (kc_preact, kc_preact_f16, ...)."""
+        return {"float": "", "uint16_t": "_f16", "int8_t": "_i8"}[self.ctype]
+
+    @property
+    def ref(self) -> str:
+        """Arguments passing this kernel to its product kernel: the first element, then the scales (int8)."""
+        return self.first + (f", {self.scale.cname}" if self.scale is not None else "")
+
+    @property
+    def null_ref(self) -> str:
+        """`ref` for an absent second kernel of the same type."""
+        return "NULL, NULL" if self.scale is not None else "NULL"
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -37,12 +54,15 @@ class CArray:
 
     @property
     def nbytes(self) -> int:
-        return int(self.values.size) * FLOAT_BYTES
+        """Bytes of flash: the values at their C type, plus the scales of an int8 kernel."""
+        own = int(self.values.size) * (FLOAT_BYTES if self.ctype == "float" else int(self.values.dtype.itemsize))
+        return own + (self.scale.nbytes if self.scale is not None else 0)
 
     def rows(self) -> list[str]:
-        """Initializer rows, `%.9g` so every float32 round-trips exactly."""
+        """Initializer rows, `%.9g` so every float32 round-trips exactly (integers as they are)."""
         flat = self.values.reshape(-1, self.shape[-1]) if self.values.ndim > 1 else self.values.reshape(1, -1)
-        return [", ".join(c_float(v) for v in row) for row in flat]
+        fmt = c_float if self.ctype == "float" else (lambda v: str(int(v)))
+        return [", ".join(fmt(v) for v in row) for row in flat]
 
     def initializer(self) -> str:
         rows = self.rows()
@@ -223,6 +243,7 @@ class ModelIR:
     stored: tuple[Stored, ...] = ()
     work_per_step: int = 0  # floats of caller `work` per timestep (0: NAME_predict takes no work)
     stream_note: str = ""  # why NAME_step does not exist ("" when it does)
+    weight_type: str = "float32"  # kernels stored as float32, float16 or int8 (kerasc.quant)
 
     @property
     def NAME(self) -> str:
@@ -286,5 +307,11 @@ class ModelIR:
         for n in self.nodes:
             for a in n.arrays:
                 h.update(a.cname.encode())
-                h.update(np.ascontiguousarray(a.values, dtype="<f4").tobytes())
+                if a.ctype == "float":
+                    h.update(np.ascontiguousarray(a.values, dtype="<f4").tobytes())
+                else:
+                    h.update(a.ctype.encode())
+                    h.update(np.ascontiguousarray(a.values).astype(a.values.dtype.newbyteorder("<")).tobytes())
+                    if a.scale is not None:
+                        h.update(np.ascontiguousarray(a.scale.values, dtype="<f4").tobytes())
         return h.hexdigest()

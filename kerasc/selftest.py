@@ -71,10 +71,10 @@ def reference_data(ir: ModelIR, model: Any, *, cases: int = DEFAULT_CASES, times
 def write_selftest(ir: ModelIR, model: Any, out_dir: Path, *, cases: int = DEFAULT_CASES,
                    timesteps: Optional[int] = None, seed: int = 0, force: bool = False) -> Path:
     """Write out_dir/NAME_selftest.c for `model` (the source `ir` was built from); return its path."""
-    from .verify import DEFAULT_ATOL, DEFAULT_RTOL
+    from .quant import default_tolerance
 
     x, y = reference_data(ir, model, cases=cases, timesteps=timesteps, seed=seed)
     path = Path(out_dir) / f"{ir.name}_selftest.c"
     _check_overwrite(path, force)
-    _atomic_write(path, render_selftest(ir, x, y, DEFAULT_ATOL, DEFAULT_RTOL))
+    _atomic_write(path, render_selftest(ir, x, y, *default_tolerance(ir.weight_type)))
     return path

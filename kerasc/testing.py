@@ -21,12 +21,13 @@ from typing import Any, Optional
 import numpy as np
 
 from .errors import ConversionError
-from .verify import DEFAULT_ATOL, DEFAULT_RTOL, Report
+from .quant import TOLERANCE as _TOLERANCE
+from .quant import check_weights, default_tolerance
+from .verify import Report
 
 __all__ = ["assert_matches_keras", "compile_for_tests", "default_tolerance", "ModelUnderTest", "SUPPORTED_WEIGHTS"]
 
-# Weight types and their documented default tolerance (atol, rtol); `weights=` selects one.
-_TOLERANCE = {"float32": (DEFAULT_ATOL, DEFAULT_RTOL)}
+# Weight types and their documented default tolerance (atol, rtol) (kerasc.quant); `weights=` selects one.
 SUPPORTED_WEIGHTS = tuple(_TOLERANCE)
 
 # Session caches (one Python process = one test session; pytest-xdist workers each have their own).
@@ -35,20 +36,6 @@ _irs: dict[tuple, Any] = {}  # (file, mtime, size, name) -> ModelIR
 _keras_models: dict[tuple, Any] = {}  # (file, mtime, size) -> Keras model loaded from that file
 # (model, ok, max error, seed) of every comparison made, for the pytest plugin's summary
 results: list[tuple[str, bool, float, Optional[int]]] = []
-
-
-def default_tolerance(weights: Optional[str] = None) -> tuple[float, float]:
-    """(atol, rtol) documented for a weight type; ConversionError for a type kerasc does not have."""
-    return _TOLERANCE[check_weights(weights)]
-
-
-def check_weights(weights: Optional[str]) -> str:
-    if weights is None:
-        return SUPPORTED_WEIGHTS[0]
-    if weights not in _TOLERANCE:
-        raise ConversionError(f"weights={weights!r} is not supported; supported weight types: "
-                              f"{', '.join(repr(w) for w in SUPPORTED_WEIGHTS)}")
-    return weights
 
 
 def _file_key(path: Path) -> tuple:
@@ -132,11 +119,13 @@ def compile_for_tests(model: Any, name: Optional[str] = None, *, header: Any = N
     from .codegen import RUNTIME_HEADER, render_header, runtime_source
     from .harness import compile_models
 
-    check_weights(weights)
+    from .quant import quantize
+
+    wtype = check_weights(weights)
     if header is not None:
         header = Path(header)
         name = name or header.stem
-    ir = _ir(model, name)
+    ir = quantize(_ir(model, name), wtype)
     sources = _header_sources(ir, header) if header is not None else {f"{ir.name}.h": render_header(ir)}
     sources.setdefault(RUNTIME_HEADER, runtime_source())
     key = hashlib.sha256("\0".join(f"{k}\0{v}" for k, v in sorted(sources.items())).encode()).hexdigest()
@@ -167,12 +156,13 @@ def assert_matches_keras(model: Any, x: Any = None, *, atol: Optional[float] = N
     x: inputs (batch, timesteps, features) or (batch, features); default: seeded N(0, 1) values
        (`timesteps`, `batch`, `seed`), and the seed is in the message so a failure reproduces.
     atol, rtol: default to the documented tolerance of the weight type (float32: 1e-5, 1e-4).
-    weights: the weight type of the generated C; 'float32' (the default) is the only one today.
+    weights: the weight type of the generated C: 'float32' (default), 'float16' or 'int8' kernels, compared
+             with the float Keras model (kerasc.quant.TOLERANCE holds the default tolerances).
     compiled: a CompiledModel to check instead of compiling `model` (e.g. the C of an earlier retrain).
     header: a generated header to check instead (e.g. the one committed to your firmware repository).
 
     Returns the verify Report when everything agrees; raises AssertionError otherwise."""
-    wtype = check_weights(weights)
+    wtype = check_weights(weights if weights is not None or compiled is None else compiled.ir.weight_type)
     d_atol, d_rtol = _TOLERANCE[wtype]
     atol = d_atol if atol is None else float(atol)
     rtol = d_rtol if rtol is None else float(rtol)
@@ -213,7 +203,7 @@ class ModelUnderTest:
     def verify(self, x: Any = None, *, atol: Optional[float] = None, rtol: Optional[float] = None,
                weights: Optional[str] = None, **kw: Any) -> Report:
         """The verify Report (no assertion)."""
-        d_atol, d_rtol = default_tolerance(weights)
+        d_atol, d_rtol = default_tolerance(weights if weights is not None else self.compiled.ir.weight_type)
         return _run_verify(self.source, x, d_atol if atol is None else float(atol),
                            d_rtol if rtol is None else float(rtol), self.compiled, **kw)
 

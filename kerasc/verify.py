@@ -305,19 +305,27 @@ def environment(kmodel: Any = None) -> dict[str, str]:
 
 def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Optional[float] = None, *,
            timesteps: Optional[int] = None, batch: Optional[int] = None, seed: int = 0,
-           name: Optional[str] = None, compiled: Any = None, progress: Optional[Progress] = None) -> Report:
+           name: Optional[str] = None, compiled: Any = None, progress: Optional[Progress] = None,
+           weights: Optional[str] = None) -> Report:
     """Compare the generated C with Keras on every layer and timestep; see Report.
 
+    weights: the weight type of the C ('float32', 'float16', 'int8'; default: that of `compiled`, else
+    float32), always compared with the float Keras model; atol/rtol None: its documented default.
     `progress` (kerasc.progress.Progress) shows the stages on a terminal; silent by default."""
     from .graph import build
     from .harness import compile_models
+    from .quant import check_weights, default_tolerance, quantize
 
     progress = progress or NULL
-    atol = DEFAULT_ATOL if atol is None else float(atol)
-    rtol = DEFAULT_RTOL if rtol is None else float(rtol)
+    wtype = check_weights(weights if weights is not None or compiled is None else compiled.ir.weight_type)
+    if compiled is not None and compiled.ir.weight_type != wtype:
+        raise ConversionError(f"weights={wtype!r} but the compiled model has {compiled.ir.weight_type} weights")
+    d_atol, d_rtol = default_tolerance(wtype)
+    atol = d_atol if atol is None else float(atol)
+    rtol = d_rtol if rtol is None else float(rtol)
     with progress.task("verify", 6):
         with progress.stage("reading the model"):
-            ir = build(model, name) if compiled is None else compiled.ir
+            ir = quantize(build(model, name), wtype) if compiled is None else compiled.ir
             used_seed: Optional[int] = None
             if x is None:
                 x = make_inputs(ir, timesteps, batch, seed)

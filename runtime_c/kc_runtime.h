@@ -12,9 +12,11 @@
 #define KC_RUNTIME_H_INCLUDED
 
 #define KC_RUNTIME_VERSION 2
+#define KC_RUNTIME_QUANT 1 /* has kc_preact_f16 and kc_preact_i8 (headers with --weights float16 / int8) */
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #ifdef __cplusplus
@@ -95,6 +97,131 @@ static inline void kc_matvec_acc(float *z, const float *W, const float *x, int n
         kc__acc(acc, W + j0, n_out, x, n_in, width);
         for (j = 0; j < width; ++j) {
             z[j0 + j] = acc[j];
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- quantized weights
+ * `kerasc convert --weights float16|int8` stores the kernels (x @ W, h @ U) in 2 or 1 bytes per weight;
+ * biases, activations and states stay float32, and so does all arithmetic: each weight is widened to
+ * float as it is read, in the same loop order as kc__acc (so the products vectorise the same way). */
+
+/* The float32 value of an IEEE 754 binary16 bit pattern, exactly (every half is a float), without
+ * branches so the product loops vectorise: exponent and mantissa move into place and the exponent is
+ * rebiased (+112); infinities and NaNs get exponent 255 (payload kept); zeros and subnormals m * 2^-24
+ * are computed as 2^-14 * (1 + m / 1024) - 2^-14, exact and on normal floats only, so the result does
+ * not depend on the FPU's handling of float subnormals (flush-to-zero). */
+static inline float kc_half_to_float(uint16_t h)
+{
+    const uint32_t em = ((uint32_t)h & 0x7fffu) << 13;
+    const uint32_t expo = em & 0x0f800000u;
+    uint32_t bits = em + (112u << 23);
+    float f;
+    bits += expo == 0x0f800000u ? 112u << 23 : 0u;
+    bits += expo == 0u ? 1u << 23 : 0u;
+    memcpy(&f, &bits, sizeof f);
+    f = expo == 0u ? f - 6.10351562e-05f : f; /* 2^-14 */
+    memcpy(&bits, &f, sizeof bits);
+    bits |= ((uint32_t)h & 0x8000u) << 16;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* kc__acc with float16 weights (bit patterns, widened by kc_half_to_float). */
+static inline void kc__acc_f16(float *acc, const uint16_t *W, int ld, const float *x, int n, int width)
+{
+    const int n4 = n - n % 4;
+    int k, j;
+    for (k = 0; k < n4; k += 4) {
+        const float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];
+        const uint16_t *w0 = W + (size_t)k * (size_t)ld;
+        const uint16_t *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;
+        for (j = 0; j < width; ++j) {
+            acc[j] = acc[j] + x0 * kc_half_to_float(w0[j]) + x1 * kc_half_to_float(w1[j]) +
+                     x2 * kc_half_to_float(w2[j]) + x3 * kc_half_to_float(w3[j]);
+        }
+    }
+    for (k = n4; k < n; ++k) {
+        const float xk = x[k];
+        const uint16_t *w = W + (size_t)k * (size_t)ld;
+        for (j = 0; j < width; ++j) {
+            acc[j] = acc[j] + xk * kc_half_to_float(w[j]);
+        }
+    }
+}
+
+/* kc__acc with int8 weights (unscaled: the caller multiplies by the per-output scale). */
+static inline void kc__acc_i8(float *acc, const int8_t *W, int ld, const float *x, int n, int width)
+{
+    const int n4 = n - n % 4;
+    int k, j;
+    for (k = 0; k < n4; k += 4) {
+        const float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];
+        const int8_t *w0 = W + (size_t)k * (size_t)ld;
+        const int8_t *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;
+        for (j = 0; j < width; ++j) {
+            acc[j] = acc[j] + x0 * (float)w0[j] + x1 * (float)w1[j] + x2 * (float)w2[j] + x3 * (float)w3[j];
+        }
+    }
+    for (k = n4; k < n; ++k) {
+        const float xk = x[k];
+        const int8_t *w = W + (size_t)k * (size_t)ld;
+        for (j = 0; j < width; ++j) {
+            acc[j] = acc[j] + xk * (float)w[j];
+        }
+    }
+}
+
+/* kc_preact with float16 kernels W (n_x, n_out) and U (n_h, n_out); b stays float (may be NULL). */
+static inline void kc_preact_f16(float *z, const float *b, const uint16_t *W, const float *x, int n_x,
+                                 const uint16_t *U, const float *h, int n_h, int n_out)
+{
+    float acc[KC_BLOCK];
+    int j0, j;
+    for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {
+        const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;
+        for (j = 0; j < width; ++j) {
+            acc[j] = b != NULL ? b[j0 + j] : 0.0f;
+        }
+        kc__acc_f16(acc, W + j0, n_out, x, n_x, width);
+        if (U != NULL) {
+            kc__acc_f16(acc, U + j0, n_out, h, n_h, width);
+        }
+        for (j = 0; j < width; ++j) {
+            z[j0 + j] = acc[j];
+        }
+    }
+}
+
+/* kc_preact with int8 kernels and one float scale per output (per column of the Keras kernel):
+ * z[j] = b[j] + sW[j] * (x @ Wq)[j] + sU[j] * (h @ Uq)[j], with W[k][j] = sW[j] * Wq[k][j]
+ * (symmetric: sW[j] = max_k |W[k][j]| / 127). b may be NULL; U (and sU) may be NULL.
+ * Costs two blocks of KC_BLOCK floats of stack. */
+static inline void kc_preact_i8(float *z, const float *b, const int8_t *W, const float *sW, const float *x,
+                                int n_x, const int8_t *U, const float *sU, const float *h, int n_h, int n_out)
+{
+    float acc[KC_BLOCK];
+    float accu[KC_BLOCK];
+    int j0, j;
+    for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {
+        const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;
+        for (j = 0; j < width; ++j) {
+            acc[j] = 0.0f;
+            accu[j] = 0.0f;
+        }
+        kc__acc_i8(acc, W + j0, n_out, x, n_x, width);
+        if (U != NULL) {
+            kc__acc_i8(accu, U + j0, n_out, h, n_h, width);
+            for (j = 0; j < width; ++j) {
+                acc[j] = sW[j0 + j] * acc[j] + sU[j0 + j] * accu[j];
+            }
+        } else {
+            for (j = 0; j < width; ++j) {
+                acc[j] = sW[j0 + j] * acc[j];
+            }
+        }
+        for (j = 0; j < width; ++j) {
+            z[j0 + j] = b != NULL ? b[j0 + j] + acc[j] : acc[j];
         }
     }
 }

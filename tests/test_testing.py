@@ -127,9 +127,11 @@ def test_weights_keyword(current):
 
     assert default_tolerance("float32") == default_tolerance(None) == (1e-5, 1e-4)
     assert assert_matches_keras(MODEL, weights="float32").ok
-    with pytest.raises(kerasc.ConversionError, match=r"weights='int8' is not supported; supported weight types: "
-                                                     r"'float32'"):
-        assert_matches_keras(MODEL, weights="int8")
+    assert default_tolerance("int8") == (0.2, 0.05)
+    assert assert_matches_keras(MODEL, weights="int8").atol == 0.2
+    with pytest.raises(kerasc.ConversionError, match=r"weights='int4' is not supported; supported weight types: "
+                                                     r"'float32', 'float16', 'int8'"):
+        assert_matches_keras(MODEL, weights="int4")
 
 
 def test_tolerance_keywords_are_applied():
@@ -262,8 +264,8 @@ def test_verify_errors_still_write_machine_reports(tmp_path):
     assert doc["ok"] is False and doc["exit_code"] == 2 and doc["error"] in r.stderr
     suite = ET.parse(tmp_path / "v.xml").getroot().find("testsuite")
     assert suite.get("errors") == "1" and suite.find("testcase/error").get("type") == "ConversionError"
-    r = kerasc_cli("verify", str(MODEL), "--weights", "int8", check=False)
-    assert r.returncode == 2 and "invalid choice: 'int8'" in r.stderr and "float32" in r.stderr
+    r = kerasc_cli("verify", str(MODEL), "--weights", "int4", check=False)
+    assert r.returncode == 2 and "invalid choice: 'int4'" in r.stderr and "float32" in r.stderr and "int8" in r.stderr
 
 
 # ------------------------------------------------------------------ the example user project
