@@ -21,6 +21,7 @@ from . import __version__, names
 from .errors import ConversionError
 from .ir import ModelIR, Node, Phase, Stored, Tensor
 from .layers import MAX_UNITS, Context, to_node
+from .layers import noop
 from .layers.merge import merge_node
 from .layers.wrappers import RNN_CLASSES, bidirectional_parts
 from .load import LayerRecord, ModelRecord, load, tensor_refs
@@ -196,6 +197,10 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) merges masked inputs, where Keras "
                                   "substitutes values at masked timesteps; supported: Add, Subtract, Average, "
                                   "Concatenate on masked inputs, or Multiply/Maximum/Minimum without a mask")
+        if rec.class_name in noop.NOOPS:  # identity at inference: the output is the input (and its mask)
+            noop.check(rec, len(inputs))
+            produced[(rec.name, 0)] = inputs[0]
+            continue
         if rec.class_name == "Bidirectional":
             outs = _bidirectional(b, rec, inputs, init, mask)
         else:

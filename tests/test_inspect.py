@@ -13,7 +13,7 @@ def mixed(keras, tmp_path_factory):
     """Supported layers between three unsupported ones, a training-only option and a go_backwards layer."""
     m = keras.Sequential([keras.Input((None, 3)), keras.layers.Conv1D(4, 3, padding="causal", name="conv"),
                           keras.layers.LSTM(8, return_sequences=True, dropout=0.2, name="lstm"),
-                          keras.layers.Dropout(0.1, name="drop"),
+                          keras.layers.LayerNormalization(name="norm"),
                           keras.layers.GRU(5, go_backwards=True, name="gru"),
                           keras.layers.BatchNormalization(name="bn"),
                           keras.layers.Dense(2, name="out")], name="mixed")
@@ -71,8 +71,8 @@ def test_every_layer_listed_with_why_it_is_unsupported(mixed):
     r = kerasc("inspect", mixed, no_tf=True)
     assert r.returncode == 2, r.stdout + r.stderr
     rows = {line.split()[1]: line for line in r.stdout.splitlines() if line[:1].isdigit()}
-    assert list(rows) == ["conv", "lstm", "drop", "gru", "bn", "out"]
-    assert "NO [1]" in rows["conv"] and "NO [2]" in rows["drop"] and "NO [3]" in rows["bn"]
+    assert list(rows) == ["conv", "lstm", "norm", "gru", "bn", "out"]
+    assert "NO [1]" in rows["conv"] and "NO [2]" in rows["norm"] and "NO [3]" in rows["bn"]
     for name in ("lstm", "gru", "out"):
         assert " ok " in rows[name], rows[name]
     assert "go_backwards=True" in rows["gru"] and rows["gru"].split()[8] == "no"  # cannot stream
@@ -83,8 +83,9 @@ def test_every_layer_listed_with_why_it_is_unsupported(mixed):
     # stderr: the one line convert prints, and convert still refuses
     assert r.stderr.strip().splitlines() == [f"kerasc: error: {mixed}: layer 'conv' (Conv1D) is not supported; "
                                              f"supported layers: LSTM, GRU, SimpleRNN, Dense, Concatenate, Add, "
-                                             f"Subtract, Multiply, Average, Maximum, Minimum, Masking, "
-                                             f"TimeDistributed, Bidirectional, InputLayer "
+                                             f"Subtract, Multiply, Average, Maximum, Minimum, Masking, Dropout, "
+                                             f"SpatialDropout1D, GaussianNoise, GaussianDropout, AlphaDropout, "
+                                             f"ActivityRegularization, TimeDistributed, Bidirectional, InputLayer "
                                              f"(and from Keras 2 files: CuDNNLSTM, CuDNNGRU)"]
     c = kerasc("convert", mixed, "-o", mixed.parent / "out", no_tf=True)
     assert c.returncode == 2 and c.stderr == r.stderr
@@ -98,12 +99,12 @@ def test_json_lists_statuses(mixed):
     assert info["params"] is None and info["flash_bytes"] is None
     status = {layer["name"]: layer["status"] for layer in info["layers"]}
     assert status["lstm"] == status["gru"] == status["out"] == "ok"
-    assert "(Dropout) is not supported" in status["drop"]
+    assert "(LayerNormalization) is not supported" in status["norm"]
     lstm = next(layer for layer in info["layers"] if layer["name"] == "lstm")
     assert lstm["options"] == {"activation": "tanh", "recurrent_activation": "sigmoid", "return_sequences": True}
     assert lstm["ignored_options"] == ["dropout=0.2"] and lstm["streaming"] is True
-    drop = next(layer for layer in info["layers"] if layer["name"] == "drop")
-    assert drop["flash_bytes"] is None and drop["streaming"] is None and drop["output"] == "?"
+    norm = next(layer for layer in info["layers"] if layer["name"] == "norm")
+    assert norm["flash_bytes"] is None and norm["streaming"] is None and norm["output"] == "?"
 
 
 def test_json_of_a_convertible_model_keeps_its_keys():

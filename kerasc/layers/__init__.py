@@ -213,4 +213,4 @@ def expect_weights(rec: LayerRecord, shapes: list[tuple[int, ...]], names: list[
     return out
 
 
-from . import cudnn, dense, merge, masking, recurrent, wrappers  # noqa: E402,F401  (register the handlers)
+from . import cudnn, dense, merge, masking, noop, recurrent, wrappers  # noqa: E402,F401  (register the handlers)
