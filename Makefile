@@ -7,7 +7,7 @@ APT_PACKAGES := clang cmake valgrind gcc-arm-none-eabi libnewlib-arm-none-eabi g
 	qemu-system-arm chromium
 PYTEST_ARGS ?=
 
-.PHONY: all setup deps demo firmware docs docs-assets test test-c clean
+.PHONY: all setup deps demo firmware docs docs-assets test clean
 
 all: test
 
@@ -21,7 +21,7 @@ deps:
 	if [ -z "$$missing" ]; then echo "deps: C toolchains and chromium present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "deps: installing$$missing (apt)"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null) \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null) \
 	    || echo "deps: WARNING: apt-get install failed; tests needing$$missing will report it"; \
 	else echo "deps: WARNING: missing$$missing and not root with apt; tests needing them will report it"; fi
 
