@@ -34,54 +34,69 @@ extern "C" {
 #define KC_BLOCK 128
 #endif
 
-/* acc (width,) += x (n,) @ W[0:n][0:width], rows ld floats apart (width <= KC_BLOCK).
+/* KC__DEFINE_ACC(name, wtype, LOAD) defines
+ *   static inline void name(float *acc, const wtype *W, int ld, const float *x, int n, int width)
+ * acc (width,) += x (n,) @ W[0:n][0:width], rows ld weights apart (width <= KC_BLOCK), each weight
+ * widened to float by LOAD (float32, float16 or int8 kernels share this one loop).
  * Four rows per pass, each added in turn: the sum order is k = 0..n-1, as in the plain loop
  * `for k: for j: acc[j] += x[k] * W[k][j]`, so the result is bit-identical to it. The inner loop has
  * independent lanes (and a constant trip count once inlined), so compilers vectorise it without
  * -ffast-math. */
-static inline void kc__acc(float *acc, const float *W, int ld, const float *x, int n, int width)
-{
-    const int n4 = n - n % 4;
-    int k, j;
-    for (k = 0; k < n4; k += 4) {
-        const float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];
-        const float *w0 = W + (size_t)k * (size_t)ld;
-        const float *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;
-        for (j = 0; j < width; ++j) {
-            acc[j] = acc[j] + x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j];
-        }
+#define KC__DEFINE_ACC(name, wtype, LOAD)                                                           \
+    static inline void name(float *acc, const wtype *W, int ld, const float *x, int n, int width) \
+    {                                                                                               \
+        const int n4 = n - n % 4;                                                                   \
+        int k, j;                                                                                   \
+        for (k = 0; k < n4; k += 4) {                                                               \
+            const float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];                     \
+            const wtype *w0 = W + (size_t)k * (size_t)ld;                                           \
+            const wtype *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;                                \
+            for (j = 0; j < width; ++j) {                                                           \
+                acc[j] = acc[j] + x0 * LOAD(w0[j]) + x1 * LOAD(w1[j]) + x2 * LOAD(w2[j]) +          \
+                         x3 * LOAD(w3[j]);                                                          \
+            }                                                                                       \
+        }                                                                                           \
+        for (k = n4; k < n; ++k) {                                                                  \
+            const float xk = x[k];                                                                  \
+            const wtype *w = W + (size_t)k * (size_t)ld;                                            \
+            for (j = 0; j < width; ++j) {                                                           \
+                acc[j] = acc[j] + xk * LOAD(w[j]);                                                  \
+            }                                                                                       \
+        }                                                                                           \
     }
-    for (k = n4; k < n; ++k) {
-        const float xk = x[k];
-        const float *w = W + (size_t)k * (size_t)ld;
-        for (j = 0; j < width; ++j) {
-            acc[j] = acc[j] + xk * w[j];
-        }
-    }
-}
 
-/* z (n_out,) = b (n_out,) + x (n_x,) @ W (n_x, n_out) + h (n_h,) @ U (n_h, n_out): a gate's
+/* KC__DEFINE_PREACT(name, wtype, ACC) defines
+ *   static inline void name(float *z, const float *b, const wtype *W, const float *x, int n_x,
+ *                           const wtype *U, const float *h, int n_h, int n_out)
+ * z (n_out,) = b (n_out,) + x (n_x,) @ W (n_x, n_out) + h (n_h,) @ U (n_h, n_out): a gate's
  * pre-activation in one pass per block of outputs (b may be NULL: no bias; U may be NULL: no
  * second product). Sum order per output: bias, then x[0..n_x-1], then h[0..n_h-1]. */
-static inline void kc_preact(float *z, const float *b, const float *W, const float *x, int n_x,
-                             const float *U, const float *h, int n_h, int n_out)
-{
-    float acc[KC_BLOCK];
-    int j0, j;
-    for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {
-        const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;
-        for (j = 0; j < width; ++j) {
-            acc[j] = b != NULL ? b[j0 + j] : 0.0f;
-        }
-        kc__acc(acc, W + j0, n_out, x, n_x, width);
-        if (U != NULL) {
-            kc__acc(acc, U + j0, n_out, h, n_h, width);
-        }
-        for (j = 0; j < width; ++j) {
-            z[j0 + j] = acc[j];
-        }
+#define KC__DEFINE_PREACT(name, wtype, ACC)                                                        \
+    static inline void name(float *z, const float *b, const wtype *W, const float *x, int n_x,   \
+                            const wtype *U, const float *h, int n_h, int n_out)                  \
+    {                                                                                               \
+        float acc[KC_BLOCK];                                                                        \
+        int j0, j;                                                                                  \
+        for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {                                                  \
+            const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;                        \
+            for (j = 0; j < width; ++j) {                                                           \
+                acc[j] = b != NULL ? b[j0 + j] : 0.0f;                                              \
+            }                                                                                       \
+            ACC(acc, W + j0, n_out, x, n_x, width);                                                 \
+            if (U != NULL) {                                                                        \
+                ACC(acc, U + j0, n_out, h, n_h, width);                                             \
+            }                                                                                       \
+            for (j = 0; j < width; ++j) {                                                           \
+                z[j0 + j] = acc[j];                                                                 \
+            }                                                                                       \
+        }                                                                                           \
     }
-}
+
+#define KC__LOAD_F32(w) (w)
+/* kc__acc: float32 kernels. */
+KC__DEFINE_ACC(kc__acc, float, KC__LOAD_F32)
+/* kc_preact: float32 kernels W (n_x, n_out) and U (n_h, n_out). */
+KC__DEFINE_PREACT(kc_preact, float, kc__acc)
 
 /* z (n_out,) += x (n_in,) @ W (n_in, n_out), W row-major (Keras' kernel layout); every z[j] is
  * summed in the order k = 0..n_in-1 (see kc__acc). */
@@ -127,71 +142,13 @@ static inline float kc_half_to_float(uint16_t h)
     return f;
 }
 
+#define KC__LOAD_I8(w) ((float)(w))
 /* kc__acc with float16 weights (bit patterns, widened by kc_half_to_float). */
-static inline void kc__acc_f16(float *acc, const uint16_t *W, int ld, const float *x, int n, int width)
-{
-    const int n4 = n - n % 4;
-    int k, j;
-    for (k = 0; k < n4; k += 4) {
-        const float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];
-        const uint16_t *w0 = W + (size_t)k * (size_t)ld;
-        const uint16_t *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;
-        for (j = 0; j < width; ++j) {
-            acc[j] = acc[j] + x0 * kc_half_to_float(w0[j]) + x1 * kc_half_to_float(w1[j]) +
-                     x2 * kc_half_to_float(w2[j]) + x3 * kc_half_to_float(w3[j]);
-        }
-    }
-    for (k = n4; k < n; ++k) {
-        const float xk = x[k];
-        const uint16_t *w = W + (size_t)k * (size_t)ld;
-        for (j = 0; j < width; ++j) {
-            acc[j] = acc[j] + xk * kc_half_to_float(w[j]);
-        }
-    }
-}
-
+KC__DEFINE_ACC(kc__acc_f16, uint16_t, kc_half_to_float)
 /* kc__acc with int8 weights (unscaled: the caller multiplies by the per-output scale). */
-static inline void kc__acc_i8(float *acc, const int8_t *W, int ld, const float *x, int n, int width)
-{
-    const int n4 = n - n % 4;
-    int k, j;
-    for (k = 0; k < n4; k += 4) {
-        const float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];
-        const int8_t *w0 = W + (size_t)k * (size_t)ld;
-        const int8_t *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;
-        for (j = 0; j < width; ++j) {
-            acc[j] = acc[j] + x0 * (float)w0[j] + x1 * (float)w1[j] + x2 * (float)w2[j] + x3 * (float)w3[j];
-        }
-    }
-    for (k = n4; k < n; ++k) {
-        const float xk = x[k];
-        const int8_t *w = W + (size_t)k * (size_t)ld;
-        for (j = 0; j < width; ++j) {
-            acc[j] = acc[j] + xk * (float)w[j];
-        }
-    }
-}
-
+KC__DEFINE_ACC(kc__acc_i8, int8_t, KC__LOAD_I8)
 /* kc_preact with float16 kernels W (n_x, n_out) and U (n_h, n_out); b stays float (may be NULL). */
-static inline void kc_preact_f16(float *z, const float *b, const uint16_t *W, const float *x, int n_x,
-                                 const uint16_t *U, const float *h, int n_h, int n_out)
-{
-    float acc[KC_BLOCK];
-    int j0, j;
-    for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {
-        const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;
-        for (j = 0; j < width; ++j) {
-            acc[j] = b != NULL ? b[j0 + j] : 0.0f;
-        }
-        kc__acc_f16(acc, W + j0, n_out, x, n_x, width);
-        if (U != NULL) {
-            kc__acc_f16(acc, U + j0, n_out, h, n_h, width);
-        }
-        for (j = 0; j < width; ++j) {
-            z[j0 + j] = acc[j];
-        }
-    }
-}
+KC__DEFINE_PREACT(kc_preact_f16, uint16_t, kc__acc_f16)
 
 /* kc_preact with int8 kernels and one float scale per output (per column of the Keras kernel):
  * z[j] = b[j] + sW[j] * (x @ Wq)[j] + sU[j] * (h @ Uq)[j], with W[k][j] = sW[j] * Wq[k][j]
