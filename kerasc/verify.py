@@ -143,6 +143,8 @@ class Report:
     def timesteps(self) -> Optional[int]:
         """Length of the input sequences (None when the input has no time axis)."""
         shape = self.input_shape[0] if self.input_shape and isinstance(self.input_shape[0], tuple) else self.input_shape
+        if self.ir is not None and self.ir.input_ctypes[0] != "float":  # token ids: (batch, timesteps)
+            return int(shape[1])
         return int(shape[1]) if len(shape) == 3 else None
 
     @property

@@ -67,6 +67,14 @@ def k3_two_inputs(k):
     return k.Model([tok, feat], k.layers.LSTM(4)(k.layers.Concatenate()([e, feat])))
 
 
+def k3_two_tables(k):
+    """One token input read by two Embedding layers (tokens drawn below the smaller input_dim)."""
+    i = k.Input((None,), dtype="int32")
+    a = k.layers.Embedding(10, 4)(i)
+    b = k.layers.Embedding(6, 4)(i)
+    return k.Model(i, k.layers.GRU(3)(k.layers.Add()([a, b])))
+
+
 def k2_func_lstm(k):
     i = k.Input((7,))
     e = k.layers.Embedding(25, 6)(i)
@@ -90,6 +98,7 @@ CASES = [
     TokCase("k3-embedding-only", lambda k: _seq(k, k.Input((5,), dtype="int32"), L(k).Embedding(7, 3)),
             timesteps=5, seed=5),
     TokCase("k3-two-inputs", k3_two_inputs, seed=6),
+    TokCase("k3-two-tables-add", k3_two_tables, seed=12),
     TokCase("k3-file", lambda k: _seq(k, k.Input((None,), dtype="int32"), L(k).Embedding(11, 4, mask_zero=True),
                                       L(k).LSTM(3)), ext=".keras", zeros=True, batch=4, seed=7),
     TokCase("k2-seq-input-length", lambda k: _seq(k, L(k).Embedding(20, 5, input_length=6), L(k).LSTM(4),
@@ -292,9 +301,10 @@ def _cli(*args):
 
 def test_cli_verify_inspect_and_bench(prepared, tmp_path):
     model, source, x, y, cm = prepared["k3-file"]
-    r = _cli("verify", source, "--timesteps", 9)
+    r = _cli("verify", source, "--timesteps", 9, "--report", tmp_path / "report")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "PASS" in r.stdout and "(2, 9)" in r.stdout
+    assert (tmp_path / "report" / "index.html").stat().st_size > 0
     np.save(tmp_path / "tokens.npy", x.astype(np.int64))
     r = _cli("verify", source, "--inputs", tmp_path / "tokens.npy")
     assert r.returncode == 0, r.stdout + r.stderr

@@ -25,11 +25,13 @@ TRAINING_ONLY = (
     "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
     "kernel_constraint", "recurrent_constraint", "bias_constraint",
     "unroll", "implementation",
+    "embeddings_initializer", "embeddings_regularizer", "embeddings_constraint",
 )
 # Of those, the ones a user may wonder about when set (initializers are always present).
 _WORTH_NOTING = (
     "dropout", "recurrent_dropout", "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
     "activity_regularizer", "kernel_constraint", "recurrent_constraint", "bias_constraint", "unroll",
+    "embeddings_regularizer", "embeddings_constraint",
 )
 # Bookkeeping keys that carry no computation.
 BOOKKEEPING = ("name", "dtype", "batch_input_shape", "batch_shape", "input_shape", "input_dtype")

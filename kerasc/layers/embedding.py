@@ -15,17 +15,13 @@ from ..ir import TOKEN_CTYPE, Node, Port, StateVar
 from ..load import LayerRecord
 from . import Context, LayerDoc, Option, check_options, expect_weights, flag, positive_int, register
 
-_TRAINING = "training only (accepted, ignored)"
 DOC = LayerDoc(
     options=(Option("input_dim", doc="≥ 1 (vocabulary size)"),
              Option("output_dim", doc="≥ 1"),
              Option("mask_zero", doc="`True`: token 0 masks its timestep for the recurrent layers downstream, as "
                                      "in Keras", default=False),
              Option("input_length", doc="Keras 2: bookkeeping"),
-             Option("sparse", (False,), default=False),
-             Option("embeddings_initializer", doc=_TRAINING),
-             Option("embeddings_regularizer", doc=_TRAINING),
-             Option("embeddings_constraint", doc=_TRAINING)),
+             Option("sparse", (False,), default=False)),
     notes="directly on a model input of token ids (`int32_t` in C, one per timestep); a token outside "
           "`[0, input_dim)`, where Keras raises an error, gives an all-zero row",
 )
@@ -33,11 +29,8 @@ DOC = LayerDoc(
 
 @register("Embedding", doc=DOC)
 def embedding(rec: LayerRecord, ctx: Context) -> Node:
-    ignored = list(check_options(rec, DOC.known()))
+    ignored = check_options(rec, DOC.known())
     cfg = rec.config
-    for key in ("embeddings_regularizer", "embeddings_constraint"):
-        if cfg.get(key) is not None:
-            ignored.append(key)
     if ctx.in_ctype != TOKEN_CTYPE or not ctx.in_seq:
         raise ConversionError(f"layer '{rec.name}' (Embedding) reads a float tensor; supported: Embedding directly "
                               "on a model input of token ids, shape (batch, timesteps), read only by Embedding layers")
@@ -63,5 +56,5 @@ def embedding(rec: LayerRecord, ctx: Context) -> Node:
         options={"input_dim": vocab, "output_dim": dim, "mask_zero": mask_zero, "last_token": vocab - 1,
                  "token_ctype": TOKEN_CTYPE, "scratch": 0},
         summary=f"Embedding(input_dim={vocab}, output_dim={dim}{', mask_zero=True' if mask_zero else ''})",
-        ignored=tuple(ignored),
+        ignored=ignored,
     )
