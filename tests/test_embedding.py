@@ -283,6 +283,29 @@ def test_selftest_strict_c99_runs_and_passes(c_files, cc, tmp_path):
     assert "static const int32_t tok__selftest_x[2][16]" in text
 
 
+def test_selftest_passes_on_arm_under_qemu(c_files, tmp_path):
+    cc, qemu = require_tool("arm-linux-gnueabihf-gcc"), require_tool("qemu-arm")
+    exe = tmp_path / "selftest_arm"
+    subprocess.run([cc, *STRICT, "-O2", "-static", f"-I{c_files}", str(c_files / "tok_selftest.c"), "-o", str(exe),
+                    "-lm"], check=True, capture_output=True, text=True)
+    assert subprocess.run([qemu, str(exe)]).returncode == 0
+
+
+def test_corrupted_expected_value_fails(c_files, tmp_path):
+    """The self-test can fail: one of Keras' outputs changed by 1e-2 must make it return 1."""
+    text = (c_files / "tok_selftest.c").read_text()
+    head, tail = text.split("static const float tok__selftest_y", 1)
+    first = tail.index("f,")
+    start = tail.rindex(" ", 0, first) + 1
+    value = float(tail[start:first]) + 1e-2
+    src = tmp_path / "tok_selftest.c"
+    src.write_text(head + "static const float tok__selftest_y" + tail[:start] + f"{value:.9g}" + tail[first:])
+    exe = tmp_path / "bad"
+    subprocess.run([require_tool("gcc"), "-std=c99", "-O2", f"-I{c_files}", str(src), "-o", str(exe), "-lm"],
+                   check=True)
+    assert subprocess.run([str(exe)]).returncode == 1
+
+
 def test_token_headers_compile_as_cpp_and_for_cortex_m(c_files, tmp_path):
     subprocess.run([require_tool("g++"), "-x", "c++", "-std=c++11", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
                     "-c", f"-I{c_files}", str(c_files / "all.c"), "-o", str(tmp_path / "cpp.o")], check=True)
