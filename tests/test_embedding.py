@@ -342,6 +342,19 @@ def test_cli_verify_inspect_and_bench(prepared, tmp_path):
     assert r.returncode == 2 and "token ids" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_convert_token_files_without_tensorflow(prepared, tmp_path):
+    """convert reads .keras and Keras 2 .h5 token models with TensorFlow and Keras blocked."""
+    block = ("import sys; [sys.modules.__setitem__(m, None) for m in ('tensorflow', 'keras', 'tf_keras')]; "
+             "from kerasc.cli import main; sys.exit(main(sys.argv[1:]))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for cid in ("k3-file", "k2-func-mask-bidir"):
+        source = prepared[cid][1]
+        r = subprocess.run([sys.executable, "-c", block, "convert", str(source), "-o", str(tmp_path), "--name", "t",
+                            "--weights", "int8", "--force"], capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert "const int32_t *x" in (tmp_path / "t.h").read_text()
+
+
 def test_legacy_functional_mask_reaches_the_rnn(prepared):
     """tf_keras propagates Embedding's mask in Functional models without recording it in the file."""
     cm = prepared["k2-func-mask-bidir"][4]
