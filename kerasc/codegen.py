@@ -203,7 +203,8 @@ def _view(ir: ModelIR) -> dict:
         loop = next(p for p in phases if p["kind"] == "loop")
         li = phases.index(loop)
         view["stream"] = {
-            "params": [f"const {i['ctype']} *{i['name']}" for i in seq_inputs] + [f"float *{o['name']}" for o in outputs],
+            "params": [f"const {i['ctype']} *{i['name']}" for i in seq_inputs]
+                      + [f"float *{o['name']}" for o in outputs],
             "loop": loop, "pre": phases[:li], "post": phases[li + 1:],
             "vector_inputs": [i for i in inputs if not i["seq"]],
         }

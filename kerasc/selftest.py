@@ -55,7 +55,8 @@ def render_selftest(ir: ModelIR, x: np.ndarray, y: np.ndarray, atol: float, rtol
         "atol": c_float(atol),
         "rtol": c_float(rtol),
         "work_floats": work_floats,
-        "x_shape": f"[{cases}]" + (f"[{timesteps}]" if ir.input_seq else "") + ("" if tokens else f"[{ir.input_width}]"),
+        "x_shape": (f"[{cases}]" + (f"[{timesteps}]" if ir.input_seq else "")
+                    + ("" if tokens else f"[{ir.input_width}]")),
         "y_shape": f"[{cases}]" + (f"[{timesteps}]" if ir.output_seq else "") + f"[{ir.output_width}]",
         "stack_bytes": ir.state_bytes + 4 * (int(y[0].size) + work_floats + ir.output_width),
     }
