@@ -257,6 +257,9 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
         ref_src = None  # the yardstick computes float32 weights
     if not ir.input_seq:
         raise ConversionError(f"{label}: kerasc bench times sequence models; this one takes a vector")
+    if ir.has_tokens:
+        raise ConversionError(f"{label}: kerasc bench does not time models whose input is token ids (Embedding) "
+                              "yet; it times models with float inputs (verify and convert support token ids)")
     T = ir.timesteps or s.timesteps
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((1, T, ir.input_width)).astype(np.float32)

@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                                    "Exits 0 only when every value agrees within atol + rtol * |keras|.")
     v.add_argument("model", help="a .keras or .h5 model file")
     v.add_argument("--inputs", metavar="X.npy|X.npz",
-                   help="inputs to use, shape (batch, timesteps, features): a .npy array, or an .npz holding one "
+                   help="inputs to use, shape (batch, timesteps, features) (token ids: (batch, timesteps), integers): "
+                        "a .npy array, or an .npz holding one "
                         "array per model input (named like the Keras inputs, or in model order); "
                         "default: seeded N(0, 1) values")
     v.add_argument("--timesteps", type=_positive_int, metavar="T",

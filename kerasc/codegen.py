@@ -81,13 +81,16 @@ def _view(ir: ModelIR) -> dict:
     P = ir.NAME
 
     def shape(t) -> str:
-        return (f"[{ir.input_timesteps[t.domain] or 'T'}]" if t.seq else "") + f"[{t.width}]"
+        steps = f"[{ir.input_timesteps[t.domain] or 'T'}]" if t.seq else ""
+        return steps + (" token ids" if t.ctype != "float" else f"[{t.width}]")
 
     inputs = []
     for k, ti in enumerate(ir.inputs):
         t = T[ti]
         inputs.append({"k": k, "name": names.x[k], "tvar": names.T[k], "width": t.width, "seq": t.seq,
-                       "fixed": ir.input_timesteps[k], "shape": shape(t)})
+                       "fixed": ir.input_timesteps[k], "shape": shape(t), "ctype": t.ctype,
+                       "tokens": t.ctype != "float",
+                       "tokens_limit": ir.token_limit(k) if t.ctype != "float" else 0})
     outputs = []
     for k, ti in enumerate(ir.outputs):
         t = T[ti]
@@ -98,7 +101,7 @@ def _view(ir: ModelIR) -> dict:
 
     params = []
     for i in inputs:
-        params.append(f"const float *{i['name']}")
+        params.append(f"const {i['ctype']} *{i['name']}")
         if i["seq"]:
             params.append(f"int {i['tvar']}")
     params += [f"float *{o['name']}" for o in outputs]
@@ -156,7 +159,8 @@ def _view(ir: ModelIR) -> dict:
         order = list(dict.fromkeys(names.x + names.y + [s.base for s in ir.stored]))
         phase_bases = [b for b in order if b in bases]
         fn_bases = phase_bases
-        decl = [f"const float *{b}" if b in names.x else f"float *{b}" for b in fn_bases]
+        ctypes = {i["name"]: i["ctype"] for i in inputs}
+        decl = [f"const {ctypes[b]} *{b}" if b in names.x else f"float *{b}" for b in fn_bases]
         if ph.kind != "once":
             decl.append("int t")
             call_args = fn_bases + ["t"]
@@ -199,7 +203,8 @@ def _view(ir: ModelIR) -> dict:
         loop = next(p for p in phases if p["kind"] == "loop")
         li = phases.index(loop)
         view["stream"] = {
-            "params": [f"const float *{i['name']}" for i in seq_inputs] + [f"float *{o['name']}" for o in outputs],
+            "params": [f"const {i['ctype']} *{i['name']}" for i in seq_inputs]
+                      + [f"float *{o['name']}" for o in outputs],
             "loop": loop, "pre": phases[:li], "post": phases[li + 1:],
             "vector_inputs": [i for i in inputs if not i["seq"]],
         }
@@ -218,9 +223,13 @@ def shim_view(ir: ModelIR) -> dict:
     arrays in model.inputs / model.outputs order; ts[k]: timesteps of input k)."""
     v = _view(ir)
     predict = []
+
+    def x(i: dict) -> str:  # token ids travel through the shim's float ** as their int32 bytes
+        return f"((const {i['ctype']} *)(const void *)xs[{i['k']}])" if i["tokens"] else f"xs[{i['k']}]"
+
     for i in v["inputs"]:
         per = f"(size_t)ts[{i['k']}] * {i['width']}u" if i["seq"] else f"{i['width']}u"
-        predict.append(f"xs[{i['k']}] + (size_t)b * {per}")
+        predict.append(f"{x(i)} + (size_t)b * {per}")
         if i["seq"]:
             predict.append(f"ts[{i['k']}]")
     for o in v["outputs"]:
@@ -231,7 +240,7 @@ def shim_view(ir: ModelIR) -> dict:
     stream = v["stream"]
     step = reset_from = None
     if stream is not None:
-        step = [f"xs[{i['k']}]" for i in v["inputs"] if i["seq"]] + [f"ys[{o['k']}]" for o in v["outputs"]]
+        step = [x(i) for i in v["inputs"] if i["seq"]] + [f"ys[{o['k']}]" for o in v["outputs"]]
         if stream["vector_inputs"]:
             reset_from = [f"xs[{i['k']}]" for i in stream["vector_inputs"]]
     return {"predict": predict, "step": step, "reset_from": reset_from}

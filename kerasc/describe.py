@@ -69,7 +69,9 @@ class Description:
         return self.ir is not None
 
 
-def shape_text(seq: bool, timesteps: Optional[int], width: int) -> str:
+def shape_text(seq: bool, timesteps: Optional[int], width: int, tokens: bool = False) -> str:
+    if tokens:  # token ids: Keras' (timesteps,), one int32 per timestep
+        return f"({timesteps or 'T'},) int32"
     return f"({timesteps or 'T'}, {width})" if seq else f"({width},)"
 
 
@@ -83,7 +85,7 @@ def tensor_shapes(ir: ModelIR, indices: Iterable[int]) -> str:
     for i in indices:
         t = ir.tensors[i]
         steps = ir.input_timesteps[t.domain] if t.seq and 0 <= t.domain < len(ir.input_timesteps) else None
-        texts.append(shape_text(t.seq, steps, t.width))
+        texts.append(shape_text(t.seq, steps, t.width, t.ctype != "float"))
     return _shapes(texts) if texts else "?"
 
 
@@ -166,7 +168,7 @@ class _Shape:
 def _survey(source: Any, name: Optional[str], first: str) -> Description:
     """List every layer, each lowered on its own, after `build` refused the model with `first`."""
     from . import names
-    from .graph import _input_spec, _mask_only_layers, _topological
+    from .graph import _input_readers, _input_spec, _mask_only_layers, _topological
     from .load import load
 
     where = str(source) if isinstance(source, (str, os.PathLike)) else None
@@ -197,14 +199,18 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
         order, skip = list(record.layers), set()
     shapes: dict[tuple[str, int], _Shape] = {}
     model_in = []
+    try:
+        readers = _input_readers(record, order, skip)
+    except (ConversionError,) + MALFORMED:
+        readers = {}
     for ref in record.inputs:
         rec = next((r for r in record.layers if r.name == ref[0] and r.class_name == "InputLayer"), None)
         try:
             if rec is None:
                 raise ConversionError(f"{record.source}: model input '{ref[0]}' is not an InputLayer")
-            width, seq, steps = _input_spec(rec, record.source)
+            width, seq, steps, ctype = _input_spec(rec, record.source, readers.get(rec.name, []))
             shapes[(rec.name, 0)] = _Shape(width, seq, steps, True)
-            model_in.append(shape_text(seq, steps, width))
+            model_in.append(shape_text(seq, steps, width, ctype != "float"))
         except ConversionError as exc:
             note(str(exc))
             model_in.append("?")
@@ -267,7 +273,7 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
 def _lower_alone(rec: Any, ins: list[_Shape], record: Any, prefix: str) -> ModelIR:
     """`rec` as the only layer of a model whose inputs have the shapes `ins` (its call's other arguments,
     initial states and masks, are left out: they do not change the layer's nodes)."""
-    from .graph import lower
+    from .graph import TOKEN_READERS, lower
     from .load import LayerRecord, ModelRecord
 
     taken = {r.name for r in record.layers}
@@ -278,9 +284,13 @@ def _lower_alone(rec: Any, ins: list[_Shape], record: Any, prefix: str) -> Model
             base += "_"
         taken.add(base)
         in_names.append(base)
-    inputs = [LayerRecord(n, "InputLayer", {"name": n, "batch_shape": [None, s.timesteps, s.width] if s.seq
-                                                                      else [None, s.width]}, [])
-              for n, s in zip(in_names, ins)]
+    if rec.class_name in TOKEN_READERS:  # reads token ids (batch, timesteps)
+        inputs = [LayerRecord(n, "InputLayer", {"name": n, "batch_shape": [None, s.timesteps], "dtype": "int32"}, [])
+                  for n, s in zip(in_names, ins)]
+    else:
+        inputs = [LayerRecord(n, "InputLayer", {"name": n, "batch_shape": [None, s.timesteps, s.width] if s.seq
+                                                                          else [None, s.width]}, [])
+                  for n, s in zip(in_names, ins)]
     alone = dataclasses.replace(rec, inbound=[[(n, 0, 0) for n in in_names]], call_kwargs=[{}], call_args=[])
     mini = ModelRecord(record.name, record.source, record.keras_version, "Functional", inputs + [alone],
                        [(n, 0, 0) for n in in_names], [(rec.name, 0, 0)], record.legacy)

@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from . import __version__, names
 from .errors import ConversionError
-from .ir import ModelIR, Node, Phase, Stored, Tensor
+from .ir import TOKEN_CTYPE, ModelIR, Node, Phase, Stored, Tensor
 from .layers import MAX_UNITS, Context, to_node
 from .layers import noop
 from .layers.merge import merge_node
@@ -31,6 +31,13 @@ RECURRENT = RNN_CLASSES + ("Bidirectional",)
 # Layers whose output carries the mask of their (first) input, as in Keras' compute_mask.
 MASK_PASSING = ("Dense", "TimeDistributed", "Concatenate", "Add", "Subtract", "Average", "Multiply", "Maximum",
                 "Minimum")
+# Layers that may read token ids (integer inputs); their inputs are int32_t in C.
+TOKEN_READERS = ("Embedding",)
+# InputLayer dtypes of token inputs: Keras' Embedding casts anything but int32/int64 to int32
+# (float32 is what tf_keras' Sequential gives an Embedding-first model's input).
+TOKEN_DTYPES = ("int32", "int64", "int16", "int8", "uint8", "uint16", "uint32", "uint64", "float32")
+# Layers whose node has a second, internal port holding the mask they make (Embedding: mask_zero=True).
+MASK_MAKERS = ("Masking", "Embedding")
 # Merge layers whose Keras formula changes when their inputs carry masks (they substitute 1 or 0).
 MASK_SENSITIVE = ("Multiply", "Maximum", "Minimum")
 
@@ -64,6 +71,7 @@ class _T:
     domain: int = -1
     keras_layer: Optional[str] = None
     keras_port: int = 0
+    ctype: str = "float"
 
 
 class _Builder:
@@ -87,9 +95,9 @@ class _Builder:
             self.parent[r] = roots[0]
         return roots[0] if roots else -1
 
-    def add_input(self, k: int, width: int, seq: bool, ref: str, keras_layer: str) -> int:
+    def add_input(self, k: int, width: int, seq: bool, ref: str, keras_layer: str, ctype: str = "float") -> int:
         self.parent.append(k)
-        self.tensors.append(_T(width, seq, -1, k, ref, k if seq else -1, keras_layer, 0))
+        self.tensors.append(_T(width, seq, -1, k, ref, k if seq else -1, keras_layer, 0, ctype))
         return len(self.tensors) - 1
 
     def add(self, make: Any, rec: LayerRecord, inputs: list[int], *, init: tuple[int, ...] = (),
@@ -97,10 +105,13 @@ class _Builder:
             part: str = "") -> list[int]:
         """Make the node for `rec` on these tensors; return the tensors of its output ports."""
         ins = [self.tensors[t] for t in inputs]
+        if rec.class_name not in TOKEN_READERS and any(t.ctype == TOKEN_CTYPE for t in ins):
+            raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) reads token ids (an integer input); "
+                                  f"supported: token ids feed only {', '.join(TOKEN_READERS)} layers")
         ctx = Context(index=len(self.nodes), prefix=self.prefix, in_width=ins[0].width, in_seq=ins[0].seq,
                       in_widths=tuple(t.width for t in ins), in_seqs=tuple(t.seq for t in ins),
                       masked=mask is not None, init_widths=tuple(self.tensors[t].width for t in init),
-                      legacy=self.legacy)
+                      legacy=self.legacy, in_ctype=ins[0].ctype)
         node = make(rec, ctx)
         for t in init:
             if self.tensors[t].seq:
@@ -136,12 +147,14 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         raise ConversionError(f"{record.source}: the model has no inputs")
     single_in = len(record.inputs) == 1
     in_specs = []
+    mask_only = _mask_only_layers(record, order)
+    readers = _input_readers(record, order, mask_only)
     for k, ref in enumerate(record.inputs):
         rec = by_name.get(ref[0])
         if rec is None or rec.class_name != "InputLayer":
             raise ConversionError(f"{record.source}: model input '{ref[0]}' is not an InputLayer")
-        width, seq, timesteps = _input_spec(rec, record.source)
-        t = b.add_input(k, width, seq, "x" if single_in else f"x{k}", rec.name)
+        width, seq, timesteps, ctype = _input_spec(rec, record.source, readers.get(rec.name, []))
+        t = b.add_input(k, width, seq, "x" if single_in else f"x{k}", rec.name, ctype)
         produced[(rec.name, 0)] = t
         mask_of[t] = None
         in_specs.append((rec.name, timesteps))
@@ -153,7 +166,6 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
                                   f"of '{ref[0]}', which kerasc does not have; supported: each layer called once")
         return produced[(ref[0], ref[2])]
 
-    mask_only = _mask_only_layers(record, order)
     functional = record.class_name != "Sequential"
     for rec in order:
         if rec.name in mask_only:
@@ -186,12 +198,13 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         carried = _carried_mask(rec, inputs, mask_of)
         if mask_refs and carried is None:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with a mask that does not come "
-                                  "from a Masking layer; supported: masks made by Masking")
+                                  "from a Masking layer; supported: masks made by Masking or Embedding(mask_zero=True)")
         # Keras propagates the mask (Sequential) or records, per call, that the layer receives one
         # (Functional: the `mask` argument, whose computation is saved as op layers). Keras 3.15 records
         # none for a call with initial_state, and such a layer then runs unmasked: so does kerasc.
-        # Dense and merges compute the same with or without the mask.
-        receives = not functional or bool(mask_refs)
+        # Dense and merges compute the same with or without the mask. Keras 2 (tf_keras) propagates
+        # masks implicitly in Functional models too, and saves no trace of it.
+        receives = not functional or b.legacy or bool(mask_refs)
         mask = carried if rec.class_name in RECURRENT and receives else None
         if rec.class_name in MASK_SENSITIVE and carried is not None:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) merges masked inputs, where Keras "
@@ -207,8 +220,8 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
             outs = b.add(to_node, rec, inputs, init=init, mask=mask)
         for k, t in enumerate(outs):
             mask_of[t] = _out_mask(rec, k, b, outs, carried)
-            if rec.class_name == "Masking" and k > 0:
-                continue  # the mask: internal, Keras' Masking has one output
+            if rec.class_name in MASK_MAKERS and k > 0:
+                continue  # the mask: internal, Keras' Masking and Embedding have one output
             b.tensors[t].keras_layer, b.tensors[t].keras_port = rec.name, k
             produced[(rec.name, k)] = t
     outputs = []
@@ -265,8 +278,8 @@ def _out_mask(rec: LayerRecord, port: int, b: _Builder, outs: list[int], carried
     t = b.tensors[outs[port]]
     if not t.seq:
         return None
-    if rec.class_name == "Masking":
-        return outs[1] if port == 0 else None
+    if rec.class_name in MASK_MAKERS:
+        return outs[1] if port == 0 and len(outs) > 1 else None
     if rec.class_name in MASK_PASSING or rec.class_name in RECURRENT:
         return carried
     return None
@@ -330,10 +343,59 @@ def _topological(record: ModelRecord, by_name: dict[str, LayerRecord]) -> list[L
     return order
 
 
-def _input_spec(rec: LayerRecord, source: str) -> tuple[int, bool, Optional[int]]:
+def _input_readers(record: ModelRecord, order: list[LayerRecord], mask_only: set[str]) -> dict[str, list[LayerRecord]]:
+    """For each model input, the layers that read it (mask-only op layers aside)."""
+    inputs = {r[0] for r in record.inputs}
+    readers: dict[str, list[LayerRecord]] = {}
+    for rec in order:
+        if rec.name in mask_only or rec.class_name == "InputLayer":
+            continue
+        for node, kwargs in zip(rec.inbound, rec.call_kwargs or [{}] * len(rec.inbound)):
+            for ref in list(node) + tensor_refs(list(kwargs.values())):
+                if ref[0] in inputs and rec not in readers.setdefault(ref[0], []):
+                    readers[ref[0]].append(rec)
+    return readers
+
+
+def _input_dtype(rec: LayerRecord) -> Any:
+    dtype = rec.config.get("dtype", "float32")
+    if isinstance(dtype, dict):
+        dtype = dtype.get("config", {}).get("name", "float32")
+    return "float32" if dtype is None else dtype
+
+
+def _input_spec(rec: LayerRecord, source: str, readers: list[LayerRecord]) -> tuple[int, bool, Optional[int], str]:
+    """(features, has a time axis, fixed timesteps or None, C type) of a model input.
+
+    An input read only by Embedding layers holds token ids: Keras' shape (batch, timesteps) is a
+    sequence of one int32_t per timestep."""
     shape = rec.config.get("batch_shape") or rec.config.get("batch_input_shape")
     if shape is None and rec.config.get("shape") is not None:
         shape = [None] + list(rec.config["shape"])
+    dtype = _input_dtype(rec)
+    tokens = bool(readers) and all(r.class_name in TOKEN_READERS for r in readers)
+    if tokens and dtype not in TOKEN_DTYPES:
+        raise ConversionError(f"{source}: input '{rec.name}' has dtype {dtype!r}; supported: float32, or token ids "
+                              f"({', '.join(TOKEN_DTYPES[:-1])}) read by {', '.join(TOKEN_READERS)} layers")
+    if dtype != "float32" and not tokens:
+        if dtype in TOKEN_DTYPES and readers:
+            other = next(r for r in readers if r.class_name not in TOKEN_READERS)
+            raise ConversionError(f"{source}: input '{rec.name}' has dtype {dtype!r} and feeds '{other.name}' "
+                                  f"({other.class_name}); supported: integer inputs feed only "
+                                  f"{', '.join(TOKEN_READERS)} layers, other inputs are float32")
+        raise ConversionError(f"{source}: input '{rec.name}' has dtype {dtype!r}; supported: float32, or token ids "
+                              f"({', '.join(TOKEN_DTYPES[:-1])}) read by {', '.join(TOKEN_READERS)} layers")
+    if rec.config.get("sparse") or rec.config.get("ragged"):
+        raise ConversionError(f"{source}: input '{rec.name}' is sparse or ragged; supported: dense tensors")
+    if tokens:
+        if not isinstance(shape, (list, tuple)) or len(shape) != 2:
+            raise ConversionError(f"{source}: input '{rec.name}' of token ids has shape {shape!r}; supported: "
+                                  "(batch, timesteps), one token per timestep")
+        T = shape[1]
+        if not (T is None or (isinstance(T, int) and not isinstance(T, bool) and 0 < T <= MAX_TIMESTEPS)):
+            raise ConversionError(f"{source}: input '{rec.name}' has shape {shape!r}; timesteps must be a positive "
+                                  f"integer up to {MAX_TIMESTEPS} or None")
+        return 1, True, (int(T) if T is not None else None), TOKEN_CTYPE
     if not isinstance(shape, (list, tuple)) or len(shape) not in (2, 3):
         raise ConversionError(f"{source}: input '{rec.name}' has shape {shape!r}; supported: (batch, timesteps, "
                               "features) for sequences or (batch, features) for vectors")
@@ -345,16 +407,9 @@ def _input_spec(rec: LayerRecord, source: str) -> tuple[int, bool, Optional[int]
                               f"integer up to {MAX_UNITS}, timesteps one up to {MAX_TIMESTEPS} or None")
     if dims[-1] is None:
         raise ConversionError(f"{source}: input '{rec.name}' has an unknown feature size; it must be fixed")
-    dtype = rec.config.get("dtype", "float32")
-    if isinstance(dtype, dict):
-        dtype = dtype.get("config", {}).get("name", "float32")
-    if dtype not in ("float32", None):
-        raise ConversionError(f"{source}: input '{rec.name}' has dtype {dtype!r}; supported: float32")
-    if rec.config.get("sparse") or rec.config.get("ragged"):
-        raise ConversionError(f"{source}: input '{rec.name}' is sparse or ragged; supported: dense float32 tensors")
     if len(dims) == 2:
-        return int(dims[1]), True, (int(dims[0]) if dims[0] is not None else None)
-    return int(dims[0]), False, None
+        return int(dims[1]), True, (int(dims[0]) if dims[0] is not None else None), "float"
+    return int(dims[0]), False, None, "float"
 
 
 # ---------------------------------------------------------------------------- planning
@@ -461,7 +516,7 @@ def _finish(record: ModelRecord, prefix: str, b: _Builder, outputs: list[int],
     stored, work = _storage(nodes, tensors, where, outputs, len(outputs) == 1)
     inputs = [i for i, t in enumerate(tensors) if t.producer < 0]
     note = _stream_note([tensors[i] for i in inputs], nodes, phases, tensors)
-    frozen = tuple(Tensor(i, t.width, t.seq, t.producer, t.port, t.keras_layer, t.keras_port, t.domain, t.ref)
+    frozen = tuple(Tensor(i, t.width, t.seq, t.producer, t.port, t.keras_layer, t.keras_port, t.domain, t.ref, t.ctype)
                    for i, t in enumerate(tensors))
     scratch = max([int(n.options.get("scratch", 0)) for n in nodes] + [1])
     first = frozen[inputs[0]]

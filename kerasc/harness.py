@@ -116,6 +116,21 @@ def _build(modname: str, shim: str, cdef: str, headers: dict[str, str], root: Pa
         shutil.rmtree(work, ignore_errors=True)
 
 
+def token_ids(a: Any) -> np.ndarray:
+    """Token ids as the C takes them (int32_t): integers as they are, floats truncated toward zero as
+    Keras' Embedding casts them; values int32 cannot hold (and NaN) become -1, which the C, like any
+    token outside [0, input_dim), embeds as an all-zero row."""
+    a = np.asarray(a)
+    if a.dtype.kind == "b":
+        return np.ascontiguousarray(a, dtype=np.int32)
+    if a.dtype.kind in "iu":
+        wide = a.astype(np.int64) if a.dtype != np.uint64 else np.minimum(a, np.iinfo(np.int64).max).astype(np.int64)
+        return np.ascontiguousarray(np.where((wide < -(1 << 31)) | (wide >= (1 << 31)), -1, wide), dtype=np.int32)
+    f = np.asarray(a, dtype=np.float64)
+    ok = np.isfinite(f) & (f > -2.0 ** 31 - 1) & (f < 2.0 ** 31)
+    return np.ascontiguousarray(np.where(ok, np.trunc(np.where(ok, f, 0)), -1), dtype=np.int32)
+
+
 class CompiledModel:
     """A generated model, compiled and loaded: `predict`, `reset`/`step`, and `trace` for verify.
 
@@ -143,7 +158,7 @@ class CompiledModel:
         return f"<kerasc.CompiledModel '{self.name}' {self.input_shape} -> {self.output_shape}>"
 
     def _tensor_shape(self, t: Any) -> tuple:
-        return ((self.ir.input_timesteps[t.domain],) if t.seq else ()) + (t.width,)
+        return ((self.ir.input_timesteps[t.domain],) if t.seq else ()) + ((t.width,) if t.ctype == "float" else ())
 
     @property
     def input_shape(self) -> Any:
@@ -175,9 +190,15 @@ class CompiledModel:
         lengths: dict[int, int] = {}
         for k, (a, ti) in enumerate(zip(xs, ir.inputs)):
             t = ir.tensors[ti]
-            a = np.ascontiguousarray(np.asarray(a, dtype=np.float32))
-            want = 3 if t.seq else 2
             label = f"input {k} '{ir.input_names[k]}'"
+            if t.ctype != "float":  # token ids: Keras' (batch, timesteps), one token per timestep
+                a = np.asarray(a)
+                if a.ndim != 2:
+                    raise ValueError(f"{self.name}: {label}: expected token ids of shape (batch, timesteps), "
+                                     f"got {a.shape}")
+                a = token_ids(a)[:, :, None]
+            a = np.ascontiguousarray(np.asarray(a, dtype=np.float32)) if t.ctype == "float" else a
+            want = 3 if t.seq else 2
             if a.ndim != want or a.shape[-1] != t.width:
                 layout = "(batch, timesteps, features)" if t.seq else "(batch, features)"
                 raise ValueError(f"{self.name}: {label}: expected shape {layout} with features={t.width}, got {a.shape}")
@@ -297,7 +318,10 @@ class CompiledModel:
             if not t.seq:
                 xs.append(np.zeros(1, dtype=np.float32))
                 continue
-            a = np.ascontiguousarray(np.asarray(next(it), dtype=np.float32))
+            if t.ctype != "float":  # one token id: a scalar (or shape (1,))
+                a = token_ids(next(it)).reshape(-1)
+            else:
+                a = np.ascontiguousarray(np.asarray(next(it), dtype=np.float32))
             if a.shape != (t.width,):
                 raise ValueError(f"{self.name}: step expects one timestep of shape ({t.width},), got {a.shape}")
             xs.append(a)

@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 
 FLOAT_BYTES = 4
+TOKEN_CTYPE = "int32_t"  # C type of token-id inputs (the integer inputs of Embedding layers)
 
 
 @dataclass(frozen=True, eq=False)
@@ -199,6 +200,7 @@ class Tensor:
     keras_port: int  # which output of that Keras layer
     domain: int  # sequences: index of the model input whose timesteps it has; vectors: -1
     ref: str  # C expression of one step of it (model inputs: the argument name)
+    ctype: str = "float"  # C element type: float, or TOKEN_CTYPE for token ids read by Embedding layers
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,20 @@ class ModelIR:
     @property
     def NAME(self) -> str:
         return self.name.upper()
+
+    @property
+    def input_ctypes(self) -> tuple[str, ...]:
+        """C element type of each model input: float, or TOKEN_CTYPE (token ids)."""
+        return tuple(self.tensors[i].ctype for i in self.inputs)
+
+    @property
+    def has_tokens(self) -> bool:
+        return TOKEN_CTYPE in self.input_ctypes
+
+    def token_limit(self, k: int) -> int:
+        """Input k holds token ids: the smallest input_dim of the Embedding layers reading it."""
+        ti = self.inputs[k]
+        return min(int(n.options["input_dim"]) for n in self.nodes if ti in n.inputs)
 
     @property
     def output_width(self) -> int:

@@ -1,7 +1,8 @@
 """quant: kernels stored as float16 or int8 instead of float32 (`--weights`, `weights=`).
 
-Only the kernels shrink: every recurrent kernel and recurrent_kernel (per gate) and every Dense
-kernel. Biases, states, activations and all arithmetic stay float32; the C widens each weight to
+Only the kernels shrink: every recurrent kernel and recurrent_kernel (per gate), every Dense
+kernel and every Embedding table (int8: one scale per output_dim column; a lookup widens one row).
+Biases, states, activations and all arithmetic stay float32; the C widens each weight to
 float as it reads it (kc_preact_f16 / kc_preact_i8 in kc_runtime.h).
 
   float16  IEEE 754 binary16 bit patterns (uint16_t), round to nearest even (numpy's astype)
@@ -87,8 +88,8 @@ def _quantize_array(a: CArray, weights: str) -> CArray:
 
 
 def kernels(n: Node) -> list[CArray]:
-    """The arrays of a node that are kernels (quantizable): gates' W and U, a Dense kernel."""
-    if n.kind == "dense":
+    """The arrays of a node that are kernels (quantizable): gates' W and U, a Dense kernel, an Embedding table."""
+    if n.kind in ("dense", "embedding"):
         return [n.arrays[0]]
     return [a for g in n.gates for a in (g.W, g.U)]
 

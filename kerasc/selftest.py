@@ -20,16 +20,20 @@ DEFAULT_CASES = 2
 VALUES_PER_LINE = 8
 
 
-def _lines(values: np.ndarray, per_line: int) -> list[str]:
-    """float32 literals (%.9g + f), `per_line` to a line, commas between all of them."""
-    flat = [c_float(v) for v in np.asarray(values, dtype=np.float32).reshape(-1)]
+def _lines(values: np.ndarray, per_line: int, tokens: bool = False) -> list[str]:
+    """float32 literals (%.9g + f), or integer token ids, `per_line` to a line, commas between all of them."""
+    if tokens:
+        flat = [str(int(v)) for v in np.asarray(values).reshape(-1)]
+    else:
+        flat = [c_float(v) for v in np.asarray(values, dtype=np.float32).reshape(-1)]
     chunks = [flat[i:i + per_line] for i in range(0, len(flat), per_line)]
     return [", ".join(chunk) + ("," if i < len(chunks) - 1 else "") for i, chunk in enumerate(chunks)]
 
 
 def render_selftest(ir: ModelIR, x: np.ndarray, y: np.ndarray, atol: float, rtol: float) -> str:
     """The text of NAME_selftest.c for inputs x (cases, [T,] in) and Keras' outputs y."""
-    x = np.asarray(x, dtype=np.float32)
+    tokens = ir.has_tokens
+    x = np.asarray(x, dtype=np.int32 if tokens else np.float32)
     y = np.asarray(y, dtype=np.float32)
     cases = int(x.shape[0])
     timesteps = int(x.shape[1]) if ir.input_seq else 1
@@ -44,12 +48,15 @@ def render_selftest(ir: ModelIR, x: np.ndarray, y: np.ndarray, atol: float, rtol
         "timesteps": timesteps,
         "x_len": int(x[0].size),
         "y_len": int(y[0].size),
-        "x_rows": [_lines(x[c], min(ir.input_width, VALUES_PER_LINE)) for c in range(cases)],
+        "x_rows": [_lines(x[c], VALUES_PER_LINE if tokens else min(ir.input_width, VALUES_PER_LINE), tokens)
+                   for c in range(cases)],
+        "x_ctype": ir.input_ctypes[0],
         "y_rows": [_lines(y[c], min(ir.output_width, VALUES_PER_LINE)) for c in range(cases)],
         "atol": c_float(atol),
         "rtol": c_float(rtol),
         "work_floats": work_floats,
-        "x_shape": f"[{cases}]" + (f"[{timesteps}]" if ir.input_seq else "") + f"[{ir.input_width}]",
+        "x_shape": (f"[{cases}]" + (f"[{timesteps}]" if ir.input_seq else "")
+                    + ("" if tokens else f"[{ir.input_width}]")),
         "y_shape": f"[{cases}]" + (f"[{timesteps}]" if ir.output_seq else "") + f"[{ir.output_width}]",
         "stack_bytes": ir.state_bytes + 4 * (int(y[0].size) + work_floats + ir.output_width),
     }

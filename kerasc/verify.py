@@ -143,6 +143,8 @@ class Report:
     def timesteps(self) -> Optional[int]:
         """Length of the input sequences (None when the input has no time axis)."""
         shape = self.input_shape[0] if self.input_shape and isinstance(self.input_shape[0], tuple) else self.input_shape
+        if self.ir is not None and self.ir.input_ctypes[0] != "float":  # token ids: (batch, timesteps)
+            return int(shape[1])
         return int(shape[1]) if len(shape) == 3 else None
 
     @property
@@ -181,7 +183,8 @@ class Report:
 
 def make_inputs(ir: Any, timesteps: Optional[int], batch: Optional[int], seed: int) -> Any:
     """Seeded N(0, 1) inputs: one array, or a list in model.inputs order. Sequences that meet inside
-    the model get the same length; a model's fixed lengths win over `timesteps`."""
+    the model get the same length; a model's fixed lengths win over `timesteps`. Inputs of token ids
+    get uniform int32 tokens in [0, input_dim), shape (batch, timesteps)."""
     rng = np.random.default_rng(seed)
     B = batch or DEFAULT_BATCH
     xs = []
@@ -193,10 +196,22 @@ def make_inputs(ir: Any, timesteps: Optional[int], batch: Optional[int], seed: i
                 raise ConversionError(f"the model was built for {fixed} timesteps; --timesteps {timesteps} "
                                       "cannot be used")
             T = fixed or timesteps or DEFAULT_TIMESTEPS
+            if t.ctype != "float":
+                xs.append(rng.integers(0, ir.token_limit(k), (B, T)).astype(np.int32))
+                continue
             xs.append(rng.standard_normal((B, T, t.width)).astype(np.float32))
         else:
             xs.append(rng.standard_normal((B, t.width)).astype(np.float32))
     return xs[0] if len(xs) == 1 else xs
+
+
+def as_input(ir: Any, k: int, a: Any) -> np.ndarray:
+    """Input k as the C takes it: float32, or int32 token ids (kerasc.harness.token_ids)."""
+    if k < len(ir.inputs) and ir.tensors[ir.inputs[k]].ctype != "float":
+        from .harness import token_ids
+
+        return token_ids(a)
+    return np.asarray(a, dtype=np.float32)
 
 
 def check_inputs(ir: Any, x: Any) -> None:
@@ -204,6 +219,12 @@ def check_inputs(ir: Any, x: Any) -> None:
     if isinstance(x, list):
         if len(x) != len(ir.inputs):
             raise ConversionError(f"{len(x)} input arrays given; model '{ir.name}' takes {len(ir.inputs)}")
+        return
+    if ir.has_tokens:
+        want = f"token ids (batch, {ir.timesteps or 'timesteps'})"
+        fits = x.ndim == 2 and x.shape[0] >= 1 and x.shape[1] >= 1 and ir.timesteps in (None, x.shape[1])
+        if not fits:
+            raise ConversionError(f"inputs of shape {tuple(x.shape)} do not fit model '{ir.name}', which takes {want}")
         return
     seq = ir.input_seq
     want = (f"(batch, {ir.timesteps or 'timesteps'}, {ir.input_width})" if seq else f"(batch, {ir.input_width})")
@@ -333,7 +354,7 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
                 inputs = f"seeded N(0, 1) values, seed {seed}"
             else:
                 inputs = "given inputs"
-            xs = [np.asarray(a, dtype=np.float32) for a in (x if isinstance(x, (list, tuple)) else [x])]
+            xs = [as_input(ir, k, a) for k, a in enumerate(x if isinstance(x, (list, tuple)) else [x])]
             x = xs[0] if len(xs) == 1 else xs
             check_inputs(ir, x)
         with progress.stage("loading the model in Keras"):

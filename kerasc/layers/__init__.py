@@ -25,11 +25,13 @@ TRAINING_ONLY = (
     "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
     "kernel_constraint", "recurrent_constraint", "bias_constraint",
     "unroll", "implementation",
+    "embeddings_initializer", "embeddings_regularizer", "embeddings_constraint",
 )
 # Of those, the ones a user may wonder about when set (initializers are always present).
 _WORTH_NOTING = (
     "dropout", "recurrent_dropout", "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
     "activity_regularizer", "kernel_constraint", "recurrent_constraint", "bias_constraint", "unroll",
+    "embeddings_regularizer", "embeddings_constraint",
 )
 # Bookkeeping keys that carry no computation.
 BOOKKEEPING = ("name", "dtype", "batch_input_shape", "batch_shape", "input_shape", "input_dtype")
@@ -49,6 +51,7 @@ class Context:
     masked: bool = False  # the call receives a mask (Masking upstream)
     init_widths: tuple[int, ...] = ()  # widths of the initial_state tensors of the call
     legacy: bool = False  # the model was saved by Keras 2: its definitions apply
+    in_ctype: str = "float"  # C type of the first input: float, or ir.TOKEN_CTYPE (token ids)
 
     def activation(self, rec: LayerRecord, option: str, default: str, allowed: tuple[str, ...]) -> str:
         """The runtime name of the activation `option` of `rec` (Keras 2 names when legacy)."""
@@ -92,8 +95,11 @@ REGISTRY: dict[str, Handler] = {}
 DOCS: dict[str, LayerDoc] = {}
 # The model input is not a handler (graph.py reads it), but it belongs in the table.
 INPUT_DOC = LayerDoc(options=(Option("shape", doc="`(timesteps, features)` with fixed or `None` timesteps, or "
-                                                   "`(features,)`"),
-                              Option("dtype", ("float32",)), Option("sparse", (False,)), Option("ragged", (False,))),
+                                                   "`(features,)`; token ids for Embedding: `(timesteps,)`"),
+                              Option("dtype", doc="`float32`; an input read only by Embedding layers holds token ids "
+                                                  "(any integer dtype, or float32 as Keras 2's Sequential makes it), "
+                                                  "`int32_t` in C"),
+                              Option("sparse", (False,)), Option("ragged", (False,))),
                      notes="one input")
 
 
@@ -213,4 +219,4 @@ def expect_weights(rec: LayerRecord, shapes: list[tuple[int, ...]], names: list[
     return out
 
 
-from . import cudnn, dense, merge, masking, noop, recurrent, wrappers  # noqa: E402,F401  (register the handlers)
+from . import cudnn, dense, embedding, merge, masking, noop, recurrent, wrappers  # noqa: E402,F401  (register the handlers)
