@@ -30,7 +30,10 @@ MAX_TIMESTEPS = (1 << 31) - 1  # NAME_predict takes `int timesteps`
 RECURRENT = RNN_CLASSES + ("Bidirectional",)
 # Layers whose output carries the mask of their (first) input, as in Keras' compute_mask.
 MASK_PASSING = ("Dense", "TimeDistributed", "Concatenate", "Add", "Subtract", "Average", "Multiply", "Maximum",
-                "Minimum")
+                "Minimum", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "LayerNormalization",
+                "BatchNormalization", "Normalization", "Rescaling")
+# Non-recurrent layers whose call takes the mask (Softmax only to refuse it: Keras 3 cannot broadcast it).
+MASK_CONSUMERS = ("GlobalAveragePooling1D", "Softmax")
 # Merge layers whose Keras formula changes when their inputs carry masks (they substitute 1 or 0).
 MASK_SENSITIVE = ("Multiply", "Maximum", "Minimum")
 
@@ -154,6 +157,7 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         return produced[(ref[0], ref[2])]
 
     mask_only = _mask_only_layers(record, order)
+    readers = _readers(record, order, mask_only)
     functional = record.class_name != "Sequential"
     for rec in order:
         if rec.name in mask_only:
@@ -192,7 +196,7 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         # none for a call with initial_state, and such a layer then runs unmasked: so does kerasc.
         # Dense and merges compute the same with or without the mask.
         receives = not functional or bool(mask_refs)
-        mask = carried if rec.class_name in RECURRENT and receives else None
+        mask = carried if rec.class_name in RECURRENT + MASK_CONSUMERS and receives else None
         if rec.class_name in MASK_SENSITIVE and carried is not None:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) merges masked inputs, where Keras "
                                   "substitutes values at masked timesteps; supported: Add, Subtract, Average, "
@@ -200,6 +204,9 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         if rec.class_name in noop.NOOPS:  # identity at inference: the output is the input (and its mask)
             noop.check(rec, len(inputs))
             produced[(rec.name, 0)] = inputs[0]
+            continue
+        if rec.class_name == "BatchNormalization" and _fold_batch_norm(b, rec, inputs, readers):
+            produced[(rec.name, 0)] = inputs[0]  # the Dense before it now computes its output (and keeps its mask)
             continue
         if rec.class_name == "Bidirectional":
             outs = _bidirectional(b, rec, inputs, init, mask)
@@ -250,6 +257,40 @@ def _mask_only_layers(record: ModelRecord, order: list[LayerRecord]) -> set[str]
                 all(as_mask or consumer in only for consumer, as_mask in use):
             only.add(rec.name)
     return only
+
+
+def _readers(record: ModelRecord, order: list[LayerRecord], mask_only: set[str]) -> dict[tuple[str, int], int]:
+    """How many times each layer output (layer name, output index) is read: by layers, or as a model output."""
+    count: dict[tuple[str, int], int] = {}
+    for rec in order:
+        if rec.name in mask_only:
+            continue
+        for node, kwargs in zip(rec.inbound, rec.call_kwargs or [{}] * len(rec.inbound)):
+            for ref in list(node) + tensor_refs(list(kwargs.values())):
+                count[(ref[0], ref[2])] = count.get((ref[0], ref[2]), 0) + 1
+    for ref in record.outputs:
+        count[(ref[0], ref[2])] = count.get((ref[0], ref[2]), 0) + 1
+    return count
+
+
+def _fold_batch_norm(b: _Builder, rec: LayerRecord, inputs: list[int], readers: dict[tuple[str, int], int]) -> bool:
+    """Fold BatchNormalization `rec` into the Dense that feeds it, when that Dense has a linear activation
+    and nothing else reads its output: the Dense then computes the BatchNormalization's output (verify
+    compares it there), with kernel and bias rescaled per unit. Returns whether it folded."""
+    from .layers.normalization import fold_into_dense
+
+    t = b.tensors[inputs[0]] if len(inputs) == 1 else None
+    if t is None or t.producer < 0 or t.keras_layer is None:
+        return False
+    dense = b.nodes[t.producer]
+    if dense.kind != "dense" or dense.keras_class != "Dense" or dense.options.get("activation") != "linear" \
+            or dense.options.get("folded") or readers.get((t.keras_layer, t.keras_port), 0) != 1:
+        return False
+    ctx = Context(index=dense.index, prefix=b.prefix, in_width=t.width, in_seq=t.seq, in_widths=(t.width,),
+                  in_seqs=(t.seq,), legacy=b.legacy)
+    b.nodes[dense.index] = fold_into_dense(rec, dense, ctx)
+    t.keras_layer, t.keras_port = rec.name, 0
+    return True
 
 
 def _carried_mask(rec: LayerRecord, inputs: list[int], mask_of: dict[int, Optional[int]]) -> Optional[int]:
