@@ -193,9 +193,10 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
                                   "from a Masking layer; supported: masks made by Masking")
         # Keras propagates the mask (Sequential) or records, per call, that the layer receives one
         # (Functional: the `mask` argument, whose computation is saved as op layers). Keras 3.15 records
-        # none for a call with initial_state, and such a layer then runs unmasked: so does kerasc.
+        # none for a call with initial_state, and such a layer then runs unmasked: so does kerasc. Keras 2
+        # (legacy files) records no mask arguments: its Functional models propagate masks implicitly.
         # Dense and merges compute the same with or without the mask.
-        receives = not functional or bool(mask_refs)
+        receives = not functional or b.legacy or bool(mask_refs)
         mask = carried if rec.class_name in RECURRENT + MASK_CONSUMERS and receives else None
         if rec.class_name in MASK_SENSITIVE and carried is not None:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) merges masked inputs, where Keras "

@@ -77,7 +77,8 @@ def _last_axis(rec: LayerRecord, ctx: Context, default: Any) -> None:
     last = 2 if ctx.in_seq else 1
     items = list(axis) if isinstance(axis, (list, tuple)) else [axis]
     if len(items) != 1 or isinstance(items[0], bool) or items[0] not in (-1, last):
-        raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): axis={axis!r} is not supported; supported: "
+        shown = list(axis) if isinstance(axis, tuple) else axis  # a live layer holds a tuple, its file a list
+        raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): axis={shown!r} is not supported; supported: "
                               f"the last axis (-1 or {last}), i.e. per feature of each timestep")
 
 
