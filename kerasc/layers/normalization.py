@@ -33,7 +33,7 @@ _FLOAT32 = "; its parameters stay float32 with `--weights float16/int8`"
 DOCS = {
     "LayerNormalization": LayerDoc(
         (Option("axis", doc="the last axis: `-1`, `[-1]`, or its index (2 on a sequence)", default=[-1]),
-         Option("epsilon", doc="float > 0", default=0.001),
+         Option("epsilon", doc="float ≥ 0", default=0.001),
          Option("center", default=True), Option("scale", default=True),
          Option("rms_scaling", doc="`False`, or Keras 3's deprecated `True` (x * rsqrt(variance + epsilon) * gamma)",
                 default=False),
@@ -42,7 +42,7 @@ DOCS = {
         _PER + _FLOAT32),
     "BatchNormalization": LayerDoc(
         (Option("axis", doc="the last axis: `-1`, `[-1]`, or its index", default=-1),
-         Option("epsilon", doc="float > 0", default=0.001),
+         Option("epsilon", doc="float ≥ 0", default=0.001),
          Option("center", default=True), Option("scale", default=True),
          Option("momentum", doc=_TRAIN), Option("synchronized", (False,), doc=_TRAIN + " (`False`)"),
          Option("renorm", (False,), doc="`False`"), Option("renorm_clipping", doc=_TRAIN),
