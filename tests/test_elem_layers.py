@@ -258,9 +258,15 @@ def test_folding(prepared):
 def test_inspect_reports_the_fold(prepared):
     from kerasc.describe import from_ir
 
-    rows = {r.name: r for r in from_ir(prepared["fold"][3].ir).layers}
-    dense = next(r for r in rows.values() if r.keras_class == "Dense")
-    assert "BatchNormalization" in dense.summary and "folded" in dense.summary
+    rows = from_ir(prepared["fold"][3].ir).layers
+    assert [r.keras_class for r in rows] == ["Dense", "BatchNormalization", "Dense", "BatchNormalization", "GRU",
+                                             "Dense", "BatchNormalization", "Dense", "BatchNormalization"]
+    assert [r.index for r in rows] == list(range(9))
+    assert "BatchNormalization" in rows[0].summary and "folded" in rows[0].summary
+    bn = rows[1]
+    assert bn.options == {"folded_into": rows[0].name} and bn.flash_bytes == 0 and bn.params == 0
+    assert bn.input == rows[0].output == bn.output == "(T, 5)"
+    assert rows[6].options == {} and rows[6].flash_bytes == 2 * 4 * 4  # not folded: factor and offset
 
 
 def test_masked_average_over_no_step_is_nan_as_in_keras(prepared):

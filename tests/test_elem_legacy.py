@@ -93,7 +93,7 @@ def test_streaming_matches_the_last_step(prepared, case):
 def test_keras2_definitions_are_read(prepared):
     nodes = prepared["k2-acts"][3].ir.nodes
     by_class = {n.keras_class: n for n in nodes}
-    slopes = [n.options["negative_slope"] for n in nodes if n.keras_class == "LeakyReLU"]
+    slopes = [n.options["c_slope"] for n in nodes if n.keras_class == "LeakyReLU"]
     assert slopes == ["0.200000003f", "0.300000012f"]  # alpha=0.2, and Keras 2's default 0.3
     assert by_class["Activation"].options["activation"] == "hard_sigmoid_k2"  # clip(0.2 x + 0.5, 0, 1)
     assert by_class["GlobalAveragePooling1D"].options["mask_arg"]

@@ -95,7 +95,7 @@ def softmax_layer(rec: LayerRecord, ctx: Context) -> Node:
     if ctx.masked:
         raise ConversionError(f"layer '{rec.name}' (Softmax) receives a mask (Masking upstream), which Keras 3 "
                               "cannot broadcast over the features; supported: Softmax on unmasked tensors")
-    return _node(rec, ctx, "act", {"activation": "softmax"}, "Softmax(axis=-1)", ignored)
+    return _node(rec, ctx, "act", {"activation": "softmax", "axis": -1}, "Softmax(axis=-1)", ignored)
 
 
 @register("ReLU", doc=DOCS["ReLU"])
@@ -106,8 +106,8 @@ def relu_layer(rec: LayerRecord, ctx: Context) -> Node:
     mx = None if mx is None else _number(rec, "max_value", mx, 0.0)
     slope = _number(rec, "negative_slope", cfg.get("negative_slope", 0.0), 0.0)
     thr = _number(rec, "threshold", cfg.get("threshold", 0.0), 0.0)
-    opts = {"negative_slope": c_float(slope), "clip": int(mx is not None), "max_value": c_float(mx or 0.0),
-            "threshold": c_float(thr)}
+    opts = {"negative_slope": slope, "max_value": mx, "threshold": thr,  # as in Keras (inspect shows them)
+            "c_slope": c_float(slope), "clip": int(mx is not None), "c_max": c_float(mx or 0.0), "c_thr": c_float(thr)}
     return _node(rec, ctx, "relu", opts, f"ReLU(max_value={mx!r}, negative_slope={slope:g}, threshold={thr:g})",
                  ignored)
 
@@ -117,7 +117,7 @@ def leaky_relu_layer(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOCS["LeakyReLU"].known())
     key = "alpha" if "alpha" in rec.config and "negative_slope" not in rec.config else "negative_slope"
     slope = _number(rec, key, rec.config.get(key, 0.3), 0.0)
-    opts = {"negative_slope": c_float(slope), "clip": 0, "max_value": c_float(0.0), "threshold": c_float(0.0)}
+    opts = {"negative_slope": slope, "c_slope": c_float(slope), "clip": 0, "c_max": c_float(0.0), "c_thr": c_float(0.0)}
     return _node(rec, ctx, "relu", opts, f"LeakyReLU(negative_slope={np.float32(slope):g})", ignored)
 
 
@@ -125,7 +125,7 @@ def leaky_relu_layer(rec: LayerRecord, ctx: Context) -> Node:
 def elu_layer(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOCS["ELU"].known())
     alpha = _number(rec, "alpha", rec.config.get("alpha", 1.0))
-    return _node(rec, ctx, "elu", {"alpha": c_float(alpha)}, f"ELU(alpha={np.float32(alpha):g})", ignored)
+    return _node(rec, ctx, "elu", {"alpha": alpha, "c_alpha": c_float(alpha)}, f"ELU(alpha={np.float32(alpha):g})", ignored)
 
 
 @register("PReLU", doc=DOCS["PReLU"])
@@ -151,4 +151,4 @@ def prelu_layer(rec: LayerRecord, ctx: Context) -> Node:
     alpha = np.broadcast_to(alpha.reshape(-1), (F,))
     what = "one per feature" if per_feature else "one shared by every feature, repeated"
     arr = ctx.array("alpha", alpha, f"Keras layer '{rec.name}' (PReLU) alpha: [{F}] ({what})")
-    return _node(rec, ctx, "prelu", {}, f"PReLU(shared_axes={shared or None})", ignored, arrays=(arr,))
+    return _node(rec, ctx, "prelu", {"shared_axes": rec.config.get("shared_axes")}, f"PReLU(shared_axes={shared or None})", ignored, arrays=(arr,))

@@ -129,7 +129,8 @@ def layer_normalization(rec: LayerRecord, ctx: Context) -> Node:
     names = (["gamma"] if has_gamma else []) + (["beta"] if has_beta else [])
     ws = dict(zip(names, expect_weights(rec, [(F,)] * len(names), names)))
     arrays = tuple(ctx.array(k, ws[k], f"{_where(rec)} {k}: [{F}]") for k in names)
-    opts = {"epsilon": c_float(eps), "rms": int(rms),
+    opts = {"epsilon": eps, "center": center, "scale": scale, "rms_scaling": rms, "c_eps": c_float(eps),
+            "rms": int(rms),
             "gamma": arrays[0].cname if has_gamma else "NULL",
             "beta": arrays[-1].cname if has_beta else "NULL"}
     summary = (f"LayerNormalization(epsilon={eps:g}, center={center}, scale={scale}"
@@ -171,7 +172,8 @@ def batch_normalization(rec: LayerRecord, ctx: Context) -> Node:
     a, c, summary = batch_norm_affine(rec, F)
     arrays = (ctx.array("a", a, f"{_where(rec)} factor rsqrt(moving_variance + epsilon) * gamma: [{F}]"),
               ctx.array("c", c, f"{_where(rec)} offset beta - moving_mean * factor: [{F}]"))
-    return _node(rec, ctx, "affine", arrays, {}, summary, ignored)
+    shown = {k: rec.config.get(k, d) for k, d in (("epsilon", 1e-3), ("center", True), ("scale", True))}
+    return _node(rec, ctx, "affine", arrays, shown, summary, ignored)
 
 
 def fold_into_dense(rec: LayerRecord, dense: Node, ctx: Context) -> Node:
