@@ -5,7 +5,6 @@ negative_slope and threshold as numbers, layer-normalization and batch-normaliza
 ([2] on a sequence), and propagates masks in Functional models without recording them. Ground truth is
 tf_keras' eager call on the live model, every layer compared by verify (which loads the file with tf_keras)."""
 
-import numpy as np
 import pytest
 
 import kerasc

@@ -11,7 +11,7 @@ timestep (or to a vector). Keras 3 and Keras 2 (tf_keras) define each the same w
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -45,7 +45,7 @@ DOCS = {
 }
 
 
-def _number(rec: LayerRecord, key: str, value: Any, minimum: float = None) -> float:
+def _number(rec: LayerRecord, key: str, value: Any, minimum: Optional[float] = None) -> float:
     """A float option (Keras 2 configs may hold a 0-d array or a one-element list)."""
     if isinstance(value, (list, tuple)) and len(value) == 1:
         value = value[0]
