@@ -188,6 +188,8 @@ def ref_kind(ir: ModelIR) -> Optional[str]:
 def macs_per_step(ir: ModelIR) -> int:
     total = 0
     for n in ir.nodes:
+        if n.kind != "dense" and not n.recurrent:
+            continue  # no kernel (merges, activation and normalization layers, pooling): a few flops per value
         g = len(n.gates) or 1
         rec = n.options.get("units", 0) if n.recurrent else 0
         total += (n.in_width + rec) * g * (n.options.get("units") or n.out_width)

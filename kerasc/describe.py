@@ -135,6 +135,15 @@ def _layer_rows(ir: ModelIR) -> list[LayerInfo]:
             options=options, summary="; ".join(summaries),
             ignored=tuple(dict.fromkeys(i for n in nodes for i in n.ignored)),
         ))
+        folded = first.options.get("folded")
+        if folded:  # a BatchNormalization folded into this Dense: listed, at no cost, where it is in the model
+            rows.append(LayerInfo(index=k, name=folded, keras_class="BatchNormalization", status=OK,
+                                  input=rows[-1].output,
+                                  output=tensor_shapes(ir, [t.index for t in ir.tensors if t.keras_layer == folded]),
+                                  params=0, flash_bytes=0, state_bytes=0, streaming=True,
+                                  options={"folded_into": name}, summary=f"folded into Dense '{name}'"))
+    for i, row in enumerate(rows):
+        row.index = i
     return rows
 
 

@@ -30,7 +30,10 @@ MAX_TIMESTEPS = (1 << 31) - 1  # NAME_predict takes `int timesteps`
 RECURRENT = RNN_CLASSES + ("Bidirectional",)
 # Layers whose output carries the mask of their (first) input, as in Keras' compute_mask.
 MASK_PASSING = ("Dense", "TimeDistributed", "Concatenate", "Add", "Subtract", "Average", "Multiply", "Maximum",
-                "Minimum")
+                "Minimum", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "LayerNormalization",
+                "BatchNormalization", "Normalization", "Rescaling")
+# Non-recurrent layers whose call takes the mask (Softmax only to refuse it: Keras 3 cannot broadcast it).
+MASK_CONSUMERS = ("GlobalAveragePooling1D", "Softmax")
 # Layers that may read token ids (integer inputs); their inputs are int32_t in C.
 TOKEN_READERS = ("Embedding",)
 # InputLayer dtypes of token inputs: Keras' Embedding casts anything but int32/int64 to int32
@@ -166,6 +169,7 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
                                   f"of '{ref[0]}', which kerasc does not have; supported: each layer called once")
         return produced[(ref[0], ref[2])]
 
+    out_readers = _readers(record, order, mask_only)
     functional = record.class_name != "Sequential"
     for rec in order:
         if rec.name in mask_only:
@@ -201,11 +205,11 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
                                   "from a Masking layer; supported: masks made by Masking or Embedding(mask_zero=True)")
         # Keras propagates the mask (Sequential) or records, per call, that the layer receives one
         # (Functional: the `mask` argument, whose computation is saved as op layers). Keras 3.15 records
-        # none for a call with initial_state, and such a layer then runs unmasked: so does kerasc.
-        # Dense and merges compute the same with or without the mask. Keras 2 (tf_keras) propagates
-        # masks implicitly in Functional models too, and saves no trace of it.
+        # none for a call with initial_state, and such a layer then runs unmasked: so does kerasc. Keras 2
+        # (tf_keras, legacy files) propagates masks implicitly in Functional models and saves no trace of it.
+        # Dense and merges compute the same with or without the mask.
         receives = not functional or b.legacy or bool(mask_refs)
-        mask = carried if rec.class_name in RECURRENT and receives else None
+        mask = carried if rec.class_name in RECURRENT + MASK_CONSUMERS and receives else None
         if rec.class_name in MASK_SENSITIVE and carried is not None:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) merges masked inputs, where Keras "
                                   "substitutes values at masked timesteps; supported: Add, Subtract, Average, "
@@ -213,6 +217,9 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         if rec.class_name in noop.NOOPS:  # identity at inference: the output is the input (and its mask)
             noop.check(rec, len(inputs))
             produced[(rec.name, 0)] = inputs[0]
+            continue
+        if rec.class_name == "BatchNormalization" and _fold_batch_norm(b, rec, inputs, out_readers):
+            produced[(rec.name, 0)] = inputs[0]  # the Dense before it now computes its output (and keeps its mask)
             continue
         if rec.class_name == "Bidirectional":
             outs = _bidirectional(b, rec, inputs, init, mask)
@@ -263,6 +270,40 @@ def _mask_only_layers(record: ModelRecord, order: list[LayerRecord]) -> set[str]
                 all(as_mask or consumer in only for consumer, as_mask in use):
             only.add(rec.name)
     return only
+
+
+def _readers(record: ModelRecord, order: list[LayerRecord], mask_only: set[str]) -> dict[tuple[str, int], int]:
+    """How many times each layer output (layer name, output index) is read: by layers, or as a model output."""
+    count: dict[tuple[str, int], int] = {}
+    for rec in order:
+        if rec.name in mask_only:
+            continue
+        for node, kwargs in zip(rec.inbound, rec.call_kwargs or [{}] * len(rec.inbound)):
+            for ref in list(node) + tensor_refs(list(kwargs.values())):
+                count[(ref[0], ref[2])] = count.get((ref[0], ref[2]), 0) + 1
+    for ref in record.outputs:
+        count[(ref[0], ref[2])] = count.get((ref[0], ref[2]), 0) + 1
+    return count
+
+
+def _fold_batch_norm(b: _Builder, rec: LayerRecord, inputs: list[int], readers: dict[tuple[str, int], int]) -> bool:
+    """Fold BatchNormalization `rec` into the Dense that feeds it, when that Dense has a linear activation
+    and nothing else reads its output: the Dense then computes the BatchNormalization's output (verify
+    compares it there), with kernel and bias rescaled per unit. Returns whether it folded."""
+    from .layers.normalization import fold_into_dense
+
+    t = b.tensors[inputs[0]] if len(inputs) == 1 else None
+    if t is None or t.producer < 0 or t.keras_layer is None:
+        return False
+    dense = b.nodes[t.producer]
+    if dense.kind != "dense" or dense.keras_class != "Dense" or dense.options.get("activation") != "linear" \
+            or dense.options.get("folded") or readers.get((t.keras_layer, t.keras_port), 0) != 1:
+        return False
+    ctx = Context(index=dense.index, prefix=b.prefix, in_width=t.width, in_seq=t.seq, in_widths=(t.width,),
+                  in_seqs=(t.seq,), legacy=b.legacy)
+    b.nodes[dense.index] = fold_into_dense(rec, dense, ctx)
+    t.keras_layer, t.keras_port = rec.name, 0
+    return True
 
 
 def _carried_mask(rec: LayerRecord, inputs: list[int], mask_of: dict[int, Optional[int]]) -> Optional[int]:

@@ -374,6 +374,8 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
             report = Report(ir.name, atol, rtol, shape, used_seed, inputs=inputs,
                             environment=environment(kmodel), ir=ir)
             classes = {n.keras_name: n.keras_class for n in ir.nodes}
+            # A BatchNormalization folded into a Dense is compared where the Dense now computes its output.
+            classes.update({n.options["folded"]: "BatchNormalization" for n in ir.nodes if n.options.get("folded")})
             for i, (t, c, k) in enumerate(zip(traced, c_layers, k_layers)):
                 if k.shape != c.shape and k.size == c.size:  # Keras masks are (batch, timesteps); kerasc's [T][1]
                     k = k.reshape(c.shape)

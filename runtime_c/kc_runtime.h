@@ -454,6 +454,120 @@ static inline void kc_vec_glu(float *v, int n)
     }
 }
 
+/* ---------------------------------------------------------------- per-feature layers
+ * Layers applied to the vector of one timestep (Keras' last axis): activation layers with
+ * parameters, normalizations, rescaling. Each writes y (n,) from x (n,); y may be x. */
+
+/* Keras ReLU layer (activations.relu): y = x if x > threshold else 0; clipped to [0, max_value]
+ * when clip; then y -= negative_slope * relu(threshold - x). */
+static inline void kc_vec_relu_ext(float *y, const float *x, int n, float negative_slope, int clip,
+                                   float max_value, float threshold)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        const float v = x[j];
+        const float below = threshold - v;
+        float r = v > threshold ? v : 0.0f;
+        if (clip) {
+            r = r < 0.0f ? 0.0f : (r > max_value ? max_value : r);
+        }
+        y[j] = r - negative_slope * (below > 0.0f ? below : 0.0f);
+    }
+}
+
+/* Keras ELU layer (TensorFlow backend elu): y = x if x > 0 else alpha * expm1(x). */
+static inline void kc_vec_elu_alpha(float *y, const float *x, int n, float alpha)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        y[j] = x[j] > 0.0f ? x[j] : alpha * expm1f(x[j]);
+    }
+}
+
+/* Keras PReLU.call: y = relu(x) - alpha * relu(-x), alpha (n,) per feature. */
+static inline void kc_vec_prelu(float *y, const float *x, const float *alpha, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        const float v = x[j];
+        y[j] = (v > 0.0f ? v : 0.0f) - alpha[j] * (v < 0.0f ? -v : 0.0f);
+    }
+}
+
+/* y (n,) = x (n,) * a (n,) + c (n,): BatchNormalization at inference and Rescaling, with the
+ * per-feature factor and offset folded by kerasc from the layer's weights. */
+static inline void kc_vec_affine(float *y, const float *x, const float *a, const float *c, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        y[j] = x[j] * a[j] + c[j];
+    }
+}
+
+/* Keras Normalization (preprocessing) at inference: y = (x - mean) / max(sqrt(variance), eps),
+ * with d = max(sqrt(variance), eps) computed by kerasc from the layer's weights. */
+static inline void kc_vec_standardize(float *y, const float *x, const float *mean, const float *d, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        y[j] = (x[j] - mean[j]) / d[j];
+    }
+}
+
+/* Keras LayerNormalization over the n features of one step (ops.layer_normalization):
+ *   mean, variance = moments(x);  inv = rsqrt(variance + epsilon) * gamma;
+ *   y = x * inv + (beta - mean * inv)
+ * gamma and beta may be NULL (scale=False, center=False). rms: Keras 3's deprecated rms_scaling=True,
+ * y = x * rsqrt(variance + epsilon) * gamma (the variance, not the mean square, as Keras computes it). */
+static inline void kc_layer_norm(float *y, const float *x, const float *gamma, const float *beta, int n,
+                                 float epsilon, int rms)
+{
+    int j;
+    float mean = 0.0f, var = 0.0f, r;
+    for (j = 0; j < n; ++j) {
+        mean += x[j];
+    }
+    mean /= (float)n;
+    for (j = 0; j < n; ++j) {
+        const float d = x[j] - mean;
+        var += d * d;
+    }
+    var /= (float)n;
+    r = 1.0f / sqrtf(var + epsilon);
+    for (j = 0; j < n; ++j) {
+        const float inv = gamma != NULL ? r * gamma[j] : r;
+        if (rms) {
+            y[j] = x[j] * r * (gamma != NULL ? gamma[j] : 1.0f);
+        } else {
+            y[j] = x[j] * inv + ((beta != NULL ? beta[j] : 0.0f) - mean * inv);
+        }
+    }
+}
+
+/* One step of global pooling over time (GlobalAveragePooling1D / GlobalMaxPooling1D), as running
+ * accumulators: after step t, y holds the pooling of steps 0..t.
+ *   average: acc += x * keep; count[0] += keep; y = acc / count  (keep: 1, or the mask of the step;
+ *            a prefix with every step masked gives 0 / 0, as Keras does)
+ *   max:     y = x at the first step, else max(y, x) */
+static inline void kc_pool_avg_step(float *y, float *acc, float *count, const float *x, float keep, int n)
+{
+    int j;
+    count[0] += keep;
+    for (j = 0; j < n; ++j) {
+        acc[j] += x[j] * keep;
+        y[j] = acc[j] / count[0];
+    }
+}
+
+static inline void kc_pool_max_step(float *y, float *count, const float *x, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        y[j] = (count[0] == 0.0f || x[j] > y[j]) ? x[j] : y[j];
+    }
+    count[0] += 1.0f;
+}
+
 #ifdef __cplusplus
 }
 #endif

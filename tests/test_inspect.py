@@ -7,15 +7,17 @@ import pytest
 
 from test_cli import DEMO, kerasc
 
+from kerasc.layers import DOCS, supported_layers
+
 
 @pytest.fixture(scope="module")
 def mixed(keras, tmp_path_factory):
     """Supported layers between three unsupported ones, a training-only option and a go_backwards layer."""
     m = keras.Sequential([keras.Input((None, 3)), keras.layers.Conv1D(4, 3, padding="causal", name="conv"),
                           keras.layers.LSTM(8, return_sequences=True, dropout=0.2, name="lstm"),
-                          keras.layers.LayerNormalization(name="norm"),
+                          keras.layers.UnitNormalization(name="norm"),
                           keras.layers.GRU(5, go_backwards=True, name="gru"),
-                          keras.layers.BatchNormalization(name="bn"),
+                          keras.layers.GroupNormalization(groups=1, name="bn"),
                           keras.layers.Dense(2, name="out")], name="mixed")
     path = tmp_path_factory.mktemp("inspect") / "mixed.keras"
     m.save(path)
@@ -78,11 +80,9 @@ def test_every_layer_listed_with_why_it_is_unsupported(mixed):
     assert "go_backwards=True" in rows["gru"] and rows["gru"].split()[8] == "no"  # cannot stream
     assert "1664" in rows["lstm"]  # flash bytes: its kernel width (4) was read from its weights
     assert "[1] layer 'conv' (Conv1D) is not supported; supported layers: LSTM" in r.stdout
-    assert "[3] layer 'bn' (BatchNormalization) is not supported" in r.stdout
+    assert "[3] layer 'bn' (GroupNormalization) is not supported" in r.stdout
     assert "cannot convert: 3 problems" in r.stdout
     # stderr: the one line convert prints, and convert still refuses
-    from kerasc.layers import DOCS, supported_layers
-
     keras2 = [c for c in supported_layers() if c in DOCS and DOCS[c].keras2_only]
     keras3 = [c for c in supported_layers() if c not in keras2]
     assert keras3[:4] == ["LSTM", "GRU", "SimpleRNN", "Dense"] and "InputLayer" in keras3
@@ -101,7 +101,7 @@ def test_json_lists_statuses(mixed):
     assert info["params"] is None and info["flash_bytes"] is None
     status = {layer["name"]: layer["status"] for layer in info["layers"]}
     assert status["lstm"] == status["gru"] == status["out"] == "ok"
-    assert "(LayerNormalization) is not supported" in status["norm"]
+    assert "(UnitNormalization) is not supported" in status["norm"]
     lstm = next(layer for layer in info["layers"] if layer["name"] == "lstm")
     assert lstm["options"] == {"activation": "tanh", "recurrent_activation": "sigmoid", "return_sequences": True}
     assert lstm["ignored_options"] == ["dropout=0.2"] and lstm["streaming"] is True

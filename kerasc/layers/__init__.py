@@ -220,3 +220,4 @@ def expect_weights(rec: LayerRecord, shapes: list[tuple[int, ...]], names: list[
 
 
 from . import cudnn, dense, embedding, merge, masking, noop, recurrent, wrappers  # noqa: E402,F401  (register the handlers)
+from . import activation_layers, normalization, pooling_global  # noqa: E402,F401  (per-timestep layers)
