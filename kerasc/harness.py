@@ -143,7 +143,7 @@ class CompiledModel:
         return f"<kerasc.CompiledModel '{self.name}' {self.input_shape} -> {self.output_shape}>"
 
     def _tensor_shape(self, t: Any) -> tuple:
-        return ((self.ir.input_timesteps[t.domain],) if t.seq else ()) + (t.width,)
+        return ((self.ir.fixed_length(t.domain),) if t.seq else ()) + (t.width,)
 
     @property
     def input_shape(self) -> Any:
@@ -213,10 +213,10 @@ class CompiledModel:
         steps = {ir.tensors[ti].domain: n for ti, n in zip(ir.inputs, ts) if ir.tensors[ti].seq}
 
         def shape(t: Any) -> tuple:
-            return (B, steps[t.domain], t.width) if t.seq else (B, t.width)
+            return (B, ir.length(t.domain, steps), t.width) if t.seq else (B, t.width)
 
         ys = [np.zeros(shape(ir.tensors[i]), dtype=np.float32) for i in ir.outputs]
-        work = np.zeros(max(1, max(ts) * ir.work_per_step), dtype=np.float32)
+        work = np.zeros(max(1, ir.work_floats(max(ts))), dtype=np.float32)
         tbuf = offs = None
         stride = 0
         sizes = [int(np.prod(shape(t)[1:])) for t in ir.traced]

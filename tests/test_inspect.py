@@ -11,7 +11,7 @@ from test_cli import DEMO, kerasc
 @pytest.fixture(scope="module")
 def mixed(keras, tmp_path_factory):
     """Supported layers between three unsupported ones, a training-only option and a go_backwards layer."""
-    m = keras.Sequential([keras.Input((None, 3)), keras.layers.Conv1D(4, 3, padding="causal", name="conv"),
+    m = keras.Sequential([keras.Input((None, 3)), keras.layers.Conv1DTranspose(4, 3, name="conv"),
                           keras.layers.LSTM(8, return_sequences=True, dropout=0.2, name="lstm"),
                           keras.layers.LayerNormalization(name="norm"),
                           keras.layers.GRU(5, go_backwards=True, name="gru"),
@@ -77,11 +77,11 @@ def test_every_layer_listed_with_why_it_is_unsupported(mixed):
         assert " ok " in rows[name], rows[name]
     assert "go_backwards=True" in rows["gru"] and rows["gru"].split()[8] == "no"  # cannot stream
     assert "1664" in rows["lstm"]  # flash bytes: its kernel width (4) was read from its weights
-    assert "[1] layer 'conv' (Conv1D) is not supported; supported layers: LSTM" in r.stdout
+    assert "[1] layer 'conv' (Conv1DTranspose) is not supported; supported layers: LSTM" in r.stdout
     assert "[3] layer 'bn' (BatchNormalization) is not supported" in r.stdout
     assert "cannot convert: 3 problems" in r.stdout
     # stderr: the one line convert prints, and convert still refuses
-    assert r.stderr.strip().splitlines() == [f"kerasc: error: {mixed}: layer 'conv' (Conv1D) is not supported; "
+    assert r.stderr.strip().splitlines() == [f"kerasc: error: {mixed}: layer 'conv' (Conv1DTranspose) is not supported; "
                                              f"supported layers: LSTM, GRU, SimpleRNN, Dense, Concatenate, Add, "
                                              f"Subtract, Multiply, Average, Maximum, Minimum, Masking, Dropout, "
                                              f"SpatialDropout1D, GaussianNoise, GaussianDropout, AlphaDropout, "

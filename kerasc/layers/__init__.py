@@ -49,6 +49,7 @@ class Context:
     masked: bool = False  # the call receives a mask (Masking upstream)
     init_widths: tuple[int, ...] = ()  # widths of the initial_state tensors of the call
     legacy: bool = False  # the model was saved by Keras 2: its definitions apply
+    in_timesteps: Optional[int] = None  # fixed length of the first input's time axis (None: any)
 
     def activation(self, rec: LayerRecord, option: str, default: str, allowed: tuple[str, ...]) -> str:
         """The runtime name of the activation `option` of `rec` (Keras 2 names when legacy)."""
@@ -213,4 +214,4 @@ def expect_weights(rec: LayerRecord, shapes: list[tuple[int, ...]], names: list[
     return out
 
 
-from . import cudnn, dense, merge, masking, noop, recurrent, wrappers  # noqa: E402,F401  (register the handlers)
+from . import cudnn, dense, merge, masking, noop, recurrent, wrappers, conv, pooling, reshaping  # noqa: E402,F401  (register the handlers)
