@@ -159,13 +159,13 @@ def _view(ir: ModelIR) -> dict:
         in_tv = tv
         for ni in ph.nodes:
             n = ir.nodes[ni]
-            if n.window:  # the whole stored input, its length, and the output step
+            if n.window or n.options.get("gather"):  # the whole input (stored), its length, the output step
                 src = T[n.inputs[0]]
-                base = src.ref if src.producer < 0 else stored[n.inputs[0]].base
-                if base not in bases:
+                base = src.ref if src.producer < 0 or not src.seq else stored[n.inputs[0]].base
+                if base not in bases and (src.seq or src.producer < 0):
                     bases.append(base)
-                in_tv = names.tvar(ir, src.domain)
-                args = [base, "timesteps", "t"]
+                in_tv = names.tvar(ir, src.domain) if src.seq else "1"
+                args = [base, "timesteps", "t"] if n.window else [base]
             else:
                 args = [read(ti, k, rev, bases) for ti, rev in zip(n.inputs, n.reversed_inputs)]
             if n.mask is not None:
@@ -223,6 +223,7 @@ def _view(ir: ModelIR) -> dict:
         "inputs": inputs, "outputs": outputs, "params": params, "checks": checks, "phases": phases,
         "work_bufs": work_bufs, "seq_tvars": [i["tvar"] for i in seq_inputs], "transient": transient,
         "tlens": tlens, "work_floats": f"({work_floats or '0'})",
+        "needs_tmax": any("tmax" in b["at"] for b in work_bufs),
         "in_shape": in_desc, "out_shape": out_desc,
         "predict_args": ", ".join(["&st"] + [p.split()[-1].lstrip("*") for p in params]),
         "work_note": f" + work {ir.work_per_step * 4} bytes per timestep" if ir.needs_work else "",

@@ -399,7 +399,7 @@ def _input_spec(rec: LayerRecord, source: str) -> tuple[int, bool, Optional[int]
 def _phase_kind(node: Node, tensors: list[_T]) -> str:
     if node.window or any(node.reversed_inputs):
         return "whole"
-    if not any(tensors[t].seq for t in node.inputs) and not (node.out_seq and "time" in node.options):
+    if node.options.get("gather") or not any(tensors[t].seq for t in node.inputs):
         return "once"
     return "loop"
 
@@ -408,6 +408,8 @@ def _phase_domain(node: Node, tensors: list[_T]) -> int:
     """The time axis a node's phase loops over: its output's when the node makes a new one."""
     if "time" in node.options:
         return tensors[node.outputs[0]].domain
+    if node.options.get("gather"):
+        return -1
     return next((tensors[t].domain for t in node.inputs if tensors[t].seq), -1)
 
 
@@ -490,10 +492,10 @@ def _stream_note(record_inputs: list[_T], nodes: list[Node], phases: list[Phase]
         names_ = sorted({f"'{n.keras_name}' ({n.keras_class})" for n in backwards})
         return f"{', '.join(names_)} read{'s' if len(names_) == 1 else ''} the sequence backwards"
     loops = [p for p in phases if p.kind == "loop"]
-    made = [n for n in nodes if "time" in n.options]
+    made = [n for n in nodes if "time" in n.options or n.options.get("gather")]
     if made:
         n = made[0]
-        return f"'{n.keras_name}' ({n.keras_class}) changes the length of the time axis"
+        return f"'{n.keras_name}' ({n.keras_class}) {n.options.get('stream_why', 'changes the length of the time axis')}"
     if len({t.domain for t in seq_in}) > 1 or len(loops) != 1:
         return ("the model runs more than one pass over its sequences (a state computed from a whole sequence "
                 "starts another, or inputs of different lengths)")
