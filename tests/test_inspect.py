@@ -85,7 +85,9 @@ def test_every_layer_listed_with_why_it_is_unsupported(mixed):
                                              f"supported layers: LSTM, GRU, SimpleRNN, Dense, Concatenate, Add, "
                                              f"Subtract, Multiply, Average, Maximum, Minimum, Masking, Dropout, "
                                              f"SpatialDropout1D, GaussianNoise, GaussianDropout, AlphaDropout, "
-                                             f"ActivityRegularization, TimeDistributed, Bidirectional, InputLayer "
+                                             f"ActivityRegularization, TimeDistributed, Bidirectional, Conv1D, MaxPooling1D, "
+                                             f"AveragePooling1D, Cropping1D, ZeroPadding1D, RepeatVector, Flatten, "
+                                             f"Reshape, Permute, InputLayer "
                                              f"(and from Keras 2 files: CuDNNLSTM, CuDNNGRU)"]
     c = kerasc("convert", mixed, "-o", mixed.parent / "out", no_tf=True)
     assert c.returncode == 2 and c.stderr == r.stderr
