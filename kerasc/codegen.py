@@ -205,12 +205,19 @@ def _view(ir: ModelIR) -> dict:
         phases.append({"k": k, "kind": ph.kind, "fn": f"{ir.name}__phase{k}", "decl": decl, "call_args": call_args,
                        "tvar": tv, "calls": calls, "prologue": prologue, "after": after,
                        "doc": f"phase {k}: {layers}, {what}"})
+    def steps(d: int) -> str:
+        """Length of time axis d for sizing `work`: with one sequence input, the lengths NAME_predict
+        computed; else from tmax, the longest input (every length formula grows with its input)."""
+        if len(seq_inputs) == 1:
+            return names.tvar(ir, d)
+        return _len_of(ir, d, "tmax")
+
     region, start = {}, []  # the work buffer holds one region per time axis, [length][floats per step]
     for d, floats in ir.work_domains:
         region[d] = " + ".join(start) if start else "0"
-        start.append(_offset("0", _len_of(ir, d, "tmax"), floats))
+        start.append(_offset("0", steps(d), floats))
     work_bufs = [{"name": s.base, "width": T[s.tensor].width,
-                  "at": _offset(region[T[s.tensor].domain], _len_of(ir, T[s.tensor].domain, 'tmax'), s.work_offset)}
+                  "at": _offset(region[T[s.tensor].domain], steps(T[s.tensor].domain), s.work_offset)}
                  for s in ir.stored if s.work_offset is not None]
     work_floats = " + ".join(f"(size_t){_len_of(ir, d, '(T)')} * {floats}u" for d, floats in ir.work_domains)
     transient = None
@@ -224,6 +231,8 @@ def _view(ir: ModelIR) -> dict:
         "work_bufs": work_bufs, "seq_tvars": [i["tvar"] for i in seq_inputs], "transient": transient,
         "tlens": tlens, "work_floats": f"({work_floats or '0'})",
         "needs_tmax": any("tmax" in b["at"] for b in work_bufs),
+        "out_steps": f"({_len_of(ir, outputs[0]['domain'], '(T)')})" if outputs[0]["seq"] and
+        ir.domains[outputs[0]["domain"]].derived else "",
         "in_shape": in_desc, "out_shape": out_desc,
         "predict_args": ", ".join(["&st"] + [p.split()[-1].lstrip("*") for p in params]),
         "work_note": f" + work {ir.work_per_step * 4} bytes per timestep" if ir.needs_work else "",
@@ -258,8 +267,10 @@ def _len_of(ir: ModelIR, d: int, T: str) -> str:
 
 
 def _offset(region: str, length: str, per_step: int) -> str:
+    """`region` + length * per_step floats, as a size_t C expression ("0" when nothing)."""
     own = f"{length} * {per_step}u" if length == "tmax" else f"(size_t){length} * {per_step}u"
-    return " + ".join(([region] if region != "0" else []) + [own])
+    parts = ([region] if region != "0" else []) + ([own] if per_step else [])
+    return " + ".join(parts) if parts else "0"
 
 
 def work_per_step(ir: ModelIR) -> int:

@@ -235,7 +235,8 @@ class Domain:
         """The same as a C expression of the parent length `n` (an int expression)."""
         if self.const is not None:
             return str(self.const)
-        shifted = f"({n})" + (f" + {self.add}" if self.add > 0 else f" - {-self.add}" if self.add < 0 else "")
+        n = n if n.isidentifier() else f"({n})"
+        shifted = n + (f" + {self.add}" if self.add > 0 else f" - {-self.add}" if self.add < 0 else "")
         q = f"({shifted}) / {self.div}" if self.div != 1 else f"({shifted})"
         q += f" + {self.plus}" if self.plus else ""
         return f"({shifted} >= 0 ? {q} : 0)" if self.add < 0 else f"({q})"

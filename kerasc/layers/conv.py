@@ -136,7 +136,7 @@ def conv1d(rec: LayerRecord, ctx: Context) -> Node:
     delay = padding == "causal" and S == 1
     state = [StateVar(f"{ctx.cid}_y", filters, f"{where}: output of one step [filters={filters}]", False)]
     options = {"activation": act, "window_floats": K * Cg, "use_bias": use_bias, "filters": filters, "kernel_size": K, "strides": S,
-               "dilation": D, "groups": groups, "group_in": Cg, "group_out": Fg, "delay": delay,
+               "dilation": D, "dilation_rate": D, "groups": G, "padding": padding, "parts": groups, "group_in": Cg, "group_out": Fg, "delay": delay,
                "kernels": tuple(g["W"] for g in groups), "bias_at": bias_at,
                "scratch": K * Cg if (G > 1 or D > 1 or not delay) else 0}
     if delay:

@@ -56,7 +56,8 @@ def _fixed_steps(rec: LayerRecord, ctx: Context, what: str) -> int:
 
 CROP_DOC = LayerDoc((Option("cropping", doc="`(start, end)` or one integer", default=(1, 1)),),
                     "a time axis of T - start - end steps (NAME_predict returns -1 when that is < 1); no streaming")
-PAD_DOC = LayerDoc((Option("padding", doc="`(start, end)` or one integer", default=(1, 1)),),
+PAD_DOC = LayerDoc((Option("padding", doc="`(start, end)` or one integer", default=(1, 1)),
+                    Option("data_format", ("channels_last",), default="channels_last")),
                    "zeros before and after: a time axis of T + start + end steps; no streaming")
 
 
@@ -74,7 +75,7 @@ def cropping1d(rec: LayerRecord, ctx: Context) -> Node:
 
 @register("ZeroPadding1D", doc=PAD_DOC)
 def zeropadding1d(rec: LayerRecord, ctx: Context) -> Node:
-    ignored = check_options(rec, {**PAD_DOC.known(), "data_format": ("channels_last",)})
+    ignored = check_options(rec, PAD_DOC.known())
     need_seq(rec, ctx)
     a, b = _pair(rec, "padding", (1, 1))
     return _copy(rec, ctx, "shift", ctx.in_width, {"add": a + b}, "lengthens the time axis",
