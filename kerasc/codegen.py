@@ -216,7 +216,8 @@ def _view(ir: ModelIR) -> dict:
     for d, floats in ir.work_domains:
         region[d] = " + ".join(start) if start else "0"
         start.append(_offset("0", steps(d), floats))
-    work_bufs = [{"name": s.base, "width": T[s.tensor].width,
+    work_bufs = [{"name": s.base, "width": T[s.tensor].width, "steps": names.tvar(ir, T[s.tensor].domain)
+                  if T[s.tensor].domain >= len(ir.inputs) else "timesteps",
                   "at": _offset(region[T[s.tensor].domain], steps(T[s.tensor].domain), s.work_offset)}
                  for s in ir.stored if s.work_offset is not None]
     work_floats = " + ".join(f"(size_t){_len_of(ir, d, '(T)')} * {floats}u" for d, floats in ir.work_domains)

@@ -91,16 +91,22 @@ class _Builder:
             self.parent[r] = roots[0]
         return roots[0] if roots else -1
 
-    def _key(self, d: int) -> tuple:
-        dom = self.derived[d]
-        parent = self._key(self.find(dom.parent)) if dom.parent >= 0 and self.find(dom.parent) in self.derived \
-            else (self.find(dom.parent) if dom.parent >= 0 else -1)
-        return (parent, dom.add, dom.div, dom.plus, dom.const)
+    def _key(self, d: int) -> Any:
+        """What the length of time axis d is computed from, and how: equal keys, equal lengths."""
+        root = self.find(d)
+        if root not in self.derived:
+            return root
+        dom = self.derived[root]
+        return (self._key(dom.parent) if dom.parent >= 0 else -1, dom.add, dom.div, dom.plus, dom.const)
 
     def _same_derived(self, roots: list[int], rec: LayerRecord) -> list[int]:
-        """Sequences of derived lengths may meet only when their lengths are the same function of the inputs."""
+        """Sequences whose lengths a layer changed may meet only when their lengths are always equal: the
+        same function of the same inputs, or the same constant (RepeatVector, Reshape, Permute). (A model
+        input built for a fixed length still runs at any length the C caller passes.)"""
         derived = [r for r in roots if r in self.derived]
-        if derived and (len(derived) != len(roots) or len({self._key(r) for r in derived}) > 1):
+        keys = {self._key(r) for r in roots}
+        consts = {k[4] if isinstance(k, tuple) and k[0] == -1 else None for k in keys}
+        if derived and len(keys) > 1 and (len(derived) != len(roots) or len(consts) > 1 or None in consts):
             whys = sorted({self.derived[r].why for r in derived})
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) meets sequences whose lengths may differ "
                                   f"(changed by {', '.join(whys)}); supported: sequences of one time axis")

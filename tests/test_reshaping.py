@@ -43,6 +43,8 @@ CASES = [
     GCase("reshape-seq-to-seq", lambda k: _seq(k, 4, 3, k.layers.Reshape((6, -1)), k.layers.GRU(2)), seed=11),
     GCase("permute", lambda k: _seq(k, 5, 3, k.layers.Dense(4), k.layers.Permute((2, 1)),
                                     k.layers.LSTM(2, return_sequences=True)), seed=12),
+    GCase("constant-axes-meet", lambda k: (lambda v, w: k.Model([v, w], k.layers.LSTM(2)(k.layers.Concatenate()([
+        k.layers.RepeatVector(4)(v), k.layers.Reshape((4, 2))(w)]))))(k.Input((3,)), k.Input((8,))), seed=13),
 ]
 PREPARE = prepare_graph
 
@@ -144,3 +146,23 @@ def test_refusals_name_layer_and_option(cls, config, width, seq, steps, match):
     ctx = Context(index=0, prefix="m", in_width=width, in_seq=bool(seq), in_timesteps=steps)
     with pytest.raises(ConversionError, match=match):
         to_node(rec, ctx)
+
+
+def test_axes_of_different_lengths_may_not_meet(keras):
+    """Two time axes meet only when their lengths are always equal (same formula, or same constant); a model
+    input fixed to n steps may still be called with other lengths from C, so it does not count as n."""
+    import kerasc
+
+    L = keras.layers
+    x = keras.Input((None, 2))
+    m = keras.Model(x, L.Add(name="add")([L.Conv1D(2, 3, padding="same", name="a")(x), L.Conv1D(2, 3, name="b")(x)]))
+    with pytest.raises(ConversionError, match=r"layer 'add' \(Add\) meets sequences whose lengths may differ "
+                                              r"\(changed by 'a' \(Conv1D\), 'b' \(Conv1D\)\)"):
+        kerasc.build_ir(m)
+    x, v = keras.Input((4, 2)), keras.Input((3,))
+    m = keras.Model([x, v], L.Concatenate(name="cat")([x, L.RepeatVector(4, name="rv")(v)]))
+    with pytest.raises(ConversionError, match=r"'cat' \(Concatenate\) meets .* 'rv' \(RepeatVector\)"):
+        kerasc.build_ir(m)
+    x = keras.Input((None, 2))
+    same = keras.Model(x, L.Add()([L.Conv1D(2, 3, strides=2)(x), L.MaxPooling1D(3, strides=2)(x)]))
+    assert kerasc.build_ir(same).stream_note  # valid k3 s2 and pool 3 s2: one formula, one axis
