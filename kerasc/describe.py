@@ -225,6 +225,10 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
         known = bool(ins) and all(s.known for s in ins)
         guess = next((s for s in ins if s.width is not None), None)
         kernel = rec.weights[0] if rec.weights and getattr(rec.weights[0], "ndim", 0) == 2 else None
+        if kernel is None and rec.class_name == "Conv1D" and rec.weights and getattr(rec.weights[0], "ndim", 0) == 3:
+            groups = rec.config.get("groups", 1)  # kernel (kernel_size, in / groups, filters)
+            kernel = rec.weights[0].reshape(-1, rec.weights[0].shape[-1])[:rec.weights[0].shape[1] * (
+                groups if isinstance(groups, int) and groups > 0 else 1)]
         if not known:
             width = int(kernel.shape[0]) if kernel is not None else (guess.width if guess else None) or 1
             seq = ins[0].seq if ins else True
@@ -254,7 +258,7 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
             outs = sorted((t for t in ir.tensors if t.keras_layer == rec.name and t.producer >= 0),
                           key=lambda t: t.keras_port)
             for t in outs:
-                steps = _steps(ir, t.domain) if t.seq and t.domain >= 0 else None
+                steps = ir.fixed_length(t.domain) if t.seq and t.domain >= 0 else None
                 shapes[(rec.name, t.keras_port)] = _Shape(None if guessed else t.width, t.seq, steps, known)
         else:
             assert error is not None

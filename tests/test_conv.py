@@ -48,6 +48,11 @@ CAUSAL = [
                                                 k.layers.LSTM(4, return_sequences=True)),
           timesteps=8, batch=4, masked=True, seed=5),
     GCase("causal-T1", lambda k: _seq(k, 1, 2, _c(k, 3, 4, padding="causal", dilation_rate=2)), seed=6),
+    # Keras pads every call with zeros (Conv1D has no state) while the stateful LSTM carries on: predict
+    # clears the delay line but keeps the LSTM state
+    GCase("causal-then-stateful-lstm", lambda k: k.Sequential([
+        k.Input((None, 3), batch_size=3), _c(k, 4, 3, padding="causal", activation="tanh"),
+        k.layers.LSTM(4, stateful=True, return_sequences=True)]), timesteps=6, stateful=True, gain=1.0, seed=7),
 ]
 
 LENGTHS = (7, 8, 11)  # variable-length models are checked at each
@@ -256,3 +261,22 @@ def test_cpp_and_cortex_m(generated, tmp_path):
                    "float fw_run(const float *x, float *y, float *w) { tc_causal_state a; tc_window_state b; "
                    "tc_causal_step(&a, x, y); tc_window_predict(&b, x, 9, y, w); return y[0]; }\n")
     subprocess.run([cc, *C99, "-Os", *M4F, f"-I{out}", "-c", str(src), "-o", str(tmp_path / "fw.o")], check=True)
+
+
+def test_inspect_shows_derived_lengths_and_surveys_around_a_gap(keras, tmp_path):
+    """inspect: T' for axes a layer made; a Conv1D after an unsupported layer is lowered on its own, its input
+    width read from its kernel (kernel_size, in / groups, filters)."""
+    from test_cli import kerasc
+
+    L = keras.layers
+    m = keras.Sequential([keras.Input((None, 3)), L.Conv1D(4, 3, strides=2, name="c0"), L.Conv1DTranspose(4, 3, name="gap"),
+                          L.Conv1D(6, 2, padding="same", groups=2, name="c1"), L.LSTM(3, name="l")], name="survey")
+    path = tmp_path / "survey.keras"
+    m.save(path)
+    r = kerasc("inspect", path, no_tf=True)
+    assert r.returncode == 2, r.stdout + r.stderr
+    rows = {line.split()[1]: line for line in r.stdout.splitlines() if line[:1].isdigit()}
+    assert "(T, 3)" in rows["c0"] and "(T', 4)" in rows["c0"] and " ok " in rows["c0"]
+    assert "NO [1]" in rows["gap"]
+    assert " ok " in rows["c1"] and "(T', 6)" in rows["c1"] and "groups=2" in rows["c1"], rows["c1"]
+    assert "cannot convert: 1 problem" in r.stdout
