@@ -133,7 +133,8 @@ class _Builder:
         """Make the node for `rec` on these tensors; return the tensors of its output ports."""
         ins = [self.tensors[t] for t in inputs]
         steps = self.fixed[self.find(ins[0].domain)] if ins[0].seq else None
-        ctx = Context(in_timesteps=steps, index=len(self.nodes), prefix=self.prefix, in_width=ins[0].width, in_seq=ins[0].seq,
+        ctx = Context(index=len(self.nodes), prefix=self.prefix, in_width=ins[0].width, in_seq=ins[0].seq,
+                      in_timesteps=steps,
                       in_widths=tuple(t.width for t in ins), in_seqs=tuple(t.seq for t in ins),
                       masked=mask is not None, init_widths=tuple(self.tensors[t].width for t in init),
                       legacy=self.legacy)
@@ -501,7 +502,8 @@ def _stream_note(record_inputs: list[_T], nodes: list[Node], phases: list[Phase]
     made = [n for n in nodes if "time" in n.options or n.options.get("gather")]
     if made:
         n = made[0]
-        return f"'{n.keras_name}' ({n.keras_class}) {n.options.get('stream_why', 'changes the length of the time axis')}"
+        why = n.options.get("stream_why", "changes the length of the time axis")
+        return f"'{n.keras_name}' ({n.keras_class}) {why}"
     if len({t.domain for t in seq_in}) > 1 or len(loops) != 1:
         return ("the model runs more than one pass over its sequences (a state computed from a whole sequence "
                 "starts another, or inputs of different lengths)")

@@ -269,7 +269,8 @@ def test_inspect_shows_derived_lengths_and_surveys_around_a_gap(keras, tmp_path)
     from test_cli import kerasc
 
     L = keras.layers
-    m = keras.Sequential([keras.Input((None, 3)), L.Conv1D(4, 3, strides=2, name="c0"), L.Conv1DTranspose(4, 3, name="gap"),
+    m = keras.Sequential([keras.Input((None, 3)), L.Conv1D(4, 3, strides=2, name="c0"),
+                          L.Conv1DTranspose(4, 3, name="gap"),
                           L.Conv1D(6, 2, padding="same", groups=2, name="c1"), L.LSTM(3, name="l")], name="survey")
     path = tmp_path / "survey.keras"
     m.save(path)

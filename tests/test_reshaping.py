@@ -135,7 +135,8 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize("cls,config,width,seq,steps,match", REFUSED, ids=[f"{r[0]}-{i}" for i, r in enumerate(REFUSED)])
+@pytest.mark.parametrize("cls,config,width,seq,steps,match", REFUSED,
+                         ids=[f"{r[0]}-{i}" for i, r in enumerate(REFUSED)])
 def test_refusals_name_layer_and_option(cls, config, width, seq, steps, match):
     from kerasc.layers import Context, to_node
     from kerasc.load import LayerRecord

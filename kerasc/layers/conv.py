@@ -123,7 +123,8 @@ def conv1d(rec: LayerRecord, ctx: Context) -> Node:
     arrays, groups = [], []
     for g in range(G):
         w = ws[0][:, :, g * Fg:(g + 1) * Fg].reshape(K * Cg, Fg)
-        part = f" group {g} (inputs {g * Cg}..{(g + 1) * Cg - 1}, filters {g * Fg}..{(g + 1) * Fg - 1})" if G > 1 else ""
+        part = (f" group {g} (inputs {g * Cg}..{(g + 1) * Cg - 1}, filters {g * Fg}..{(g + 1) * Fg - 1})"
+                if G > 1 else "")
         arrays.append(ctx.array(f"W{g}" if G > 1 else "W", w,
                                 f"{where} kernel{part}: [kernel_size*in={K}*{Cg}][filters={Fg}], tap k input c "
                                 f"is row k*{Cg}+c"))
@@ -132,12 +133,14 @@ def conv1d(rec: LayerRecord, ctx: Context) -> Node:
     if use_bias:
         arrays.append(ctx.array("b", ws[1], f"{where} bias: [filters={filters}]"))
     for grp in groups:
-        grp["b"] = f"{arrays[bias_at].cname} + {grp['out_at']}" if use_bias else "NULL"
+        at = f" + {grp['out_at']}" if grp["out_at"] else ""
+        grp["b"] = f"{arrays[bias_at].cname}{at}" if use_bias else "NULL"
     delay = padding == "causal" and S == 1
     state = [StateVar(f"{ctx.cid}_y", filters, f"{where}: output of one step [filters={filters}]", False)]
-    options = {"activation": act, "window_floats": K * Cg, "use_bias": use_bias, "filters": filters, "kernel_size": K, "strides": S,
-               "dilation": D, "dilation_rate": D, "groups": G, "padding": padding, "parts": groups, "group_in": Cg, "group_out": Fg, "delay": delay,
-               "kernels": tuple(g["W"] for g in groups), "bias_at": bias_at,
+    options = {"activation": act, "window_floats": K * Cg, "use_bias": use_bias, "filters": filters,
+               "kernel_size": K, "strides": S, "dilation": D, "dilation_rate": D, "groups": G, "padding": padding,
+               "parts": groups, "group_in": Cg, "group_out": Fg, "delay": delay,
+               "kernels": tuple(g["W"] for g in groups),
                "scratch": K * Cg if (G > 1 or D > 1 or not delay) else 0}
     if delay:
         L = eff

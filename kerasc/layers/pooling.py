@@ -47,7 +47,8 @@ def pooling1d(rec: LayerRecord, ctx: Context) -> Node:
     F = ctx.in_width
     op = "max" if rec.class_name == "MaxPooling1D" else "mean"
     where = f"Keras layer '{rec.name}' ({rec.class_name})"
-    options = {"op": op, "pool_size": P, "strides": None if S == P else S, "padding": padding, "step": S, "window": True, "time": time_map(padding, P, S),
+    options = {"op": op, "pool_size": P, "strides": None if S == P else S, "padding": padding, "step": S,
+               "window": True, "time": time_map(padding, P, S),
                "stream_why": STREAM_WHY[padding], "scratch": 0, **pad_option(padding, P, S)}
     return Node(
         index=ctx.index, kind="pool1d", keras_name=rec.name, keras_class=rec.class_name, cid=ctx.cid,
