@@ -194,6 +194,11 @@ class CompiledModel:
             if out and a.shape[0] != out[0].shape[0]:
                 raise ValueError(f"{self.name}: inputs have different batch sizes ({out[0].shape[0]}, {a.shape[0]})")
             out.append(a)
+        for d in sorted({t.domain for t in ir.tensors if t.seq and ir.domains[t.domain].derived}):
+            if ir.length(d, lengths) < 1:  # NAME_predict would return -1
+                steps = ", ".join(str(n) for n in lengths.values())
+                raise ValueError(f"{self.name}: {steps} timesteps are too few for {ir.domains[d].why}, which "
+                                 "leaves no timestep")
         return out
 
     def _states(self, B: int) -> tuple[Any, int]:

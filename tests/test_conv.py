@@ -141,12 +141,22 @@ def test_stream_notes_name_the_reason(prepared):
     assert "strides > 1" in notes["causal-s3"]
 
 
-def test_too_short_sequence_is_refused(prepared):
-    """A valid convolution needs at least its span of timesteps: NAME_predict returns -1 (checked in C)."""
-    cm = prepared["valid-k3-lstm-last"].cm
-    with pytest.raises(RuntimeError, match="returned -1"):
-        cm.predict(np.zeros((1, 2, 3), np.float32))
-    assert cm.predict(np.zeros((1, 3, 3), np.float32)).shape == (1, 3)
+def test_too_short_sequence_is_refused(prepared, tmp_path):
+    """A valid convolution needs at least its span of timesteps: the harness and verify say so, naming the
+    layer (the C returns -1: test_strict_c99_standalone)."""
+    from test_cli import kerasc
+
+    p = prepared["valid-k3-lstm-last"]
+    name = p.model.layers[0].name
+    with pytest.raises(ValueError, match=rf"2 timesteps are too few for '{name}' \(Conv1D\), which leaves no"):
+        p.cm.predict(np.zeros((1, 2, 3), np.float32))
+    assert p.cm.predict(np.zeros((1, 3, 3), np.float32)).shape == (1, 3)
+    path = tmp_path / "short.keras"
+    p.model.save(path)
+    r = kerasc("verify", path, "--timesteps", "2")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "2 timesteps are too few for model" in r.stderr and f"'{name}' (Conv1D) leaves no timestep" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_masking_upstream_is_dropped_like_keras(prepared):

@@ -68,9 +68,9 @@ def test_other_lengths(prepared, cid):
         assert_close(p.cm.predict(x), np.asarray(p.model(x, training=False)), f"{cid} T={T}")
 
 
-def test_crop_to_nothing_returns_minus_one(prepared):
+def test_crop_to_nothing_is_refused(prepared):
     cm = prepared["crop-2-1-lstm"].cm
-    with pytest.raises(RuntimeError, match="returned -1"):
+    with pytest.raises(ValueError, match=r"3 timesteps are too few for '.*' \(Cropping1D\)"):
         cm.predict(np.zeros((1, 3, 3), np.float32))
 
 
