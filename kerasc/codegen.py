@@ -12,6 +12,7 @@ import re
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import jinja2
 
@@ -68,7 +69,22 @@ class _Names:
         self.y = ["y" if single_out else f"y{k}" for k in range(len(ir.outputs))]
 
     def tvar(self, ir: ModelIR, domain: int) -> str:
-        return self.T[domain]
+        """The C int holding the length of a time axis: an argument (model inputs) or a local (derived)."""
+        return self.T[domain] if domain < len(self.T) else f"T{domain}"
+
+
+def length_expr(ir: ModelIR, d: int, base: Callable[[int], str]) -> str:
+    """C int expression of the length of time axis d, from base(k): that of model input domain k."""
+    dom = ir.domains[d] if d < len(ir.domains) else None
+    if dom is None or not dom.derived:
+        return base(d)
+    return dom.c_of(length_expr(ir, dom.parent, base) if dom.parent >= 0 else "0")
+
+
+def used_domains(ir: ModelIR) -> list[int]:
+    """The derived time axes some sequence has, in order (parents first)."""
+    seen = {t.domain for t in ir.tensors if t.seq}
+    return [d.index for d in ir.domains if d.derived and d.index in seen]
 
 
 def _view(ir: ModelIR) -> dict:
@@ -81,8 +97,8 @@ def _view(ir: ModelIR) -> dict:
     P = ir.NAME
 
     def shape(t) -> str:
-        steps = f"[{ir.input_timesteps[t.domain] or 'T'}]" if t.seq else ""
-        return steps + (" token ids" if t.ctype != "float" else f"[{t.width}]")
+        steps = ir.fixed_length(t.domain) or ("T" if t.domain < len(ir.inputs) else names.tvar(ir, t.domain))
+        return (f"[{steps}]" if t.seq else "") + (" token ids" if t.ctype != "float" else f"[{t.width}]")
 
     inputs = []
     for k, ti in enumerate(ir.inputs):
@@ -97,6 +113,8 @@ def _view(ir: ModelIR) -> dict:
         tv = names.tvar(ir, t.domain) if t.seq else ""
         outputs.append({"k": k, "name": names.y[k], "width": t.width, "seq": t.seq, "ref": t.ref,
                         "tvar": tv, "domain": t.domain, "stored": ti in stored,
+                        "steps_of": (names.x[t.domain] if t.domain < len(ir.inputs) else
+                                     f"{tv} = {length_expr(ir, t.domain, lambda d: names.T[d])}") if t.seq else "",
                         "shape": shape(t)})
 
     params = []
@@ -113,6 +131,12 @@ def _view(ir: ModelIR) -> dict:
         dom = T[ir.inputs[i["k"]]].domain
         if dom != i["k"]:
             checks.append(f"{i['tvar']} != {names.T[dom]}")
+    tlens = []
+    for d in used_domains(ir):
+        dom = ir.domains[d]
+        parent = names.tvar(ir, dom.parent) if dom.parent >= 0 else "0"
+        tlens.append({"name": names.tvar(ir, d), "expr": dom.c_of(parent), "why": dom.why})
+        checks.append(f"{names.tvar(ir, d)} < 1")
 
     def read(ti: int, phase: int, reversed_: bool, bases: list[str]) -> str:
         """C expression of what a node in `phase` reads of tensor ti at loop index t."""
@@ -134,9 +158,18 @@ def _view(ir: ModelIR) -> dict:
         tv = names.tvar(ir, ph.domain) if ph.domain >= 0 else ""
         bases: list[str] = []
         calls, prologue, after = [], [], []
+        in_tv = tv
         for ni in ph.nodes:
             n = ir.nodes[ni]
-            args = [read(ti, k, rev, bases) for ti, rev in zip(n.inputs, n.reversed_inputs)]
+            if n.window or n.options.get("gather"):  # the whole input (stored), its length, the output step
+                src = T[n.inputs[0]]
+                base = src.ref if src.producer < 0 or not src.seq else stored[n.inputs[0]].base
+                if base not in bases and (src.seq or src.producer < 0):
+                    bases.append(base)
+                in_tv = names.tvar(ir, src.domain) if src.seq else "1"
+                args = [base, "timesteps", "t"] if n.window else [base]
+            else:
+                args = [read(ti, k, rev, bases) for ti, rev in zip(n.inputs, n.reversed_inputs)]
             if n.mask is not None:
                 args.append(read(n.mask, k, n.reversed_inputs[0], bases))
             post = []
@@ -166,7 +199,7 @@ def _view(ir: ModelIR) -> dict:
             call_args = fn_bases + ["t"]
             if ph.kind == "whole":
                 decl.append("int timesteps")
-                call_args.append(tv)
+                call_args.append(in_tv)
         else:
             call_args = list(fn_bases)
         layers = ", ".join(f"'{ir.nodes[i].label}'" for i in ph.nodes)
@@ -175,8 +208,22 @@ def _view(ir: ModelIR) -> dict:
         phases.append({"k": k, "kind": ph.kind, "fn": f"{ir.name}__phase{k}", "decl": decl, "call_args": call_args,
                        "tvar": tv, "calls": calls, "prologue": prologue, "after": after,
                        "doc": f"phase {k}: {layers}, {what}"})
-    work_bufs = [{"name": s.base, "offset": s.work_offset, "width": T[s.tensor].width}
+    def steps(d: int) -> str:
+        """Length of time axis d for sizing `work`: with one sequence input, the lengths NAME_predict
+        computed; else from tmax, the longest input (every length formula grows with its input)."""
+        if len(seq_inputs) == 1:
+            return names.tvar(ir, d)
+        return _len_of(ir, d, "tmax")
+
+    region, start = {}, []  # the work buffer holds one region per time axis, [length][floats per step]
+    for d, floats in ir.work_domains:
+        region[d] = " + ".join(start) if start else "0"
+        start.append(_offset("0", steps(d), floats))
+    work_bufs = [{"name": s.base, "width": T[s.tensor].width, "steps": names.tvar(ir, T[s.tensor].domain)
+                  if T[s.tensor].domain >= len(ir.inputs) else "timesteps",
+                  "at": _offset(region[T[s.tensor].domain], steps(T[s.tensor].domain), s.work_offset)}
                  for s in ir.stored if s.work_offset is not None]
+    work_floats = " + ".join(f"(size_t){_len_of(ir, d, '(T)')} * {floats}u" for d, floats in ir.work_domains)
     transient = None
     if ir.stateful:
         transient = [sv.cname for n in ir.nodes for sv in n.state if not (n.stateful and sv.persistent)]
@@ -186,6 +233,10 @@ def _view(ir: ModelIR) -> dict:
     view = {
         "inputs": inputs, "outputs": outputs, "params": params, "checks": checks, "phases": phases,
         "work_bufs": work_bufs, "seq_tvars": [i["tvar"] for i in seq_inputs], "transient": transient,
+        "tlens": tlens, "work_floats": f"({work_floats or '0'})",
+        "needs_tmax": any("tmax" in b["at"] for b in work_bufs),
+        "out_steps": f"({_len_of(ir, outputs[0]['domain'], '(T)')})" if outputs[0]["seq"] and
+        ir.domains[outputs[0]["domain"]].derived else "",
         "in_shape": in_desc, "out_shape": out_desc,
         "predict_args": ", ".join(["&st"] + [p.split()[-1].lstrip("*") for p in params]),
         "work_note": f" + work {ir.work_per_step * 4} bytes per timestep" if ir.needs_work else "",
@@ -213,6 +264,20 @@ def _view(ir: ModelIR) -> dict:
     return view
 
 
+def _len_of(ir: ModelIR, d: int, T: str) -> str:
+    """Length of time axis d as a C expression, every input having length T (an int expression)."""
+    if not ir.domains[d].derived:
+        return T
+    return length_expr(ir, d, lambda k: f"(int){T}" if T == "tmax" else T)
+
+
+def _offset(region: str, length: str, per_step: int) -> str:
+    """`region` + length * per_step floats, as a size_t C expression ("0" when nothing)."""
+    own = f"{length} * {per_step}u" if length == "tmax" else f"(size_t){length} * {per_step}u"
+    parts = ([region] if region != "0" else []) + ([own] if per_step else [])
+    return " + ".join(parts) if parts else "0"
+
+
 def work_per_step(ir: ModelIR) -> int:
     """Floats of caller work buffer per timestep that NAME_predict needs (0: no work argument)."""
     return ir.work_per_step
@@ -233,7 +298,8 @@ def shim_view(ir: ModelIR) -> dict:
         if i["seq"]:
             predict.append(f"ts[{i['k']}]")
     for o in v["outputs"]:
-        per = f"(size_t)ts[{o['domain']}] * {o['width']}u" if o["seq"] else f"{o['width']}u"
+        steps = length_expr(ir, o["domain"], lambda k: f"ts[{k}]") if o["seq"] else ""
+        per = f"(size_t){steps} * {o['width']}u" if o["seq"] else f"{o['width']}u"
         predict.append(f"ys[{o['k']}] + (size_t)b * {per}")
     if ir.needs_work:
         predict.append("work")

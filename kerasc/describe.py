@@ -79,12 +79,20 @@ def _shapes(texts: list[str]) -> str:
     return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
 
 
+def _steps(ir: ModelIR, d: int) -> Any:
+    """A time axis for display: its fixed length, T (an input's), or T' (derived from T by a layer)."""
+    fixed = ir.fixed_length(d)
+    if fixed is None and d < len(ir.domains) and ir.domains[d].derived:
+        return "T'"
+    return fixed
+
+
 def tensor_shapes(ir: ModelIR, indices: Iterable[int]) -> str:
     """The shapes of these tensors of `ir` (one, or a list), sequences with their input's timesteps."""
     texts = []
     for i in indices:
         t = ir.tensors[i]
-        steps = ir.input_timesteps[t.domain] if t.seq and 0 <= t.domain < len(ir.input_timesteps) else None
+        steps = _steps(ir, t.domain) if t.seq else None
         texts.append(shape_text(t.seq, steps, t.width, t.ctype != "float"))
     return _shapes(texts) if texts else "?"
 
@@ -232,6 +240,10 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
         known = bool(ins) and all(s.known for s in ins)
         guess = next((s for s in ins if s.width is not None), None)
         kernel = rec.weights[0] if rec.weights and getattr(rec.weights[0], "ndim", 0) == 2 else None
+        if kernel is None and rec.class_name == "Conv1D" and rec.weights and getattr(rec.weights[0], "ndim", 0) == 3:
+            groups = rec.config.get("groups", 1)  # kernel (kernel_size, in / groups, filters)
+            kernel = rec.weights[0].reshape(-1, rec.weights[0].shape[-1])[:rec.weights[0].shape[1] * (
+                groups if isinstance(groups, int) and groups > 0 else 1)]
         if not known:
             width = int(kernel.shape[0]) if kernel is not None else (guess.width if guess else None) or 1
             seq = ins[0].seq if ins else True
@@ -261,7 +273,7 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
             outs = sorted((t for t in ir.tensors if t.keras_layer == rec.name and t.producer >= 0),
                           key=lambda t: t.keras_port)
             for t in outs:
-                steps = ir.input_timesteps[t.domain] if t.seq and t.domain >= 0 else None
+                steps = ir.fixed_length(t.domain) if t.seq and t.domain >= 0 else None
                 shapes[(rec.name, t.keras_port)] = _Shape(None if guessed else t.width, t.seq, steps, known)
         else:
             assert error is not None

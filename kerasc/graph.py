@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from . import __version__, names
 from .errors import ConversionError
-from .ir import TOKEN_CTYPE, ModelIR, Node, Phase, Stored, Tensor
+from .ir import TOKEN_CTYPE, Domain, ModelIR, Node, Phase, Stored, Tensor
 from .layers import MAX_UNITS, Context, to_node
 from .layers import noop
 from .layers.merge import merge_node
@@ -84,7 +84,9 @@ class _Builder:
         self.legacy = legacy  # saved by Keras 2: its definitions apply
         self.nodes: list[Node] = []
         self.tensors: list[_T] = []
-        self.parent: list[int] = []  # union-find over time axes (model input indices)
+        self.parent: list[int] = []  # union-find over time axes (model input indices, then derived axes)
+        self.derived: dict[int, Domain] = {}  # time axes made by layers that change the length
+        self.fixed: list[Optional[int]] = []  # per time axis: its length when fixed
 
     # -- time axes: inputs whose sequences meet in one node must have the same length
     def find(self, d: int) -> int:
@@ -92,14 +94,47 @@ class _Builder:
             d = self.parent[d]
         return d
 
-    def unite(self, tensors: list[int]) -> int:
+    def unite(self, tensors: list[int], rec: LayerRecord) -> int:
         roots = sorted({self.find(self.tensors[t].domain) for t in tensors if self.tensors[t].seq})
+        if len(roots) > 1:
+            roots = self._same_derived(roots, rec)
         for r in roots[1:]:
             self.parent[r] = roots[0]
         return roots[0] if roots else -1
 
-    def add_input(self, k: int, width: int, seq: bool, ref: str, keras_layer: str, ctype: str = "float") -> int:
+    def _key(self, d: int) -> Any:
+        """What the length of time axis d is computed from, and how: equal keys, equal lengths."""
+        root = self.find(d)
+        if root not in self.derived:
+            return root
+        dom = self.derived[root]
+        return (self._key(dom.parent) if dom.parent >= 0 else -1, dom.add, dom.div, dom.plus, dom.const)
+
+    def _same_derived(self, roots: list[int], rec: LayerRecord) -> list[int]:
+        """Sequences whose lengths a layer changed may meet only when their lengths are always equal: the
+        same function of the same inputs, or the same constant (RepeatVector, Reshape, Permute). (A model
+        input built for a fixed length still runs at any length the C caller passes.)"""
+        derived = [r for r in roots if r in self.derived]
+        keys = {self._key(r) for r in roots}
+        consts = {k[4] if isinstance(k, tuple) and k[0] == -1 else None for k in keys}
+        if derived and len(keys) > 1 and (len(derived) != len(roots) or len(consts) > 1 or None in consts):
+            whys = sorted({self.derived[r].why for r in derived})
+            raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) meets sequences whose lengths may differ "
+                                  f"(changed by {', '.join(whys)}); supported: sequences of one time axis")
+        return roots
+
+    def new_domain(self, dom: Domain) -> int:
+        d = len(self.parent)
+        self.parent.append(d)
+        self.derived[d] = dataclasses.replace(dom, index=d)
+        n = self.fixed[dom.parent] if dom.parent >= 0 else 0
+        self.fixed.append(dom.of(n) if dom.const is not None or n is not None else None)
+        return d
+
+    def add_input(self, k: int, width: int, seq: bool, ref: str, keras_layer: str,
+                  timesteps: Optional[int] = None, ctype: str = "float") -> int:
         self.parent.append(k)
+        self.fixed.append(timesteps)
         self.tensors.append(_T(width, seq, -1, k, ref, k if seq else -1, keras_layer, 0, ctype))
         return len(self.tensors) - 1
 
@@ -111,7 +146,9 @@ class _Builder:
         if rec.class_name not in TOKEN_READERS and any(t.ctype == TOKEN_CTYPE for t in ins):
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) reads token ids (an integer input); "
                                   f"supported: token ids feed only {', '.join(TOKEN_READERS)} layers")
+        steps = self.fixed[self.find(ins[0].domain)] if ins[0].seq else None
         ctx = Context(index=len(self.nodes), prefix=self.prefix, in_width=ins[0].width, in_seq=ins[0].seq,
+                      in_timesteps=steps,
                       in_widths=tuple(t.width for t in ins), in_seqs=tuple(t.seq for t in ins),
                       masked=mask is not None, init_widths=tuple(self.tensors[t].width for t in init),
                       legacy=self.legacy, in_ctype=ins[0].ctype)
@@ -120,7 +157,14 @@ class _Builder:
             if self.tensors[t].seq:
                 raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): an initial state has a time axis; "
                                       "supported: vectors (batch, units)")
-        domain = self.unite(list(inputs) + ([mask] if mask is not None else []))
+        domain = self.unite(list(inputs) + ([mask] if mask is not None else []), rec)
+        time = node.options.get("time")
+        if time is not None:  # the layer changes the length of the time axis
+            domain = self.new_domain(Domain(0, domain if domain >= 0 else -1, why=f"'{rec.name}' ({rec.class_name})",
+                                            **time))
+            if self.fixed[domain] is not None and self.fixed[domain] < 1:
+                raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) turns {steps} timesteps into "
+                                      f"{self.fixed[domain]}; supported: at least one output timestep")
         if mask is not None and (not self.tensors[mask].seq or self.tensors[mask].width != 1):
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): its mask is not a (batch, timesteps) "
                                   "mask; supported: the mask of a Masking layer")
@@ -157,7 +201,7 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         if rec is None or rec.class_name != "InputLayer":
             raise ConversionError(f"{record.source}: model input '{ref[0]}' is not an InputLayer")
         width, seq, timesteps, ctype = _input_spec(rec, record.source, readers.get(rec.name, []))
-        t = b.add_input(k, width, seq, "x" if single_in else f"x{k}", rec.name, ctype)
+        t = b.add_input(k, width, seq, "x" if single_in else f"x{k}", rec.name, timesteps, ctype)
         produced[(rec.name, 0)] = t
         mask_of[t] = None
         in_specs.append((rec.name, timesteps))
@@ -456,9 +500,20 @@ def _input_spec(rec: LayerRecord, source: str, readers: list[LayerRecord]) -> tu
 # ---------------------------------------------------------------------------- planning
 
 def _phase_kind(node: Node, tensors: list[_T]) -> str:
-    if not any(tensors[t].seq for t in node.inputs):
+    if node.window or any(node.reversed_inputs):
+        return "whole"
+    if node.options.get("gather") or not any(tensors[t].seq for t in node.inputs):
         return "once"
-    return "loop" if node.causal else "whole"
+    return "loop"
+
+
+def _phase_domain(node: Node, tensors: list[_T]) -> int:
+    """The time axis a node's phase loops over: its output's when the node makes a new one."""
+    if "time" in node.options:
+        return tensors[node.outputs[0]].domain
+    if node.options.get("gather"):
+        return -1
+    return next((tensors[t].domain for t in node.inputs if tensors[t].seq), -1)
 
 
 def _plan(nodes: list[Node], tensors: list[_T]) -> tuple[list[Phase], dict[int, int]]:
@@ -467,7 +522,7 @@ def _plan(nodes: list[Node], tensors: list[_T]) -> tuple[list[Phase], dict[int, 
     where: dict[int, int] = {}
     for n in nodes:
         kind = _phase_kind(n, tensors)
-        domain = next((tensors[t].domain for t in n.inputs if tensors[t].seq), -1)
+        domain = _phase_domain(n, tensors)
         earliest = 0
         for t in list(n.inputs) + list(n.init) + ([n.mask] if n.mask is not None else []):
             src = tensors[t].producer
@@ -492,15 +547,15 @@ def _plan(nodes: list[Node], tensors: list[_T]) -> tuple[list[Phase], dict[int, 
 
 
 def _storage(nodes: list[Node], tensors: list[_T], where: dict[int, int], outputs: list[int],
-             single_out: bool) -> tuple[list[Stored], int]:
+             single_out: bool) -> tuple[list[Stored], dict[int, int]]:
     """Which sequences are kept whole, and where; returns them and the work floats per timestep."""
     readers: dict[int, list[int]] = {}
     for n in nodes:
         for t in list(n.inputs) + ([n.mask] if n.mask is not None else []):
             readers.setdefault(t, []).append(where[n.index])
     stored: list[Stored] = []
-    slots: list[list[int]] = []  # [offset, width, busy until phase]
-    total = 0
+    slots: dict[int, list[list[int]]] = {}  # per time axis: [offset, width, busy until phase]
+    totals: dict[int, int] = {}  # per time axis: floats per timestep
     for i, t in enumerate(tensors):
         if not t.seq:
             continue
@@ -516,25 +571,35 @@ def _storage(nodes: list[Node], tensors: list[_T], where: dict[int, int], output
         if not later:
             continue
         last = max(later)
-        slot = next((s for s in slots if s[1] >= t.width and s[2] < q), None)
+        mine = slots.setdefault(t.domain, [])
+        slot = next((s for s in mine if s[1] >= t.width and s[2] < q), None)
         if slot is None:
-            slot = [total, t.width, last]
-            slots.append(slot)
-            total += t.width
+            slot = [totals.get(t.domain, 0), t.width, last]
+            mine.append(slot)
+            totals[t.domain] = slot[0] + t.width
         slot[2] = last
         stored.append(Stored(i, f"work_{len(stored)}", slot[0]))
-    return stored, total
+    return stored, totals
 
 
 def _stream_note(record_inputs: list[_T], nodes: list[Node], phases: list[Phase], tensors: list[_T]) -> str:
     seq_in = [t for t in record_inputs if t.seq]
     if not seq_in:
         return "the input has no time axis"
+    window = [n for n in nodes if n.window]
+    if window:
+        n = window[0]
+        return f"'{n.keras_name}' ({n.keras_class}) {n.options.get('stream_why', 'reads future timesteps')}"
     backwards = [n for n in nodes if not n.causal]
     if backwards:
         names_ = sorted({f"'{n.keras_name}' ({n.keras_class})" for n in backwards})
         return f"{', '.join(names_)} read{'s' if len(names_) == 1 else ''} the sequence backwards"
     loops = [p for p in phases if p.kind == "loop"]
+    made = [n for n in nodes if "time" in n.options or n.options.get("gather")]
+    if made:
+        n = made[0]
+        why = n.options.get("stream_why", "changes the length of the time axis")
+        return f"'{n.keras_name}' ({n.keras_class}) {why}"
     if len({t.domain for t in seq_in}) > 1 or len(loops) != 1:
         return ("the model runs more than one pass over its sequences (a state computed from a whole sequence "
                 "starts another, or inputs of different lengths)")
@@ -552,9 +617,13 @@ def _finish(record: ModelRecord, prefix: str, b: _Builder, outputs: list[int],
     for t in tensors:
         if t.seq:
             t.domain = b.find(t.domain)
+    domains = tuple(dataclasses.replace(b.derived[d], parent=b.find(b.derived[d].parent)
+                                        if b.derived[d].parent >= 0 else -1)
+                    if d in b.derived else Domain(d, -1) for d in range(len(b.parent)))
     nodes = b.nodes
     phases, where = _plan(nodes, tensors)
-    stored, work = _storage(nodes, tensors, where, outputs, len(outputs) == 1)
+    stored, per_domain = _storage(nodes, tensors, where, outputs, len(outputs) == 1)
+    work = sum(per_domain.values())
     inputs = [i for i, t in enumerate(tensors) if t.producer < 0]
     note = _stream_note([tensors[i] for i in inputs], nodes, phases, tensors)
     frozen = tuple(Tensor(i, t.width, t.seq, t.producer, t.port, t.keras_layer, t.keras_port, t.domain, t.ref, t.ctype)
@@ -566,4 +635,5 @@ def _finish(record: ModelRecord, prefix: str, b: _Builder, outputs: list[int],
                    timesteps=in_specs[0][1], nodes=tuple(nodes), scratch_floats=scratch,
                    tensors=frozen, inputs=tuple(inputs), outputs=tuple(outputs),
                    input_names=tuple(s[0] for s in in_specs), input_timesteps=tuple(s[1] for s in in_specs),
-                   phases=tuple(phases), stored=tuple(stored), work_per_step=work, stream_note=note)
+                   phases=tuple(phases), stored=tuple(stored), work_per_step=work, stream_note=note,
+                   domains=domains, work_domains=tuple(sorted(per_domain.items())))

@@ -158,7 +158,7 @@ class CompiledModel:
         return f"<kerasc.CompiledModel '{self.name}' {self.input_shape} -> {self.output_shape}>"
 
     def _tensor_shape(self, t: Any) -> tuple:
-        return ((self.ir.input_timesteps[t.domain],) if t.seq else ()) + ((t.width,) if t.ctype == "float" else ())
+        return ((self.ir.fixed_length(t.domain),) if t.seq else ()) + ((t.width,) if t.ctype == "float" else ())
 
     @property
     def input_shape(self) -> Any:
@@ -215,6 +215,11 @@ class CompiledModel:
             if out and a.shape[0] != out[0].shape[0]:
                 raise ValueError(f"{self.name}: inputs have different batch sizes ({out[0].shape[0]}, {a.shape[0]})")
             out.append(a)
+        for d in sorted({t.domain for t in ir.tensors if t.seq and ir.domains[t.domain].derived}):
+            if ir.length(d, lengths) < 1:  # NAME_predict would return -1
+                steps = ", ".join(str(n) for n in lengths.values())
+                raise ValueError(f"{self.name}: {steps} timesteps are too few for {ir.domains[d].why}, which "
+                                 "leaves no timestep")
         return out
 
     def _states(self, B: int) -> tuple[Any, int]:
@@ -234,10 +239,10 @@ class CompiledModel:
         steps = {ir.tensors[ti].domain: n for ti, n in zip(ir.inputs, ts) if ir.tensors[ti].seq}
 
         def shape(t: Any) -> tuple:
-            return (B, steps[t.domain], t.width) if t.seq else (B, t.width)
+            return (B, ir.length(t.domain, steps), t.width) if t.seq else (B, t.width)
 
         ys = [np.zeros(shape(ir.tensors[i]), dtype=np.float32) for i in ir.outputs]
-        work = np.zeros(max(1, max(ts) * ir.work_per_step), dtype=np.float32)
+        work = np.zeros(max(1, ir.work_floats(max(ts))), dtype=np.float32)
         tbuf = offs = None
         stride = 0
         sizes = [int(np.prod(shape(t)[1:])) for t in ir.traced]

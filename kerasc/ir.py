@@ -151,7 +151,12 @@ class Node:
     @property
     def causal(self) -> bool:
         """Output step t depends only on input steps up to t (no input read backwards)."""
-        return not any(self.reversed_inputs)
+        return not any(self.reversed_inputs) and not self.window
+
+    @property
+    def window(self) -> bool:
+        """Reads its whole stored input to compute each output step (non-causal convolution, pooling, ...)."""
+        return bool(self.options.get("window", False))
 
     @property
     def stateful(self) -> bool:
@@ -198,9 +203,45 @@ class Tensor:
     port: int  # output port of the producer (model input: its index in model.inputs)
     keras_layer: Optional[str]  # the Keras layer whose output this is (None: internal to a wrapper)
     keras_port: int  # which output of that Keras layer
-    domain: int  # sequences: index of the model input whose timesteps it has; vectors: -1
+    domain: int  # sequences: its time axis (ModelIR.domains; model input k is domain k); vectors: -1
     ref: str  # C expression of one step of it (model inputs: the argument name)
     ctype: str = "float"  # C element type: float, or TOKEN_CTYPE for token ids read by Embedding layers
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A time axis. Model input k has domain k (length: its `timesteps` argument); a layer that changes
+    the length (strided or unpadded convolution, pooling, cropping, padding, RepeatVector) makes a
+    derived one: length = (parent + add) // div + plus, valid when parent + add >= 0 (else 0), or
+    the constant `const` (parent -1)."""
+
+    index: int
+    parent: int  # the domain it is computed from; -1: a model input, or a constant length
+    add: int = 0
+    div: int = 1
+    plus: int = 0
+    const: Optional[int] = None
+    why: str = ""  # the layer that made it, for comments
+
+    @property
+    def derived(self) -> bool:
+        return self.parent >= 0 or self.const is not None
+
+    def of(self, n: int) -> int:
+        """The length given the parent's length n (0: too short)."""
+        if self.const is not None:
+            return self.const
+        return (n + self.add) // self.div + self.plus if n + self.add >= 0 else 0
+
+    def c_of(self, n: str) -> str:
+        """The same as a C expression of the parent length `n` (an int expression)."""
+        if self.const is not None:
+            return str(self.const)
+        n = n if n.isidentifier() else f"({n})"
+        shifted = n + (f" + {self.add}" if self.add > 0 else f" - {-self.add}" if self.add < 0 else "")
+        q = f"({shifted}) / {self.div}" if self.div != 1 else f"({shifted})"
+        q += f" + {self.plus}" if self.plus else ""
+        return f"({shifted} >= 0 ? {q} : 0)" if self.add < 0 else f"({q})"
 
 
 @dataclass(frozen=True)
@@ -246,6 +287,31 @@ class ModelIR:
     work_per_step: int = 0  # floats of caller `work` per timestep (0: NAME_predict takes no work)
     stream_note: str = ""  # why NAME_step does not exist ("" when it does)
     weight_type: str = "float32"  # kernels stored as float32, float16 or int8 (kerasc.quant)
+    domains: tuple[Domain, ...] = ()  # time axes: one per model input, then derived ones (Domain)
+    # floats of `work` per timestep of each time axis that keeps sequences there: ((domain, floats), ...)
+    work_domains: tuple[tuple[int, int], ...] = ()
+
+    def length(self, d: int, steps: dict) -> int:
+        """Length of time axis d given {input domain: length}."""
+        dom = self.domains[d] if d < len(self.domains) else None
+        if dom is None or not dom.derived:
+            return steps[d]
+        return dom.of(self.length(dom.parent, steps) if dom.parent >= 0 else 0)
+
+    def fixed_length(self, d: int) -> Optional[int]:
+        """Length of time axis d when it does not depend on the caller (fixed inputs, constants); else None."""
+        dom = self.domains[d] if d < len(self.domains) else None
+        if dom is None or not dom.derived:
+            return self.input_timesteps[d] if 0 <= d < len(self.input_timesteps) else None
+        if dom.const is not None:
+            return dom.const
+        n = self.fixed_length(dom.parent)
+        return None if n is None else dom.of(n)
+
+    def work_floats(self, T: int) -> int:
+        """Floats of `work` NAME_predict needs when the longest input has T timesteps (NAME_WORK_FLOATS(T))."""
+        steps = {k: T for k in range(len(self.inputs))}
+        return sum(self.length(d, steps) * w for d, w in self.work_domains)
 
     @property
     def NAME(self) -> str:

@@ -88,9 +88,12 @@ def _quantize_array(a: CArray, weights: str) -> CArray:
 
 
 def kernels(n: Node) -> list[CArray]:
-    """The arrays of a node that are kernels (quantizable): gates' W and U, a Dense kernel, an Embedding table."""
+    """The arrays of a node that are kernels (quantizable): gates' W and U, a Dense kernel, an Embedding table,
+    Conv1D kernels."""
     if n.kind in ("dense", "embedding"):
         return [n.arrays[0]]
+    if "kernels" in n.options:  # convolutions: one kernel per group
+        return [n.arrays[i] for i in n.options["kernels"]]
     return [a for g in n.gates for a in (g.W, g.U)]
 
 

@@ -37,12 +37,9 @@ def render_selftest(ir: ModelIR, x: np.ndarray, y: np.ndarray, atol: float, rtol
     y = np.asarray(y, dtype=np.float32)
     cases = int(x.shape[0])
     timesteps = int(x.shape[1]) if ir.input_seq else 1
-    if ir.needs_work:
-        from .codegen import work_per_step
-
-        work_floats = timesteps * work_per_step(ir)
-    else:
-        work_floats = 0
+    work_floats = ir.work_floats(timesteps) if ir.needs_work else 0
+    out_steps = ir.length(ir.tensors[ir.outputs[0]].domain, {k: timesteps for k in range(len(ir.inputs))}) \
+        if ir.output_seq else 1
     view = {
         "cases": cases,
         "timesteps": timesteps,
@@ -57,7 +54,7 @@ def render_selftest(ir: ModelIR, x: np.ndarray, y: np.ndarray, atol: float, rtol
         "work_floats": work_floats,
         "x_shape": (f"[{cases}]" + (f"[{timesteps}]" if ir.input_seq else "")
                     + ("" if tokens else f"[{ir.input_width}]")),
-        "y_shape": f"[{cases}]" + (f"[{timesteps}]" if ir.output_seq else "") + f"[{ir.output_width}]",
+        "y_shape": f"[{cases}]" + (f"[{out_steps}]" if ir.output_seq else "") + f"[{ir.output_width}]",
         "stack_bytes": ir.state_bytes + 4 * (int(y[0].size) + work_floats + ir.output_width),
     }
     tpl = environment().get_template("selftest.c.j2")

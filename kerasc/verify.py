@@ -233,6 +233,11 @@ def check_inputs(ir: Any, x: Any) -> None:
         fits = x.shape[1] >= 1 and (ir.timesteps is None or x.shape[1] == ir.timesteps)
     if not fits:
         raise ConversionError(f"inputs of shape {tuple(x.shape)} do not fit model '{ir.name}', which takes {want}")
+    if seq:  # layers that shorten the time axis (valid convolution, pooling, cropping) need enough steps
+        for d in sorted({t.domain for t in ir.tensors if t.seq and ir.domains[t.domain].derived}):
+            if ir.length(d, {ir.tensors[ir.inputs[0]].domain: x.shape[1]}) < 1:
+                raise ConversionError(f"{x.shape[1]} timesteps are too few for model '{ir.name}': "
+                                      f"{ir.domains[d].why} leaves no timestep")
 
 
 def _keras_inputs(model: Any) -> Any:

@@ -57,9 +57,9 @@ def test_functional_chain_is_accepted(keras):
 
 def test_rnn_on_a_vector_is_refused(keras):
     m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Reshape((2, 2)),
-                          keras.layers.LSTM(2)])
+                          keras.layers.UpSampling1D(2), keras.layers.LSTM(2)])
     msg = _err(m)
-    assert "Reshape" in msg  # the first unsupported layer is named
+    assert "UpSampling1D" in msg  # the first unsupported layer is named
 
 
 def test_weights_not_matching_the_config(keras, tmp_path):

@@ -13,7 +13,7 @@ from kerasc.layers import DOCS, supported_layers
 @pytest.fixture(scope="module")
 def mixed(keras, tmp_path_factory):
     """Supported layers between three unsupported ones, a training-only option and a go_backwards layer."""
-    m = keras.Sequential([keras.Input((None, 3)), keras.layers.Conv1D(4, 3, padding="causal", name="conv"),
+    m = keras.Sequential([keras.Input((None, 3)), keras.layers.Conv1DTranspose(4, 3, name="conv"),
                           keras.layers.LSTM(8, return_sequences=True, dropout=0.2, name="lstm"),
                           keras.layers.UnitNormalization(name="norm"),
                           keras.layers.GRU(5, go_backwards=True, name="gru"),
@@ -79,15 +79,15 @@ def test_every_layer_listed_with_why_it_is_unsupported(mixed):
         assert " ok " in rows[name], rows[name]
     assert "go_backwards=True" in rows["gru"] and rows["gru"].split()[8] == "no"  # cannot stream
     assert "1664" in rows["lstm"]  # flash bytes: its kernel width (4) was read from its weights
-    assert "[1] layer 'conv' (Conv1D) is not supported; supported layers: LSTM" in r.stdout
+    assert "[1] layer 'conv' (Conv1DTranspose) is not supported; supported layers: LSTM" in r.stdout
     assert "[3] layer 'bn' (GroupNormalization) is not supported" in r.stdout
     assert "cannot convert: 3 problems" in r.stdout
     # stderr: the one line convert prints, and convert still refuses
     keras2 = [c for c in supported_layers() if c in DOCS and DOCS[c].keras2_only]
     keras3 = [c for c in supported_layers() if c not in keras2]
     assert keras3[:4] == ["LSTM", "GRU", "SimpleRNN", "Dense"] and "InputLayer" in keras3
-    assert r.stderr.strip().splitlines() == [f"kerasc: error: {mixed}: layer 'conv' (Conv1D) is not supported; "
-                                             f"supported layers: {', '.join(keras3)} "
+    assert r.stderr.strip().splitlines() == [f"kerasc: error: {mixed}: layer 'conv' (Conv1DTranspose) is not "
+                                             f"supported; supported layers: {', '.join(keras3)} "
                                              f"(and from Keras 2 files: {', '.join(keras2)})"]
     c = kerasc("convert", mixed, "-o", mixed.parent / "out", no_tf=True)
     assert c.returncode == 2 and c.stderr == r.stderr

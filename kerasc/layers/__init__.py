@@ -52,6 +52,7 @@ class Context:
     init_widths: tuple[int, ...] = ()  # widths of the initial_state tensors of the call
     legacy: bool = False  # the model was saved by Keras 2: its definitions apply
     in_ctype: str = "float"  # C type of the first input: float, or ir.TOKEN_CTYPE (token ids)
+    in_timesteps: Optional[int] = None  # fixed length of the first input's time axis (None: any)
 
     def activation(self, rec: LayerRecord, option: str, default: str, allowed: tuple[str, ...]) -> str:
         """The runtime name of the activation `option` of `rec` (Keras 2 names when legacy)."""
@@ -221,3 +222,4 @@ def expect_weights(rec: LayerRecord, shapes: list[tuple[int, ...]], names: list[
 
 from . import cudnn, dense, embedding, merge, masking, noop, recurrent, wrappers  # noqa: E402,F401  (register the handlers)
 from . import activation_layers, normalization, pooling_global  # noqa: E402,F401  (per-timestep layers)
+from . import conv, pooling, reshaping  # noqa: E402,F401  (layers that change the time axis)

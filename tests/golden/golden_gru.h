@@ -196,11 +196,10 @@ static inline void golden_gru__phase1(golden_gru_state *st, float *work_1, int t
 static inline int golden_gru_predict(golden_gru_state *st, const float *x, int timesteps, float *y, float *work)
 {
     int t;
-    size_t tmax = (size_t)timesteps;
-    float *work_1 = work + tmax * 0u; /* [timesteps][2] */
     if (timesteps < 1) {
         return -1;
     }
+    float *work_1 = work; /* [timesteps][2] */
     golden_gru_reset(st);
     /* phase 0: 'gru', timestep by timestep, t < timesteps */
     for (t = 0; t < timesteps; ++t) {
