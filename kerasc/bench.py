@@ -27,11 +27,14 @@ from .codegen import environment, write_files
 from .errors import ConversionError, MissingExtraError
 from .ir import ModelIR
 
-# Builds compared: the reference flags, then portable builds without -march.
+# Builds compared: the reference flags, then portable builds without -march; then the same
+# with the optional vector path of kc_runtime.h (-DKC_SIMD: GNU C vectors, bit-identical results).
 FLAG_SETS = {
     "-O3 -march=native": ["-O3", "-march=native"],
     "-O2": ["-O2"],
     "-Os": ["-Os"],
+    "-O3 -march=native -DKC_SIMD": ["-O3", "-march=native", "-DKC_SIMD"],
+    "-Os -DKC_SIMD": ["-Os", "-DKC_SIMD"],
 }
 BASE_FLAGS = ["-std=c99"]
 TRIAL_NS = 20e6  # aim for ~20 ms per timed trial

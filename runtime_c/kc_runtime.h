@@ -35,8 +35,8 @@ extern "C" {
 #endif
 
 /* ---- optional vector path: KC_SIMD defined before including this header (GCC >= 9 or clang).
- * The products then run on GNU C vectors of KC_SIMD_LANES floats (default 8: AVX2's ymm, two NEON
- * registers), a block of 8, 4 or 1 vectors of outputs kept in registers over all rows; the rest of
+ * The products then run on GNU C vectors of KC_SIMD_LANES floats (default 8 with AVX, else 4: SSE,
+ * NEON), a block of 8, 4 or 1 vectors of outputs kept in registers over all rows; the rest of
  * a row (width not a multiple of KC_SIMD_LANES) takes the portable loop. Weights are widened by
  * __builtin_convertvector (int8), the F16C instruction when the target has it (float16; otherwise
  * kc_half_to_float lane by lane) or read as they are (float32). Every output is summed in exactly
@@ -47,11 +47,28 @@ extern "C" {
  * lowered to scalar code there, with more register pressure than the portable loop). */
 #if defined(KC_SIMD) && (defined(__GNUC__) || defined(__clang__))
 #ifndef KC_SIMD_LANES
+#if defined(__AVX__)
 #define KC_SIMD_LANES 8
+#else
+#define KC_SIMD_LANES 4
+#endif
 #endif
 #if defined(__F16C__) && (KC_SIMD_LANES == 8 || (KC_SIMD_LANES == 16 && defined(__AVX512F__)))
 #define KC__F16C 1
 #include <immintrin.h>
+#endif
+/* Which weight types take the vector path: those the target widens in one or two instructions
+ * (elsewhere the lane-by-lane widening is slower than the portable loop, measured in docs/speed.md). */
+#define KC__VEC_F32 1
+#if defined(__SSE4_1__) || defined(__ARM_NEON)
+#define KC__VEC_I8 1
+#else
+#define KC__VEC_I8 0
+#endif
+#if defined(KC__F16C)
+#define KC__VEC_F16 1
+#else
+#define KC__VEC_F16 0
 #endif
 typedef float kc__vf __attribute__((vector_size(KC_SIMD_LANES * 4)));
 typedef int32_t kc__vi __attribute__((vector_size(KC_SIMD_LANES * 4)));
@@ -89,9 +106,9 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
 #endif
 }
 
-/* Inside KC__DEFINE_ACC: outputs j0.. in blocks of NV vectors (registers) over all n rows. */
-#define KC__VEC_BLOCK(wtype, LOADV, NV)                                                             \
-    for (; j0 + (NV) * KC_SIMD_LANES <= width; j0 += (NV) * KC_SIMD_LANES) {                        \
+/* Inside KC__DEFINE_ACC: outputs j0.. in blocks of NV vectors (registers) over all n rows, if VEC. */
+#define KC__VEC_BLOCK(wtype, LOADV, VEC, NV)                                                        \
+    for (; (VEC) && j0 + (NV) * KC_SIMD_LANES <= width; j0 += (NV) * KC_SIMD_LANES) {               \
         kc__vf a[NV];                                                                               \
         int v;                                                                                      \
         _Pragma("GCC unroll 8") for (v = 0; v < (NV); ++v)                                          \
@@ -113,27 +130,30 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
             memcpy(acc + j0 + v * KC_SIMD_LANES, &a[v], sizeof a[v]);                               \
         }                                                                                           \
     }
-#define KC__VEC_BLOCKS(wtype, LOADV)                                                                \
-    KC__VEC_BLOCK(wtype, LOADV, 8) KC__VEC_BLOCK(wtype, LOADV, 4) KC__VEC_BLOCK(wtype, LOADV, 1)
+#define KC__VEC_BLOCKS(wtype, LOADV, VEC)                                                           \
+    KC__VEC_BLOCK(wtype, LOADV, VEC, 8) KC__VEC_BLOCK(wtype, LOADV, VEC, 4) KC__VEC_BLOCK(wtype, LOADV, VEC, 1)
 #else
-#define KC__VEC_BLOCKS(wtype, LOADV)
+#define KC__VEC_BLOCKS(wtype, LOADV, VEC)
+#define KC__VEC_F32 0
+#define KC__VEC_I8 0
+#define KC__VEC_F16 0
 #endif
 
-/* KC__DEFINE_ACC(name, wtype, LOAD, LOADV) defines
+/* KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC) defines
  *   static inline void name(float *acc, const wtype *W, int ld, const float *x, int n, int width)
  * acc (width,) += x (n,) @ W[0:n][0:width], rows ld weights apart (width <= KC_BLOCK), each weight
  * widened to float by LOAD (float32, float16 and int8 kernels share this one loop; LOADV widens a
- * vector of them on the optional KC_SIMD path, which takes the first columns).
+ * vector of them on the optional KC_SIMD path, which takes the first columns when VEC is 1).
  * Four rows per pass, each added in turn: the sum order is k = 0..n-1, as in the plain loop
  * `for k: for j: acc[j] += x[k] * W[k][j]`, so the result is bit-identical to it. The inner loop has
  * independent lanes (and a constant trip count once inlined), so compilers vectorise it without
  * -ffast-math. */
-#define KC__DEFINE_ACC(name, wtype, LOAD, LOADV)                                                    \
+#define KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC)                                               \
     static inline void name(float *acc, const wtype *W, int ld, const float *x, int n, int width) \
     {                                                                                               \
         const int n4 = n - n % 4;                                                                   \
         int j0 = 0, k, j;                                                                           \
-        KC__VEC_BLOCKS(wtype, LOADV)                                                                \
+        KC__VEC_BLOCKS(wtype, LOADV, VEC)                                                           \
         for (k = 0; k < n4; k += 4) {                                                               \
             const float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];                     \
             const wtype *w0 = W + (size_t)k * (size_t)ld;                                           \
@@ -181,7 +201,7 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
 
 #define KC__LOAD_F32(w) (w)
 /* kc__acc: float32 kernels. */
-KC__DEFINE_ACC(kc__acc, float, KC__LOAD_F32, kc__vload_f32)
+KC__DEFINE_ACC(kc__acc, float, KC__LOAD_F32, kc__vload_f32, KC__VEC_F32)
 /* kc_preact: float32 kernels W (n_x, n_out) and U (n_h, n_out). */
 KC__DEFINE_PREACT(kc_preact, float, kc__acc)
 
@@ -231,9 +251,9 @@ static inline float kc_half_to_float(uint16_t h)
 
 #define KC__LOAD_I8(w) ((float)(w))
 /* kc__acc with float16 weights (bit patterns, widened by kc_half_to_float). */
-KC__DEFINE_ACC(kc__acc_f16, uint16_t, kc_half_to_float, kc__vload_f16)
+KC__DEFINE_ACC(kc__acc_f16, uint16_t, kc_half_to_float, kc__vload_f16, KC__VEC_F16)
 /* kc__acc with int8 weights (unscaled: the caller multiplies by the per-output scale). */
-KC__DEFINE_ACC(kc__acc_i8, int8_t, KC__LOAD_I8, kc__vload_i8)
+KC__DEFINE_ACC(kc__acc_i8, int8_t, KC__LOAD_I8, kc__vload_i8, KC__VEC_I8)
 /* kc_preact with float16 kernels W (n_x, n_out) and U (n_h, n_out); b stays float (may be NULL). */
 KC__DEFINE_PREACT(kc_preact_f16, uint16_t, kc__acc_f16)
 
