@@ -116,20 +116,20 @@ def _cc() -> str:
     return os.environ.get("CC", "gcc")
 
 
-def _compile(sources: list[str], include: Path, out: Path, flags: list[str]) -> Path:
-    cmd = [_cc(), *BASE_FLAGS, *flags, f"-I{include}", *sources, "-o", str(out), "-lm"]
+def _compile(sources: list[str], include: Path, out: Path, flags: list[str], cc: Optional[str] = None) -> Path:
+    cmd = [cc or _cc(), *BASE_FLAGS, *flags, f"-I{include}", *sources, "-o", str(out), "-lm"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise ConversionError(f"building the benchmark failed: {' '.join(cmd)}\n{res.stderr.strip()}")
     return out
 
 
-def build_timer(ir: ModelIR, work: Path, tag: str, flags: list[str]) -> Path:
-    """Write NAME.h + kc_runtime.h + the timing driver into work/, compile with flags."""
+def build_timer(ir: ModelIR, work: Path, tag: str, flags: list[str], cc: Optional[str] = None) -> Path:
+    """Write NAME.h + kc_runtime.h + the timing driver into work/, compile with flags (cc: $CC, else gcc)."""
     write_files(ir, work, force=True)
     src = work / f"timer_{ir.name}.c"
     src.write_text(environment().get_template("bench/timer.c.j2").render(ir=ir, p=ir.name, P=ir.NAME))
-    return _compile([str(src)], work, work / f"timer_{ir.name}_{tag}", flags)
+    return _compile([str(src)], work, work / f"timer_{ir.name}_{tag}", flags, cc)
 
 
 def run_timer(exe: Path, mode: str, xfile: Path, T: int, reps: int, trials: int,
