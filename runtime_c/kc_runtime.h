@@ -228,11 +228,27 @@ static inline void kc_matvec_acc(float *z, const float *W, const float *x, int n
  * biases, activations and states stay float32, and so does all arithmetic: each weight is widened to
  * float as it is read, in the same loop order as kc__acc (so the products vectorise the same way). */
 
-/* The float32 value of an IEEE 754 binary16 bit pattern, exactly (every half is a float), without
- * branches so the product loops vectorise: exponent and mantissa move into place and the exponent is
- * rebiased (+112); infinities and NaNs get exponent 255 (payload kept); zeros and subnormals m * 2^-24
- * are computed as 2^-14 * (1 + m / 1024) - 2^-14, exact and on normal floats only, so the result does
- * not depend on the FPU's handling of float subnormals (flush-to-zero). */
+/* The float32 value of an IEEE 754 binary16 bit pattern, exactly (every half is a float).
+ * Where the compiler has a half type that the target converts in hardware, that conversion is used:
+ * ARM with -mfp16-format=ieee (__fp16; VCVTB on Cortex-M4F/M7, a library call elsewhere) and clang
+ * with F16C on x86 (__fp16, vectorised to VCVTPH2PS). Define KC_PORTABLE_HALF to use the portable
+ * decoder below anyway. Both give the same float for every half that is not a NaN (NaNs stay NaNs with
+ * their payload; hardware may set the quiet bit): tests/test_quant.py and tests/test_speed.py check all
+ * 65536 patterns.
+ * The portable decoder works without branches so the product loops vectorise: exponent and mantissa
+ * move into place and the exponent is rebiased (+112); infinities and NaNs get exponent 255 (payload
+ * kept); zeros and subnormals m * 2^-24 are computed as 2^-14 * (1 + m / 1024) - 2^-14, exact and on
+ * normal floats only, so the result does not depend on the FPU's handling of float subnormals
+ * (flush-to-zero). */
+#if !defined(KC_PORTABLE_HALF) && (defined(__ARM_FP16_FORMAT_IEEE) || (defined(__clang__) && defined(__F16C__)))
+#define KC_NATIVE_HALF 1
+static inline float kc_half_to_float(uint16_t h)
+{
+    __fp16 f;
+    memcpy(&f, &h, sizeof f);
+    return (float)f;
+}
+#else
 static inline float kc_half_to_float(uint16_t h)
 {
     const uint32_t em = ((uint32_t)h & 0x7fffu) << 13;
@@ -248,6 +264,7 @@ static inline float kc_half_to_float(uint16_t h)
     memcpy(&f, &bits, sizeof f);
     return f;
 }
+#endif
 
 #define KC__LOAD_I8(w) ((float)(w))
 /* kc__acc with float16 weights (bit patterns, widened by kc_half_to_float). */

@@ -2,6 +2,8 @@
 the same floats, bit for bit, as the portable loop built with the same compiler and flags, and agrees
 with real Keras within the weight type's default tolerance; it compiles with -Werror as C (gcc, clang),
 C++ (g++) and for Cortex-M (arm-none-eabi-gcc, where it is not meant to be used but must not break).
+The hardware half -> float conversion (clang + F16C, ARM -mfp16-format=ieee) equals numpy's on all
+65536 half patterns.
 
 One stacked model exercises every block size of the vector path and its scalar tail: LSTM(36) (with 8
 lanes: a block of 4 vectors, 4 outputs in the tail; with 4 lanes: 8 vectors + 1), GRU(22,
@@ -111,3 +113,54 @@ def test_vector_path_compiles_as_cpp_and_for_cortex_m(stacked):
     arm = require_tool("arm-none-eabi-gcc")
     for cpu in (M4F, M0):
         run([arm, "-std=c99", "-O2", *cpu, "-DKC_SIMD", *WARN, "-c", str(tu), "-o", str(out / "arm.o")])
+
+
+HALF_PROGRAM = r"""#include <stdio.h>
+#include "kc_runtime.h"
+int main(void)
+{
+    uint32_t i;
+#ifndef KC_NATIVE_HALF
+    return 3; /* the build was meant to take the native conversion */
+#endif
+    for (i = 0; i < 65536u; ++i) {
+        float f = kc_half_to_float((uint16_t)i);
+        uint32_t b;
+        memcpy(&b, &f, sizeof b);
+        fwrite(&b, sizeof b, 1, stdout);
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("target", ["clang-f16c", "arm-fp16"])
+def test_native_half_conversion_matches_numpy_on_every_pattern(tmp_path, target):
+    """The hardware half -> float path (clang with F16C; ARM with -mfp16-format=ieee, under qemu-arm)
+    gives numpy's float16 -> float32 on all 65536 patterns (NaNs: NaN, same payload but the quiet bit)."""
+    import subprocess
+
+    from firmware_helpers import C99, ROOT
+
+    src = tmp_path / "h.c"
+    src.write_text(HALF_PROGRAM)
+    exe = tmp_path / "h"
+    inc = f"-I{ROOT / 'runtime_c'}"
+    if target == "clang-f16c":
+        if "f16c" not in _cpu_flags():
+            pytest.skip("this CPU lacks F16C")
+        run([require_tool("clang"), *C99, "-O2", "-mf16c", inc, str(src), "-o", str(exe)])
+        cmd = [str(exe)]
+    else:
+        cc, qemu = require_tool("arm-linux-gnueabihf-gcc"), require_tool("qemu-arm")
+        run([cc, *C99, "-O2", "-mfp16-format=ieee", "-mfpu=vfpv4", "-mfloat-abi=hard", "-static", inc, str(src),
+             "-o", str(exe)])
+        cmd = [qemu, str(exe)]
+    got = np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, dtype=np.uint32)
+    want = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32).view(np.uint32)
+    assert got.shape == (65536,)
+    nan = np.isnan(want.view(np.float32))
+    assert np.array_equal(got[~nan], want[~nan])
+    assert np.all(np.isnan(got[nan].view(np.float32)))
+    payload = np.uint32(0x807FFFFF) & ~np.uint32(0x400000)
+    assert np.array_equal(got[nan] & payload, want[nan] & payload)
