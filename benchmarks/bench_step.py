@@ -3,7 +3,8 @@ straightforward C yardstick (../shared/bench/ref_rnn.c, when present) and Keras.
 
 Models: LSTM(64) F=32, GRU(64) F=32 (reset_after), LSTM(128) F=128 (weights N(0, 0.3), like
 ../shared/bench/yardstick.py) and the demo model examples/demo/activity.keras.
-Builds: -O3 -march=native (the issue's reference), then -O2 and -Os without -march.
+Builds: -O3 -march=native (the issue's reference), then -O2 and -Os without -march, then
+-O3 -march=native and -Os with -DKC_SIMD (kc_runtime.h's optional vector path, bit-identical results).
 
 With --weights float32,float16,int8 every model gets one row per weight type (kerasc.quant; the
 error column is against the float Keras model).

@@ -100,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", parents=[quiet], help="time the generated C step and sequence against Keras",
                        description="Time the generated C (a C timing program, no Python in the loop) per step and "
-                                   "per sequence at -O3 -march=native, -O2 and -Os, against Keras (eager step, "
+                                   "per sequence at -O3 -march=native, -O2 and -Os (and -O3 -march=native and -Os "
+                                   "with -DKC_SIMD, the optional vector path), against Keras (eager step, "
                                    "tf.function step, predict) and, for a single LSTM/GRU layer, against "
                                    "../shared/bench/ref_rnn.c when present ($KERASC_REF_RNN overrides).")
     b.add_argument("model", help="a .keras model file")

@@ -34,24 +34,131 @@ extern "C" {
 #define KC_BLOCK 128
 #endif
 
-/* KC__DEFINE_ACC(name, wtype, LOAD) defines
+/* ---- optional vector path: KC_SIMD defined before including this header (GCC >= 9 or clang).
+ * The products then run on GNU C vectors of KC_SIMD_LANES floats (default 8 with AVX, else 4: SSE,
+ * NEON), a block of 8, 4 or 1 vectors of outputs kept in registers over all rows; the rest of
+ * a row (width not a multiple of KC_SIMD_LANES) takes the portable loop. Weights are widened by
+ * __builtin_convertvector (int8), the F16C instruction when the target has it (float16; otherwise
+ * kc_half_to_float lane by lane) or read as they are (float32). Every output is summed in exactly
+ * the order of the portable loop (bias, then row 0, 1, ...; products rounded, then added), so both
+ * paths give the same floats bit for bit with the same compiler and flags (tests/test_speed.py).
+ * Worth it where the compiler vectorises the portable loop badly: int8 and float16 weights with GCC
+ * (measured in docs/speed.md). Not for FPU-less or scalar-FPU microcontrollers (GNU vectors are
+ * lowered to scalar code there, with more register pressure than the portable loop). */
+#if defined(KC_SIMD) && (defined(__GNUC__) || defined(__clang__))
+#ifndef KC_SIMD_LANES
+#if defined(__AVX__)
+#define KC_SIMD_LANES 8
+#else
+#define KC_SIMD_LANES 4
+#endif
+#endif
+#if defined(__F16C__) && (KC_SIMD_LANES == 8 || (KC_SIMD_LANES == 16 && defined(__AVX512F__)))
+#define KC__F16C 1
+#include <immintrin.h>
+#endif
+/* Which weight types take the vector path: those the target widens in one or two instructions
+ * (elsewhere the lane-by-lane widening is slower than the portable loop, measured in docs/speed.md). */
+#define KC__VEC_F32 1
+#if defined(__SSE4_1__) || defined(__ARM_NEON)
+#define KC__VEC_I8 1
+#else
+#define KC__VEC_I8 0
+#endif
+#if defined(KC__F16C)
+#define KC__VEC_F16 1
+#else
+#define KC__VEC_F16 0
+#endif
+typedef float kc__vf __attribute__((vector_size(KC_SIMD_LANES * 4)));
+typedef int32_t kc__vi __attribute__((vector_size(KC_SIMD_LANES * 4)));
+
+static inline float kc_half_to_float(uint16_t h);
+
+/* *v = KC_SIMD_LANES weights from w, widened to floats (vectors pass by pointer: returning one wider
+ * than the target's registers would change the ABI, and compilers warn about it) */
+static inline void kc__vload_f32(kc__vf *v, const float *w)
+{
+    memcpy(v, w, sizeof *v);
+}
+
+static inline void kc__vload_i8(kc__vf *v, const int8_t *w)
+{
+    kc__vi q = {0}; /* every lane is set below; the initializer keeps -Wmaybe-uninitialized quiet */
+    int l;
+    for (l = 0; l < KC_SIMD_LANES; ++l) {
+        q[l] = w[l];
+    }
+    *v = __builtin_convertvector(q, kc__vf);
+}
+
+static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
+{
+#if defined(KC__F16C) && KC_SIMD_LANES == 8
+    *v = (kc__vf)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)w));
+#elif defined(KC__F16C)
+    *v = (kc__vf)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)w));
+#else
+    int l;
+    for (l = 0; l < KC_SIMD_LANES; ++l) {
+        (*v)[l] = kc_half_to_float(w[l]);
+    }
+#endif
+}
+
+/* Inside KC__DEFINE_ACC: outputs j0.. in blocks of NV vectors (registers) over all n rows, if VEC. */
+#define KC__VEC_BLOCK(wtype, LOADV, VEC, NV)                                                        \
+    for (; (VEC) && j0 + (NV) * KC_SIMD_LANES <= width; j0 += (NV) * KC_SIMD_LANES) {               \
+        kc__vf a[NV];                                                                               \
+        int v;                                                                                      \
+        _Pragma("GCC unroll 8") for (v = 0; v < (NV); ++v)                                          \
+        {                                                                                           \
+            memcpy(&a[v], acc + j0 + v * KC_SIMD_LANES, sizeof a[v]);                               \
+        }                                                                                           \
+        for (k = 0; k < n; ++k) {                                                                   \
+            const float xk = x[k];                                                                  \
+            const wtype *w = W + (size_t)k * (size_t)ld + j0;                                       \
+            _Pragma("GCC unroll 8") for (v = 0; v < (NV); ++v)                                      \
+            {                                                                                       \
+                kc__vf wv;                                                                          \
+                LOADV(&wv, w + v * KC_SIMD_LANES);                                                  \
+                a[v] = a[v] + xk * wv;                                                              \
+            }                                                                                       \
+        }                                                                                           \
+        _Pragma("GCC unroll 8") for (v = 0; v < (NV); ++v)                                          \
+        {                                                                                           \
+            memcpy(acc + j0 + v * KC_SIMD_LANES, &a[v], sizeof a[v]);                               \
+        }                                                                                           \
+    }
+#define KC__VEC_BLOCKS(wtype, LOADV, VEC)                                                           \
+    KC__VEC_BLOCK(wtype, LOADV, VEC, 8) KC__VEC_BLOCK(wtype, LOADV, VEC, 4) KC__VEC_BLOCK(wtype, LOADV, VEC, 1)
+#else
+#define KC__VEC_BLOCKS(wtype, LOADV, VEC)
+#define KC__VEC_F32 0
+#define KC__VEC_I8 0
+#define KC__VEC_F16 0
+#endif
+
+/* KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC) defines
  *   static inline void name(float *acc, const wtype *W, int ld, const float *x, int n, int width)
  * acc (width,) += x (n,) @ W[0:n][0:width], rows ld weights apart (width <= KC_BLOCK), each weight
- * widened to float by LOAD (float32, float16 or int8 kernels share this one loop).
+ * widened to float by LOAD (float32, float16 and int8 kernels share this one loop; LOADV widens a
+ * vector of them on the optional KC_SIMD path, which takes the first columns when VEC is 1).
  * Four rows per pass, each added in turn: the sum order is k = 0..n-1, as in the plain loop
  * `for k: for j: acc[j] += x[k] * W[k][j]`, so the result is bit-identical to it. The inner loop has
  * independent lanes (and a constant trip count once inlined), so compilers vectorise it without
  * -ffast-math. */
-#define KC__DEFINE_ACC(name, wtype, LOAD)                                                           \
+#define KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC)                                               \
     static inline void name(float *acc, const wtype *W, int ld, const float *x, int n, int width) \
     {                                                                                               \
         const int n4 = n - n % 4;                                                                   \
-        int k, j;                                                                                   \
+        int j0 = 0, k, j;                                                                           \
+        KC__VEC_BLOCKS(wtype, LOADV, VEC)                                                           \
         for (k = 0; k < n4; k += 4) {                                                               \
             const float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];                     \
             const wtype *w0 = W + (size_t)k * (size_t)ld;                                           \
             const wtype *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;                                \
-            for (j = 0; j < width; ++j) {                                                           \
+            for (j = j0; j < width; ++j) {                                                          \
                 acc[j] = acc[j] + x0 * LOAD(w0[j]) + x1 * LOAD(w1[j]) + x2 * LOAD(w2[j]) +          \
                          x3 * LOAD(w3[j]);                                                          \
             }                                                                                       \
@@ -59,7 +166,7 @@ extern "C" {
         for (k = n4; k < n; ++k) {                                                                  \
             const float xk = x[k];                                                                  \
             const wtype *w = W + (size_t)k * (size_t)ld;                                            \
-            for (j = 0; j < width; ++j) {                                                           \
+            for (j = j0; j < width; ++j) {                                                          \
                 acc[j] = acc[j] + xk * LOAD(w[j]);                                                  \
             }                                                                                       \
         }                                                                                           \
@@ -94,7 +201,7 @@ extern "C" {
 
 #define KC__LOAD_F32(w) (w)
 /* kc__acc: float32 kernels. */
-KC__DEFINE_ACC(kc__acc, float, KC__LOAD_F32)
+KC__DEFINE_ACC(kc__acc, float, KC__LOAD_F32, kc__vload_f32, KC__VEC_F32)
 /* kc_preact: float32 kernels W (n_x, n_out) and U (n_h, n_out). */
 KC__DEFINE_PREACT(kc_preact, float, kc__acc)
 
@@ -121,11 +228,27 @@ static inline void kc_matvec_acc(float *z, const float *W, const float *x, int n
  * biases, activations and states stay float32, and so does all arithmetic: each weight is widened to
  * float as it is read, in the same loop order as kc__acc (so the products vectorise the same way). */
 
-/* The float32 value of an IEEE 754 binary16 bit pattern, exactly (every half is a float), without
- * branches so the product loops vectorise: exponent and mantissa move into place and the exponent is
- * rebiased (+112); infinities and NaNs get exponent 255 (payload kept); zeros and subnormals m * 2^-24
- * are computed as 2^-14 * (1 + m / 1024) - 2^-14, exact and on normal floats only, so the result does
- * not depend on the FPU's handling of float subnormals (flush-to-zero). */
+/* The float32 value of an IEEE 754 binary16 bit pattern, exactly (every half is a float).
+ * Where the compiler has a half type that the target converts in hardware, that conversion is used:
+ * ARM with -mfp16-format=ieee (__fp16; VCVTB on Cortex-M4F/M7, a library call elsewhere) and clang
+ * with F16C on x86 (__fp16, vectorised to VCVTPH2PS). Define KC_PORTABLE_HALF to use the portable
+ * decoder below anyway. Both give the same float for every half that is not a NaN (NaNs stay NaNs with
+ * their payload; hardware may set the quiet bit): tests/test_quant.py and tests/test_speed.py check all
+ * 65536 patterns.
+ * The portable decoder works without branches so the product loops vectorise: exponent and mantissa
+ * move into place and the exponent is rebiased (+112); infinities and NaNs get exponent 255 (payload
+ * kept); zeros and subnormals m * 2^-24 are computed as 2^-14 * (1 + m / 1024) - 2^-14, exact and on
+ * normal floats only, so the result does not depend on the FPU's handling of float subnormals
+ * (flush-to-zero). */
+#if !defined(KC_PORTABLE_HALF) && (defined(__ARM_FP16_FORMAT_IEEE) || (defined(__clang__) && defined(__F16C__)))
+#define KC_NATIVE_HALF 1
+static inline float kc_half_to_float(uint16_t h)
+{
+    __fp16 f;
+    memcpy(&f, &h, sizeof f);
+    return (float)f;
+}
+#else
 static inline float kc_half_to_float(uint16_t h)
 {
     const uint32_t em = ((uint32_t)h & 0x7fffu) << 13;
@@ -141,12 +264,13 @@ static inline float kc_half_to_float(uint16_t h)
     memcpy(&f, &bits, sizeof f);
     return f;
 }
+#endif
 
 #define KC__LOAD_I8(w) ((float)(w))
 /* kc__acc with float16 weights (bit patterns, widened by kc_half_to_float). */
-KC__DEFINE_ACC(kc__acc_f16, uint16_t, kc_half_to_float)
+KC__DEFINE_ACC(kc__acc_f16, uint16_t, kc_half_to_float, kc__vload_f16, KC__VEC_F16)
 /* kc__acc with int8 weights (unscaled: the caller multiplies by the per-output scale). */
-KC__DEFINE_ACC(kc__acc_i8, int8_t, KC__LOAD_I8)
+KC__DEFINE_ACC(kc__acc_i8, int8_t, KC__LOAD_I8, kc__vload_i8, KC__VEC_I8)
 /* kc_preact with float16 kernels W (n_x, n_out) and U (n_h, n_out); b stays float (may be NULL). */
 KC__DEFINE_PREACT(kc_preact_f16, uint16_t, kc__acc_f16)
 
