@@ -89,7 +89,9 @@ def test_keras3_every_layer_every_timestep(keras, name):
     x = _inputs(model, 3)
     report = kerasc.verify(model, x=x)
     assert report.ok, report.table()
-    assert len(report.rows) >= len(model.layers) - 1  # every layer compared, not only the output
+    compared = {r.name for r in report.layers}
+    layers = {la.name for la in model.layers if type(la).__name__ not in ("InputLayer", "BatchNormalization")}
+    assert layers <= compared, compared  # every layer, not only the output
     if name in STREAMING:
         cm = kerasc.compile(model)
         assert cm.ir.causal, cm.ir.stream_note
@@ -103,15 +105,16 @@ def test_keras3_every_layer_every_timestep(keras, name):
 
 
 @pytest.mark.parametrize("name", ["text-cnn-lstm", "sensor-cnn", "masked-bidir"])
-def test_keras2_h5_file_matches_keras2(tf_keras, tmp_path, name):
+def test_keras2_h5_file_matches_keras2(keras, tmp_path, name):
     """The same models saved by Keras 2 (tf_keras .h5): verify's truth is tf_keras on the file."""
+    import tf_keras
     model = _model(tf_keras, MODELS[name], 12)
     path = tmp_path / f"{name}.h5"
     model.save(str(path))
     x = _inputs(model, 4)
     report = kerasc.verify(path, x=x)
     assert report.ok, report.table()
-    assert report.environment.get("framework", "tf_keras") == "tf_keras" or "tf_keras" in str(report.environment)
+    assert "tf_keras" in str(report.environment), report.environment
     want = np.asarray(model(x, training=False))
     assert_close(kerasc.compile(path).predict(x), want, f"{name} Keras 2 predict")
 
@@ -122,7 +125,7 @@ def test_quantized_text_model(keras, weights):
     model = _model(keras, _text_cnn_lstm, 13)
     report = kerasc.verify(model, x=_inputs(model, 5), weights=weights)
     assert report.ok, report.table()
-    assert report.max_abs_err > 1e-7
+    assert report.output_max_abs_err > 1e-7  # the quantized kernels really are in the C
     ir = kerasc.build_ir(model, "q", weights=weights)
     kinds = {n.kind for n in ir.nodes if any(a.ctype != "float" for a in n.arrays)}
     assert {"embedding", "lstm", "dense"} <= kinds and any("conv" in k for k in kinds), kinds
