@@ -51,13 +51,17 @@ extern "C" {
 #define KC_FMA 0
 #define KC__MAC(a, x, w) ((a) + (x) * (w))
 #endif
-/* GCC counts each fmaf as a call when it decides what to inline: at -O2 the product loop then stays
- * out of line, its trip count unknown, and GCC's -O2 (very cheap) vectoriser skips it (4-5x slower,
- * measured). So with KC_FMA the loop is always inlined into its caller, except at -Os. */
-#if KC_FMA && defined(__GNUC__) && !defined(__clang__) && !defined(__OPTIMIZE_SIZE__)
+/* GCC counts each fmaf as a call when it decides what to inline: at -O2 the portable product loop then
+ * stays out of line, its trip count unknown, and GCC's -O2 (very cheap) vectoriser skips it (4-5x
+ * slower, measured in docs/fma.md). So with KC_FMA that loop is always inlined into its caller, except
+ * at -Os and with KC_SIMD (whose vector blocks do not depend on the vectoriser, and which measured
+ * 1.4x slower at -O3 when forced inline). */
+#ifndef KC__ACC_INLINE
+#if KC_FMA && defined(__GNUC__) && !defined(__clang__) && !defined(__OPTIMIZE_SIZE__) && !defined(KC_SIMD)
 #define KC__ACC_INLINE static inline __attribute__((always_inline))
 #else
 #define KC__ACC_INLINE static inline
+#endif
 #endif
 
 /* ---- optional vector path: KC_SIMD defined before including this header (GCC >= 9 or clang).
