@@ -40,11 +40,20 @@ extern "C" {
  * with fmaf(x, w, acc): one rounding instead of two, and one instruction instead of two where
  * int8/float16 widening keeps the FP pipes busy (measured in docs/fma.md). Elsewhere (Cortex-M0,
  * x86-64 without -mfma, ...) the plain acc + x * w is kept, as is, so that machine code is unchanged.
+ * Not on x86 at -Os (measured slower there, docs/fma.md).
  * KC_FMA is 1 when the fused form is used; define KC_NO_FMA to force the plain form (the compiler may
  * still contract it: GCC in GNU mode, clang by default; add -ffp-contract=off for unfused results).
  * The optional vector path below fuses in the same places, so both paths stay bit-identical. */
-#if !defined(KC_NO_FMA) && (defined(FP_FAST_FMAF) || defined(__FP_FAST_FMAF) ||                    \
-                            (defined(__clang__) && (defined(__FMA__) || defined(__ARM_FEATURE_FMA))))
+/* x86 at -Os: GCC leaves a false dependency (vcvtsi2ss into the previous FMA result) before each
+ * scalar FMA, which made int8 2x slower */
+#if defined(__OPTIMIZE_SIZE__) && (defined(__x86_64__) || defined(__i386__))
+#define KC__FMA_WANTED 0
+#else
+#define KC__FMA_WANTED 1
+#endif
+#if !defined(KC_NO_FMA) && KC__FMA_WANTED &&                                                        \
+    (defined(FP_FAST_FMAF) || defined(__FP_FAST_FMAF) ||                                            \
+     (defined(__clang__) && (defined(__FMA__) || defined(__ARM_FEATURE_FMA))))
 #define KC_FMA 1
 #define KC__MAC(a, x, w) fmaf((x), (w), (a))
 #else

@@ -24,6 +24,7 @@ TARGETS = [
     ("gcc", ["-O2"], 0),
     ("gcc", ["-O2", "-mfma"], 1),
     ("gcc", ["-O2", "-mfma", "-DKC_NO_FMA"], 0),
+    ("gcc", ["-Os", "-mfma"], 0),  # x86 at -Os: measured slower fused (docs/fma.md)
     ("clang", ["-O2", "-mfma"], 1),
     ("clang", ["-O2"], 0),
     ("arm-none-eabi-gcc", M0, 0),
