@@ -47,10 +47,15 @@ def main() -> int:
     ap.add_argument("--out", help="also write the tables to this Markdown file")
     ap.add_argument("--weights", default="float32", help="comma-separated weight types (default float32)")
     ap.add_argument("--only", help="comma-separated substrings of the model labels to run (default: all)")
+    ap.add_argument("--builds", help="semicolon-separated compiler flag sets to compare instead of the default "
+                    "builds, e.g. \"-O3 -march=native;-O3 -march=native -DKC_NO_FMA\" (callgrind counts only "
+                    "the builds without -march=native)")
     args = ap.parse_args()
     import keras
 
     settings = bench.Settings.quick() if args.quick else bench.Settings()
+    if args.builds:
+        settings.flag_sets = {b.strip(): b.split() for b in args.builds.split(";") if b.strip()}
     models = layer_models(keras) + [("demo activity.keras", DEMO)]
     if args.only:
         models = [m for m in models if any(s in m[0] for s in args.only.split(","))]

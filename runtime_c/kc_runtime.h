@@ -34,6 +34,45 @@ extern "C" {
 #define KC_BLOCK 128
 #endif
 
+/* ---- fused multiply-add. Where the target has a fast single-precision FMA (FP_FAST_FMAF from
+ * <math.h>, or the compiler's __FP_FAST_FMAF: GCC with -mfma / -march=native on x86-64 and on ARM
+ * VFPv4 such as Cortex-M4F; clang with FMA on x86 or ARM), every product of the gate loops is added
+ * with fmaf(x, w, acc): one rounding instead of two, and one instruction instead of two where
+ * int8/float16 widening keeps the FP pipes busy (measured in docs/fma.md). Elsewhere (Cortex-M0,
+ * x86-64 without -mfma, ...) the plain acc + x * w is kept, as is, so that machine code is unchanged.
+ * Not on x86 at -Os (measured slower there, docs/fma.md).
+ * KC_FMA is 1 when the fused form is used; define KC_NO_FMA to force the plain form (the compiler may
+ * still contract it: GCC in GNU mode, clang by default; add -ffp-contract=off for unfused results).
+ * The optional vector path below fuses in the same places, so both paths stay bit-identical. */
+/* x86 at -Os: GCC leaves a false dependency (vcvtsi2ss into the previous FMA result) before each
+ * scalar FMA, which made int8 2x slower */
+#if defined(__OPTIMIZE_SIZE__) && (defined(__x86_64__) || defined(__i386__))
+#define KC__FMA_WANTED 0
+#else
+#define KC__FMA_WANTED 1
+#endif
+#if !defined(KC_NO_FMA) && KC__FMA_WANTED &&                                                        \
+    (defined(FP_FAST_FMAF) || defined(__FP_FAST_FMAF) ||                                            \
+     (defined(__clang__) && (defined(__FMA__) || defined(__ARM_FEATURE_FMA))))
+#define KC_FMA 1
+#define KC__MAC(a, x, w) fmaf((x), (w), (a))
+#else
+#define KC_FMA 0
+#define KC__MAC(a, x, w) ((a) + (x) * (w))
+#endif
+/* GCC counts each fmaf as a call when it decides what to inline: at -O2 the portable product loop then
+ * stays out of line, its trip count unknown, and GCC's -O2 (very cheap) vectoriser skips it (4-5x
+ * slower, measured in docs/fma.md). So with KC_FMA that loop is always inlined into its caller, except
+ * at -Os and with KC_SIMD (whose vector blocks do not depend on the vectoriser, and which measured
+ * 1.4x slower at -O3 when forced inline). */
+#ifndef KC__ACC_INLINE
+#if KC_FMA && defined(__GNUC__) && !defined(__clang__) && !defined(__OPTIMIZE_SIZE__) && !defined(KC_SIMD)
+#define KC__ACC_INLINE static inline __attribute__((always_inline))
+#else
+#define KC__ACC_INLINE static inline
+#endif
+#endif
+
 /* ---- optional vector path: KC_SIMD defined before including this header (GCC >= 9 or clang).
  * The products then run on GNU C vectors of KC_SIMD_LANES floats (default 8 with AVX, else 4: SSE,
  * NEON), a block of 8, 4 or 1 vectors of outputs kept in registers over all rows; the rest of
@@ -72,6 +111,31 @@ extern "C" {
 #endif
 typedef float kc__vf __attribute__((vector_size(KC_SIMD_LANES * 4)));
 typedef int32_t kc__vi __attribute__((vector_size(KC_SIMD_LANES * 4)));
+
+/* KC__VMAC(a, x, w): a = a + x * w on vectors, fused where the portable loop fuses (KC_FMA), so both
+ * paths round alike: the x86 FMA instruction when the target has it, else fmaf lane by lane. */
+#if KC_FMA && defined(__FMA__) && (KC_SIMD_LANES == 4 || KC_SIMD_LANES == 8 ||                     \
+                                   (KC_SIMD_LANES == 16 && defined(__AVX512F__)))
+#include <immintrin.h>
+#if KC_SIMD_LANES == 4
+#define KC__VMAC(a, x, w) ((a) = (kc__vf)_mm_fmadd_ps((__m128)(w), _mm_set1_ps(x), (__m128)(a)))
+#elif KC_SIMD_LANES == 8
+#define KC__VMAC(a, x, w) ((a) = (kc__vf)_mm256_fmadd_ps((__m256)(w), _mm256_set1_ps(x), (__m256)(a)))
+#else
+#define KC__VMAC(a, x, w) ((a) = (kc__vf)_mm512_fmadd_ps((__m512)(w), _mm512_set1_ps(x), (__m512)(a)))
+#endif
+#elif KC_FMA
+static inline void kc__vfma(kc__vf *a, float x, const kc__vf *w)
+{
+    int l;
+    for (l = 0; l < KC_SIMD_LANES; ++l) {
+        (*a)[l] = fmaf(x, (*w)[l], (*a)[l]);
+    }
+}
+#define KC__VMAC(a, x, w) kc__vfma(&(a), (x), &(w))
+#else
+#define KC__VMAC(a, x, w) ((a) = (a) + (x) * (w))
+#endif
 
 static inline float kc_half_to_float(uint16_t h);
 
@@ -122,7 +186,7 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
             {                                                                                       \
                 kc__vf wv;                                                                          \
                 LOADV(&wv, w + v * KC_SIMD_LANES);                                                  \
-                a[v] = a[v] + xk * wv;                                                              \
+                KC__VMAC(a[v], xk, wv);                                                             \
             }                                                                                       \
         }                                                                                           \
         _Pragma("GCC unroll 8") for (v = 0; v < (NV); ++v)                                          \
@@ -149,7 +213,7 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
  * independent lanes (and a constant trip count once inlined), so compilers vectorise it without
  * -ffast-math. */
 #define KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC)                                               \
-    static inline void name(float *acc, const wtype *W, int ld, const float *x, int n, int width) \
+    KC__ACC_INLINE void name(float *acc, const wtype *W, int ld, const float *x, int n, int width) \
     {                                                                                               \
         const int n4 = n - n % 4;                                                                   \
         int j0 = 0, k, j;                                                                           \
@@ -159,15 +223,16 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
             const wtype *w0 = W + (size_t)k * (size_t)ld;                                           \
             const wtype *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;                                \
             for (j = j0; j < width; ++j) {                                                          \
-                acc[j] = acc[j] + x0 * LOAD(w0[j]) + x1 * LOAD(w1[j]) + x2 * LOAD(w2[j]) +          \
-                         x3 * LOAD(w3[j]);                                                          \
+                acc[j] = KC__MAC(KC__MAC(KC__MAC(KC__MAC(acc[j], x0, LOAD(w0[j])), x1, LOAD(w1[j])),  \
+                                         x2, LOAD(w2[j])),                                          \
+                                 x3, LOAD(w3[j]));                                                  \
             }                                                                                       \
         }                                                                                           \
         for (k = n4; k < n; ++k) {                                                                  \
             const float xk = x[k];                                                                  \
             const wtype *w = W + (size_t)k * (size_t)ld;                                            \
             for (j = j0; j < width; ++j) {                                                          \
-                acc[j] = acc[j] + xk * LOAD(w[j]);                                                  \
+                acc[j] = KC__MAC(acc[j], xk, LOAD(w[j]));                                           \
             }                                                                                       \
         }                                                                                           \
     }

@@ -39,6 +39,8 @@ BUILDS = [
     ("gcc", ["-Os"], set()),
     ("gcc", ["-O2", "-msse4.1"], {"sse4_1"}),
     ("gcc", ["-O2", "-mavx2", "-mf16c"], {"avx2", "f16c"}),
+    ("gcc", ["-O2", "-msse4.1", "-mfma"], {"sse4_1", "fma"}),  # fused (KC_FMA): 4-lane vector FMA
+    ("gcc", ["-O2", "-mavx2", "-mf16c", "-mfma"], {"avx2", "f16c", "fma"}),  # fused: 8-lane vector FMA
     ("clang", ["-O2", "-mavx2", "-mf16c", "-mfma"], {"avx2", "f16c", "fma"}),
 ]
 
