@@ -20,6 +20,25 @@ def valid_model(keras, tmp_path_factory):
     return m, path
 
 
+@pytest.fixture(scope="session")
+def valid_layers_model(keras, tmp_path_factory):
+    """The layers around RNNs (causal Conv1D, LayerNormalization, pooling, BatchNormalization) in one
+    .keras file; returns (keras model, path)."""
+    path = tmp_path_factory.mktemp("valid") / "layers.keras"
+    m = keras.Sequential([keras.Input((None, 3)), keras.layers.Conv1D(4, 3, padding="causal", name="conv"),
+                          keras.layers.LayerNormalization(name="norm"),
+                          keras.layers.LSTM(4, return_sequences=True, name="lstm"),
+                          keras.layers.MaxPooling1D(2, name="pool"), keras.layers.Dense(3, name="dense"),
+                          keras.layers.BatchNormalization(name="bn"), keras.layers.ReLU(name="relu")],
+                         name="layers")
+    randomize(m, seed=6)
+    bn = m.get_layer("bn")  # statistics a BatchNormalization can have (a positive variance)
+    bn.set_weights([np.full(3, 1.5, np.float32), np.full(3, 0.2, np.float32), np.full(3, -0.1, np.float32),
+                    np.full(3, 2.0, np.float32)])
+    m.save(path)
+    return m, path
+
+
 NAME = "probe"  # every file is converted under one C prefix, so headers compare code to code
 
 

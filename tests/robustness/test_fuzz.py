@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kerasc
-from robust import NAME, finite_inputs, outcome_is_clean, same_computation_or_verified, valid_model  # noqa: F401
+from robust import (NAME, finite_inputs, outcome_is_clean, same_computation_or_verified, valid_layers_model,  # noqa: F401
+                    valid_model)
 
 EXAMPLES = int(os.environ.get("KERASC_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -46,10 +47,7 @@ class _Tally:
     counts = {"error": 0, "same": 0, "verified": 0}
 
 
-@FUZZ
-@given(data=st.data())
-def test_config_fuzz(valid_model, tmp_path_factory, data):
-    model, src = valid_model
+def _config_fuzz(src, tmp_path_factory, data):
     with zipfile.ZipFile(src) as z:
         cfg = json.loads(z.read("config.json"))
     paths = [p for p in _paths(cfg) if p]
@@ -71,6 +69,19 @@ def test_config_fuzz(valid_model, tmp_path_factory, data):
         return
     reference = kerasc.convert(src, out / "ref", name=NAME)[0].read_text()
     _Tally.counts[same_computation_or_verified(mutant, text, reference, finite_inputs())] += 1
+
+
+@FUZZ
+@given(data=st.data())
+def test_config_fuzz(valid_model, tmp_path_factory, data):
+    _config_fuzz(valid_model[1], tmp_path_factory, data)
+
+
+@settings(FUZZ, max_examples=max(1, EXAMPLES // 2))
+@given(data=st.data())
+def test_config_fuzz_layers_around_rnns(valid_layers_model, tmp_path_factory, data):
+    """The same on Conv1D, LayerNormalization, MaxPooling1D, BatchNormalization (folded) and ReLU."""
+    _config_fuzz(valid_layers_model[1], tmp_path_factory, data)
 
 
 @FUZZ
