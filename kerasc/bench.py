@@ -200,8 +200,17 @@ def macs_per_step(ir: ModelIR) -> int:
     return total
 
 
-def _stateful_step_model(keras: Any, model: Any, features: int) -> Any:
-    """A copy of `model` that takes one timestep per call (batch 1) and keeps its recurrent state."""
+def _bench_inputs(ir: Any, batch: int, T: int, seed: int) -> np.ndarray:
+    """Random inputs (batch, T, features), or token ids (batch, T) drawn in [0, input_dim)."""
+    rng = np.random.default_rng(seed)
+    if ir.has_tokens:
+        return rng.integers(0, ir.token_limit(0), (batch, T)).astype(np.int32)
+    return rng.standard_normal((batch, T, ir.input_width)).astype(np.float32)
+
+
+def _stateful_step_model(keras: Any, model: Any, features: Optional[int]) -> Any:
+    """A copy of `model` that takes one timestep per call (batch 1) and keeps its recurrent state
+    (features None: a model of token ids, one int32 per timestep)."""
 
     def clone(layer: Any) -> Any:
         cfg = layer.get_config()
@@ -209,8 +218,9 @@ def _stateful_step_model(keras: Any, model: Any, features: int) -> Any:
             cfg["stateful"] = True
         return type(layer).from_config(cfg)
 
-    step_model = keras.models.clone_model(model, input_tensors=keras.Input(batch_shape=(1, 1, features)),
-                                          clone_function=clone)
+    one_step = keras.Input(batch_shape=(1, 1), dtype="int32") if features is None else \
+        keras.Input(batch_shape=(1, 1, features))
+    step_model = keras.models.clone_model(model, input_tensors=one_step, clone_function=clone)
     step_model.set_weights(model.get_weights())
     return step_model
 
@@ -225,13 +235,12 @@ def _best(fn: Callable[[], Any], n: int) -> float:
     return float(np.min(ts))
 
 
-def keras_timings(keras: Any, model: Any, x: np.ndarray, s: Settings, row: Row) -> None:
+def keras_timings(keras: Any, model: Any, x: np.ndarray, s: Settings, row: Row, tokens: bool = False) -> None:
     import tensorflow as tf
 
-    F = x.shape[-1]
     x1 = x[:, :1]
     try:
-        sm = _stateful_step_model(keras, model, F)
+        sm = _stateful_step_model(keras, model, None if tokens else x.shape[-1])
         row.keras["eager step"] = _best(lambda: sm(x1, training=False), s.keras_reps)
         fn = tf.function(lambda a: sm(a, training=False))
         row.keras["tf.function step"] = _best(lambda: fn(x1), s.keras_reps)
@@ -263,12 +272,12 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
         ref_src = None  # the yardstick computes float32 weights
     if not ir.input_seq:
         raise ConversionError(f"{label}: kerasc bench times sequence models; this one takes a vector")
-    if ir.has_tokens:
-        raise ConversionError(f"{label}: kerasc bench does not time models whose input is token ids (Embedding) "
-                              "yet; it times models with float inputs (verify and convert support token ids)")
+    tokens = ir.has_tokens
+    if tokens and len(ir.inputs) != 1:
+        raise ConversionError(f"{label}: kerasc bench times token-id models with one input; this one has "
+                              f"{len(ir.inputs)} (verify and convert support it)")
     T = ir.timesteps or s.timesteps
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((1, T, ir.input_width)).astype(np.float32)
+    x = _bench_inputs(ir, 1, T, seed)
     xfile = work / f"x_{name}.bin"
     x.ravel().tofile(xfile)
     row = Row(label, macs_per_step(ir))
@@ -339,9 +348,9 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
                     lambda r, e=ref_exe: [str(e), kind, str(F), str(H), str(wfile), str(xfile), str(T), str(r)], T)
 
     cm = compile_models([ir])[0]
-    xb = np.random.default_rng(seed + 1).standard_normal((s.batch, T, ir.input_width)).astype(np.float32)
+    xb = _bench_inputs(ir, s.batch, T, seed + 1)
     if kmodel is not None:
-        keras_timings(keras, kmodel, x, s, row)
+        keras_timings(keras, kmodel, x, s, row, tokens)
     throughput(cm, kmodel, xb, s, row)
     return row
 

@@ -338,8 +338,8 @@ def test_cli_verify_inspect_and_bench(prepared, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "input (T,) int32 -> output (3,)" in r.stdout
     assert "(T,) int32  (T, 4)" in r.stdout
-    r = _cli("bench", source)
-    assert r.returncode == 2 and "token ids" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("bench", source, "--quick", "--no-keras", "--timesteps", 5)
+    assert r.returncode == 0 and "µs" in r.stdout, r.stdout + r.stderr
 
 
 def test_convert_token_files_without_tensorflow(prepared, tmp_path):
