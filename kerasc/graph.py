@@ -43,6 +43,7 @@ TOKEN_DTYPES = ("int32", "int64", "int16", "int8", "uint8", "uint16", "uint32", 
 MASK_MAKERS = ("Masking", "Embedding")
 # Merge layers whose Keras formula changes when their inputs carry masks (they substitute 1 or 0).
 MASK_SENSITIVE = ("Multiply", "Maximum", "Minimum")
+MERGES = ("Add", "Subtract", "Average") + MASK_SENSITIVE
 # mask_of value of a tensor whose Keras mask exists but is True everywhere (Keras 3's Concatenate of a
 # masked and an unmasked input: any() over the features); the layers downstream run unmasked.
 ALL_TRUE = -1
@@ -374,6 +375,8 @@ def _out_mask(rec: LayerRecord, port: int, b: _Builder, outs: list[int], carried
     if rec.class_name == "Concatenate" and not b.legacy and carried is not None \
             and (None in in_masks or ALL_TRUE in in_masks):
         return ALL_TRUE  # Keras 3 ORs the feature masks (ones for an unmasked input); Keras 2 ANDs them
+    if rec.class_name in MERGES and not b.legacy and None in in_masks:
+        return None  # Keras 3's other merges drop the mask when an input has none; Keras 2 keeps the others'
     if rec.class_name in MASK_PASSING or rec.class_name in RECURRENT:
         return carried
     return None

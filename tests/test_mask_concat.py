@@ -2,7 +2,8 @@
 of its inputs (all True for an unmasked input) and its other merges OR the input masks, so a masked
 sequence concatenated with an unmasked one gives the layers downstream a mask that is True everywhere:
 they run unmasked. Before the fix kerasc carried the Embedding/Masking mask on and skipped timesteps
-Keras computes. Real Keras output is the truth; both models share one extension."""
+Keras computes; and Keras 3's Add of a masked and an unmasked input has no mask at all. Real Keras
+output is the truth; the models share one extension."""
 
 import numpy as np
 import pytest
@@ -35,7 +36,13 @@ def compiled(keras):
     g = L.Add()([L.Dense(4)(m), L.Concatenate()([m, d])])
     add = randomize(K.Model([c, d], [L.GRU(3)(g), L.GlobalAveragePooling1D()(g)]), seed=2)
 
-    cases = [(emb, [tok, other]), (add, [xf, rng.standard_normal((3, 7, 2)).astype(np.float32)])]
+    e, f = K.Input((None, 2)), K.Input((None, 2))
+    m2 = L.Masking()(e)
+    cat = L.Concatenate()([L.Add()([m2, f]), m2])  # Keras 3: Add(masked, unmasked) has no mask
+    nomask = randomize(K.Model([e, f], L.LSTM(3)(cat)), seed=3)
+
+    xo = rng.standard_normal((3, 7, 2)).astype(np.float32)
+    cases = [(emb, [tok, other]), (add, [xf, xo]), (nomask, [xf, xo])]
     cms = compile_models([build(mdl, name=f"mcat{i}") for i, (mdl, _) in enumerate(cases)])
     return [(mdl, x, cm) for (mdl, x), cm in zip(cases, cms)]
 
@@ -57,3 +64,9 @@ def test_all_true_mask_survives_add_and_pooling(compiled):
     for c, k, what in zip(cs, ks, ("GRU", "GlobalAveragePooling1D")):
         assert_close(c, k, f"Add(Dense(masked), Concatenate(masked, unmasked)) -> {what}")
 
+
+
+def test_add_of_masked_and_unmasked_drops_the_mask(compiled):
+    model, x, cm = compiled[2]
+    assert_close(np.asarray(cm.predict(x)), np.asarray(model(x, training=False)),
+                 "Concatenate(Add(masked, unmasked), masked) -> LSTM")
