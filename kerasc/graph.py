@@ -43,6 +43,10 @@ TOKEN_DTYPES = ("int32", "int64", "int16", "int8", "uint8", "uint16", "uint32", 
 MASK_MAKERS = ("Masking", "Embedding")
 # Merge layers whose Keras formula changes when their inputs carry masks (they substitute 1 or 0).
 MASK_SENSITIVE = ("Multiply", "Maximum", "Minimum")
+MERGES = ("Add", "Subtract", "Average") + MASK_SENSITIVE
+# mask_of value of a tensor whose Keras mask exists but is True everywhere (Keras 3's Concatenate of a
+# masked and an unmasked input: any() over the features); the layers downstream run unmasked.
+ALL_TRUE = -1
 
 
 def build(source: Any, name: Optional[str] = None) -> ModelIR:
@@ -253,8 +257,8 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         # (tf_keras, legacy files) propagates masks implicitly in Functional models and saves no trace of it.
         # Dense and merges compute the same with or without the mask.
         receives = not functional or b.legacy or bool(mask_refs)
-        mask = carried if rec.class_name in RECURRENT + MASK_CONSUMERS and receives else None
-        if rec.class_name in MASK_SENSITIVE and carried is not None:
+        mask = carried if rec.class_name in RECURRENT + MASK_CONSUMERS and receives and carried != ALL_TRUE else None
+        if rec.class_name in MASK_SENSITIVE and carried not in (None, ALL_TRUE):
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) merges masked inputs, where Keras "
                                   "substitutes values at masked timesteps; supported: Add, Subtract, Average, "
                                   "Concatenate on masked inputs, or Multiply/Maximum/Minimum without a mask")
@@ -270,7 +274,7 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         else:
             outs = b.add(to_node, rec, inputs, init=init, mask=mask)
         for k, t in enumerate(outs):
-            mask_of[t] = _out_mask(rec, k, b, outs, carried)
+            mask_of[t] = _out_mask(rec, k, b, outs, carried, [mask_of.get(i) for i in inputs])
             if rec.class_name in MASK_MAKERS and k > 0:
                 continue  # the mask: internal, Keras' Masking and Embedding have one output
             b.tensors[t].keras_layer, b.tensors[t].keras_port = rec.name, k
@@ -352,19 +356,27 @@ def _fold_batch_norm(b: _Builder, rec: LayerRecord, inputs: list[int], readers: 
 
 def _carried_mask(rec: LayerRecord, inputs: list[int], mask_of: dict[int, Optional[int]]) -> Optional[int]:
     masks = {mask_of.get(t) for t in inputs} - {None}
+    if len(masks) > 1 and ALL_TRUE in masks and rec.class_name not in MASK_SENSITIVE:
+        return ALL_TRUE  # only Keras 3 makes ALL_TRUE; its merges OR the masks of their inputs
     if len(masks) > 1:
         raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) merges tensors masked by different Masking "
                               "layers; supported: one mask per time axis")
     return next(iter(masks), None)
 
 
-def _out_mask(rec: LayerRecord, port: int, b: _Builder, outs: list[int], carried: Optional[int]) -> Optional[int]:
+def _out_mask(rec: LayerRecord, port: int, b: _Builder, outs: list[int], carried: Optional[int],
+              in_masks: list[Optional[int]]) -> Optional[int]:
     """The mask Keras attaches to output `port` (compute_mask), for Sequential models and checks."""
     t = b.tensors[outs[port]]
     if not t.seq:
         return None
     if rec.class_name in MASK_MAKERS:
         return outs[1] if port == 0 and len(outs) > 1 else None
+    if rec.class_name == "Concatenate" and not b.legacy and carried is not None \
+            and (None in in_masks or ALL_TRUE in in_masks):
+        return ALL_TRUE  # Keras 3 ORs the feature masks (ones for an unmasked input); Keras 2 ANDs them
+    if rec.class_name in MERGES and not b.legacy and None in in_masks:
+        return None  # Keras 3's other merges drop the mask when an input has none; Keras 2 keeps the others'
     if rec.class_name in MASK_PASSING or rec.class_name in RECURRENT:
         return carried
     return None

@@ -39,6 +39,14 @@ def _relu_paths(k):
                 L.PReLU(shared_axes=[1, 2]), L.ELU())
 
 
+def _prelu_axes(k):
+    """shared_axes as Keras' PReLU.build reads them, param_shape[i - 1] = 1: -1 names the time axis of a
+    sequence (alpha per feature), 0 the feature axis (kerasc expected alpha (1, 1) for [1, -1] and refused)."""
+    L = k.layers
+    return _seq(k, None, 3, L.PReLU(shared_axes=[1, -1]), L.LSTM(4, return_sequences=True),
+                L.PReLU(shared_axes=[-1, 2]), L.PReLU(shared_axes=[1, 0]), L.GRU(3), L.PReLU(shared_axes=[0]))
+
+
 def _norms_seq(k):
     L = k.layers
     return _seq(k, None, 3, L.Normalization(mean=[0.5, -1.0, 2.0], variance=[4.0, 0.25, 1.0]),
@@ -131,7 +139,7 @@ CASES = [
     Case("fold-shared", _fold_shared, timesteps=5, seed=7), Case("pool-avg", _pool_avg, timesteps=9, seed=8),
     Case("pool-max", _pool_max, timesteps=6, seed=9), Case("pool-input", _pool_input, timesteps=7, seed=10),
     Case("masked", _masked, timesteps=8, seed=11), Case("masked-seq", _masked_seq, timesteps=7, seed=12),
-    Case("one-step", _one_step, timesteps=1, seed=13),
+    Case("one-step", _one_step, timesteps=1, seed=13), Case("prelu-axes", _prelu_axes, timesteps=5, seed=14),
 ]
 QUANT_CASES = ("acts-seq", "norms-seq", "fold", "masked")
 QUANT = ("float16", "int8")

@@ -35,8 +35,9 @@ DOCS = {
     "LeakyReLU": LayerDoc((Option("negative_slope", doc="float ≥ 0 (default 0.3)", default=0.3),
                            Option("alpha", doc="Keras 2's name for negative_slope (default 0.3)", default=0.3)),
                           _PER),
-    "PReLU": LayerDoc((Option("shared_axes", doc="`None` on vectors; on sequences a list containing 1 (the time "
-                                                 "axis: one alpha per feature), optionally 2", default=None),
+    "PReLU": LayerDoc((Option("shared_axes", doc="`None` or `[1]` on vectors; on sequences axes that share the "
+                                                 "time axis, as Keras' PReLU.build reads them (`[1]`: one alpha "
+                                                 "per feature, `[1, 2]`: one alpha)", default=None),
                        Option("alpha_initializer", doc="training only"),
                        Option("alpha_regularizer", doc="training only"),
                        Option("alpha_constraint", doc="training only")),
@@ -132,23 +133,31 @@ def elu_layer(rec: LayerRecord, ctx: Context) -> Node:
 def prelu_layer(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOCS["PReLU"].known())
     F = ctx.in_width
-    shared = rec.config.get("shared_axes")
-    shared = [] if shared is None else ([shared] if isinstance(shared, int) else list(shared))
+    raw = rec.config.get("shared_axes")
+    shared = [] if raw is None else ([raw] if isinstance(raw, int) else list(raw))
+    # Keras' PReLU.build: param_shape = input_shape[1:]; param_shape[i - 1] = 1 for i in shared_axes
+    # (Python indexing, so -1 names the axis before the last one); None marks a shared axis here.
+    param: list = ["time", "feature"] if ctx.in_seq else ["feature"]
+    try:
+        for a in shared:
+            if isinstance(a, bool) or not isinstance(a, int):
+                raise IndexError
+            param[a - 1] = None
+    except IndexError:
+        raise ConversionError(f"layer '{rec.name}' (PReLU): shared_axes={raw!r} is not supported; supported: axes "
+                              f"of the input, 1 to {len(param)}") from None
     if ctx.in_seq:
-        if 1 not in shared or any(a not in (1, 2, -1) for a in shared):
-            raise ConversionError(f"layer '{rec.name}' (PReLU): shared_axes={rec.config.get('shared_axes')!r} on a "
+        if param[0] is not None:
+            raise ConversionError(f"layer '{rec.name}' (PReLU): shared_axes={raw!r} on a "
                                   "sequence gives each timestep its own alpha; supported: shared_axes containing 1 "
                                   "(the time axis), e.g. [1] (one alpha per feature) or [1, 2] (one alpha)")
-        per_feature = 2 not in shared and -1 not in shared
+        per_feature = param[1] is not None
         shape = (1, F) if per_feature else (1, 1)
     else:
-        if any(a not in (1, -1) for a in shared):
-            raise ConversionError(f"layer '{rec.name}' (PReLU): shared_axes={rec.config.get('shared_axes')!r} is not "
-                                  "supported on a vector; supported: None or [1]")
-        per_feature = not shared
+        per_feature = param[0] is not None
         shape = (F,) if per_feature else (1,)
     (alpha,) = expect_weights(rec, [shape], ["alpha"])
     alpha = np.broadcast_to(alpha.reshape(-1), (F,))
     what = "one per feature" if per_feature else "one shared by every feature, repeated"
     arr = ctx.array("alpha", alpha, f"Keras layer '{rec.name}' (PReLU) alpha: [{F}] ({what})")
-    return _node(rec, ctx, "prelu", {"shared_axes": rec.config.get("shared_axes")}, f"PReLU(shared_axes={shared or None})", ignored, arrays=(arr,))
+    return _node(rec, ctx, "prelu", {"shared_axes": raw}, f"PReLU(shared_axes={shared or None})", ignored, arrays=(arr,))
