@@ -109,6 +109,28 @@ def test_work_floats_macro_is_exact(prepared, tmp_path):
     assert got == [ir.work_floats(T) for T in range(1, 40)]
 
 
+
+@pytest.mark.parametrize("cid", ["repeat-vector-input", "reshape-vec-to-seq", "pad-conv-valid", "constant-axes-meet"])
+def test_self_test_program_builds_and_passes(prepared, cid, tmp_path):
+    """`convert --self-test` for models with a work buffer: a vector input that becomes a sequence (its
+    NAME_predict takes no timesteps but does take work) and an axis made longer; -Werror, returns 0.
+    A model of several inputs is refused before anything is written (the program had a wrong call)."""
+    import kerasc
+    from conftest import require_tool
+    from firmware_helpers import C99, run
+
+    cc = require_tool("gcc")
+    if len(prepared[cid].model.inputs) > 1:
+        with pytest.raises(ConversionError, match=r"has 2 inputs and 1 outputs: the self-test \(--self-test\) is "
+                           r"not supported for it; supported: models with one input and one output"):
+            kerasc.convert(prepared[cid].model, tmp_path, self_test=True)
+        assert not list(tmp_path.iterdir())
+        return
+    paths = kerasc.convert(prepared[cid].model, tmp_path, self_test=True)
+    assert prepared[cid].cm.ir.needs_work
+    run([cc, *C99, f"-I{tmp_path}", paths[-1], "-o", tmp_path / "selftest", "-lm"])
+    assert run([tmp_path / "selftest"], check=False).returncode == 0
+
 # Keras refuses most of these shapes itself when building a model; a file may still hold them (or a
 # fixed-length model may be converted at another length), so the handlers are called on the records.
 REFUSED = [
