@@ -43,6 +43,7 @@ TOKEN_DTYPES = ("int32", "int64", "int16", "int8", "uint8", "uint16", "uint32", 
 MASK_MAKERS = ("Masking", "Embedding")
 # Merge layers whose Keras formula changes when their inputs carry masks (they substitute 1 or 0).
 MASK_SENSITIVE = ("Multiply", "Maximum", "Minimum")
+MERGES = ("Concatenate", "Add", "Subtract", "Average") + MASK_SENSITIVE
 
 
 def build(source: Any, name: Optional[str] = None) -> ModelIR:
@@ -190,6 +191,7 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
     order = _topological(record, by_name)
     produced: dict[tuple[str, int], int] = {}
     mask_of: dict[int, Optional[int]] = {}  # the mask a tensor carries (Keras' implicit propagation)
+    all_true: set[int] = set()  # tensors whose Keras 3 mask is all true (masks nothing): see _merged_mask
     if not record.inputs:
         raise ConversionError(f"{record.source}: the model has no inputs")
     single_in = len(record.inputs) == 1
@@ -244,7 +246,7 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with initial_state; supported "
                                   f"only for {', '.join(RECURRENT)}")
         carried = _carried_mask(rec, inputs, mask_of)
-        if mask_refs and carried is None:
+        if mask_refs and carried is None and not all_true.intersection(inputs):
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with a mask that does not come "
                                   "from a Masking layer; supported: masks made by Masking or Embedding(mask_zero=True)")
         # Keras propagates the mask (Sequential) or records, per call, that the layer receives one
@@ -269,8 +271,11 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
             outs = _bidirectional(b, rec, inputs, init, mask)
         else:
             outs = b.add(to_node, rec, inputs, init=init, mask=mask)
+        carried, trivial = _merged_mask(rec, b, inputs, mask_of, all_true, carried)
         for k, t in enumerate(outs):
             mask_of[t] = _out_mask(rec, k, b, outs, carried)
+            if trivial and b.tensors[t].seq:
+                all_true.add(t)
             if rec.class_name in MASK_MAKERS and k > 0:
                 continue  # the mask: internal, Keras' Masking and Embedding have one output
             b.tensors[t].keras_layer, b.tensors[t].keras_port = rec.name, k
@@ -356,6 +361,22 @@ def _carried_mask(rec: LayerRecord, inputs: list[int], mask_of: dict[int, Option
         raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) merges tensors masked by different Masking "
                               "layers; supported: one mask per time axis")
     return next(iter(masks), None)
+
+
+def _merged_mask(rec: LayerRecord, b: _Builder, inputs: list[int], mask_of: dict[int, Optional[int]],
+                 all_true: set[int], carried: Optional[int]) -> tuple[Optional[int], bool]:
+    """The mask a layer's outputs carry, and whether Keras 3 gives them an all-true one instead. Keras 3
+    merges of a masked and an unmasked input (a Conv1D, pooling, ... drops the mask) give no mask, but
+    Concatenate gives an all-true one (it ORs each input's mask, all true for an unmasked input); an
+    all-true mask ORed into a merge stays all true, and layers passing masks pass it on. Keras 2 ANDs the
+    masks it has: the carried mask stays."""
+    passes = rec.class_name in MASK_PASSING
+    trivial = passes and bool(all_true.intersection(inputs)) and not b.legacy
+    if carried is not None and rec.class_name in MERGES and not b.legacy and \
+            any(mask_of.get(t) is None for t in inputs):
+        trivial = trivial or rec.class_name == "Concatenate"
+        carried = None
+    return (None if trivial else carried), trivial
 
 
 def _out_mask(rec: LayerRecord, port: int, b: _Builder, outs: list[int], carried: Optional[int]) -> Optional[int]:
