@@ -38,6 +38,10 @@ def convert(model: Any, out_dir: Any, name: Optional[str] = None, *, force: bool
     from .codegen import write_files
 
     ir = build_ir(model, name, weights=weights)
+    if self_test:
+        from .selftest import check_selftest
+
+        check_selftest(ir)  # before writing anything
     paths = write_files(ir, Path(out_dir), force=force)
     if self_test:
         from .selftest import write_selftest

@@ -189,8 +189,10 @@ def _convert(args: argparse.Namespace) -> int:
         with progress.stage("reading the model"):
             ir = quantize(build(args.model, args.name), args.weights)
         if args.self_test:
+            from .selftest import check_selftest
             from .verify import import_keras
 
+            check_selftest(ir)
             with progress.stage("loading Keras"):
                 import_keras()  # before writing anything: the self-test needs Keras' outputs
         with progress.stage(f"writing {ir.name}.h"):

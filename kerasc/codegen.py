@@ -131,12 +131,22 @@ def _view(ir: ModelIR) -> dict:
         dom = T[ir.inputs[i["k"]]].domain
         if dom != i["k"]:
             checks.append(f"{i['tvar']} != {names.T[dom]}")
+    why_not = ["a sequence is empty"] + (["sequences that meet have different lengths"]
+                                         if len(checks) > len(seq_inputs) else [])
     tlens = []
     for d in used_domains(ir):
         dom = ir.domains[d]
         parent = names.tvar(ir, dom.parent) if dom.parent >= 0 else "0"
         tlens.append({"name": names.tvar(ir, d), "expr": dom.c_of(parent), "why": dom.why})
         checks.append(f"{names.tvar(ir, d)} < 1")
+    if tlens:
+        why_not.append("a layer leaves no timestep")
+    fixed = [n for n in ir.nodes if n.options.get("fixed_in") is not None]
+    for n in fixed:  # Flatten, Reshape, Permute of a sequence: built for its fixed length only
+        checks.append(f"{names.tvar(ir, T[n.inputs[0]].domain)} != {n.options['fixed_in']}")
+    if fixed:
+        why_not.append(f"{', '.join(sorted({n.keras_class for n in fixed}))} would see another number of "
+                       "timesteps than the model was built for")
 
     def read(ti: int, phase: int, reversed_: bool, bases: list[str]) -> str:
         """C expression of what a node in `phase` reads of tensor ti at loop index t."""
@@ -232,6 +242,7 @@ def _view(ir: ModelIR) -> dict:
     out_desc = ", ".join(o["shape"] for o in outputs)
     view = {
         "inputs": inputs, "outputs": outputs, "params": params, "checks": checks, "phases": phases,
+        "why_not": why_not,
         "work_bufs": work_bufs, "seq_tvars": [i["tvar"] for i in seq_inputs], "transient": transient,
         "tlens": tlens, "work_floats": f"({work_floats or '0'})",
         "needs_tmax": any("tmax" in b["at"] for b in work_bufs),

@@ -14,6 +14,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .codegen import MARKER, _atomic_write, _check_overwrite, environment
+from .errors import ConversionError
 from .ir import ModelIR, c_float
 
 DEFAULT_CASES = 2
@@ -72,11 +73,20 @@ def reference_data(ir: ModelIR, model: Any, *, cases: int = DEFAULT_CASES, times
     return x, y
 
 
+def check_selftest(ir: ModelIR) -> None:
+    """The self-test program calls NAME_predict with one input and one output: refuse other models."""
+    if len(ir.inputs) != 1 or len(ir.outputs) != 1:
+        raise ConversionError(f"model '{ir.name}' has {len(ir.inputs)} inputs and {len(ir.outputs)} outputs: "
+                              "the self-test (--self-test) is not supported for it; supported: models with one "
+                              "input and one output (check the others with `kerasc verify`)")
+
+
 def write_selftest(ir: ModelIR, model: Any, out_dir: Path, *, cases: int = DEFAULT_CASES,
                    timesteps: Optional[int] = None, seed: int = 0, force: bool = False) -> Path:
     """Write out_dir/NAME_selftest.c for `model` (the source `ir` was built from); return its path."""
     from .quant import default_tolerance
 
+    check_selftest(ir)
     x, y = reference_data(ir, model, cases=cases, timesteps=timesteps, seed=seed)
     path = Path(out_dir) / f"{ir.name}_selftest.c"
     _check_overwrite(path, force)

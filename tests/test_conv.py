@@ -48,6 +48,11 @@ CAUSAL = [
                                                 k.layers.LSTM(4, return_sequences=True)),
           timesteps=8, batch=4, masked=True, seed=5),
     GCase("causal-T1", lambda k: _seq(k, 1, 2, _c(k, 3, 4, padding="causal", dilation_rate=2)), seed=6),
+    # Keras 3 Conv1D drops the mask; Concatenate of a masked and an unmasked sequence then gives an
+    # all-true mask (Keras 2: the AND of the masks), so the LSTM runs every step in Keras 3
+    GCase("masking-concat-causal-lstm", lambda k: (lambda i: (lambda m: k.Model(i, k.layers.LSTM(3)(
+        k.layers.Concatenate()([k.layers.Dense(4)(m), _c(k, 4, 3, padding="causal")(m)]))))(
+        k.layers.Masking(0.0)(i)))(k.Input((None, 3))), timesteps=6, batch=4, masked=True, seed=8),
     # Keras pads every call with zeros (Conv1D has no state) while the stateful LSTM carries on: predict
     # clears the delay line but keeps the LSTM state
     GCase("causal-then-stateful-lstm", lambda k: k.Sequential([

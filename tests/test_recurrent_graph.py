@@ -132,6 +132,17 @@ def masked_branches(k):
     return k.Model(x, [s, v])
 
 
+def masked_meets_unmasked(k):
+    """Keras 3 merges of a masked and an unmasked sequence: Add gives no mask, Concatenate an all-true one
+    (each masks nothing); Keras 2 keeps the Masking's mask."""
+    L = k.layers
+    x, u = k.Input((None, 3)), k.Input((None, 3))
+    m = L.Masking(0.0)(x)
+    a = L.LSTM(2)(L.Concatenate()([m, u]))
+    b = L.GRU(2)(L.Concatenate()([L.Add()([m, u]), m]))
+    return k.Model([x, u], [a, b])
+
+
 def vector_merge(k):
     L = k.layers
     x = k.Input((6, 2))
@@ -149,9 +160,11 @@ GRAPHS = [
     GCase("deep_causal_stack", deep_causal_stack, timesteps=6),
     GCase("masked_branches", masked_branches, timesteps=6, batch=4, masked=True),
     GCase("vector_merge", vector_merge),
+    GCase("masked_meets_unmasked", masked_meets_unmasked, timesteps=6, batch=4, masked=True),
 ]
 CASES = RNN_CASES + GRAPHS
-CAUSAL = {"branches_merged", "two_inputs_one_axis", "conditioned_states", "deep_causal_stack", "masked_branches"}
+CAUSAL = {"branches_merged", "two_inputs_one_axis", "conditioned_states", "deep_causal_stack", "masked_branches",
+          "masked_meets_unmasked"}
 
 
 PREPARE = prepare_graph  # how conftest's `prepared` fixture builds this module's CASES

@@ -109,6 +109,54 @@ def test_work_floats_macro_is_exact(prepared, tmp_path):
     assert got == [ir.work_floats(T) for T in range(1, 40)]
 
 
+
+@pytest.mark.parametrize("cid", ["repeat-vector-input", "reshape-vec-to-seq", "pad-conv-valid", "constant-axes-meet"])
+def test_self_test_program_builds_and_passes(prepared, cid, tmp_path):
+    """`convert --self-test` for models with a work buffer: a vector input that becomes a sequence (its
+    NAME_predict takes no timesteps but does take work) and an axis made longer; -Werror, returns 0.
+    A model of several inputs is refused before anything is written (the program had a wrong call)."""
+    import kerasc
+    from conftest import require_tool
+    from firmware_helpers import C99, run
+
+    cc = require_tool("gcc")
+    if len(prepared[cid].model.inputs) > 1:
+        with pytest.raises(ConversionError, match=r"has 2 inputs and 1 outputs: the self-test \(--self-test\) is "
+                           r"not supported for it; supported: models with one input and one output"):
+            kerasc.convert(prepared[cid].model, tmp_path, self_test=True)
+        assert not list(tmp_path.iterdir())
+        return
+    paths = kerasc.convert(prepared[cid].model, tmp_path, self_test=True)
+    assert prepared[cid].cm.ir.needs_work
+    run([cc, *C99, f"-I{tmp_path}", paths[-1], "-o", tmp_path / "selftest", "-lm"])
+    assert run([tmp_path / "selftest"], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("cid,fixed", [("conv-flatten-dense", (8, 9)), ("reshape-seq-to-seq", (4,)),
+                                       ("permute", (5,)), ("reshape-seq-to-vec", (4,))])
+def test_fixed_length_layers_refuse_other_lengths_in_c(prepared, cid, fixed, tmp_path):
+    """Flatten, Reshape and Permute of a sequence are built for its fixed length: NAME_predict called with
+    a `timesteps` that gives that sequence another length returns -1 (it read past x, or only part of it,
+    and returned 0). Conv1D(3) and MaxPooling1D(2) make 8 and 9 steps both 3 (Keras computes both)."""
+    import subprocess
+
+    from conftest import require_tool
+    from firmware_helpers import C99
+    from kerasc.codegen import write_files
+
+    cc = require_tool("gcc")
+    ir = prepared[cid].cm.ir
+    write_files(ir, tmp_path)
+    work = ", work" if ir.needs_work else ""
+    (tmp_path / "t.c").write_text(
+        f'#include <stdio.h>\n#include "{ir.name}.h"\nint main(void);\nstatic float x[64 * 64], y[64 * 64], '
+        f'work[64 * 64];\nint main(void) {{ int T; {ir.name}_state st; (void)work; for (T = 1; T < 12; ++T) '
+        f'printf("%d ", {ir.name}_predict(&st, x, T, y{work})); return 0; }}\n')
+    subprocess.run([cc, *C99, "-I", str(tmp_path), str(tmp_path / "t.c"), "-o", str(tmp_path / "t"), "-lm"],
+                   check=True)
+    got = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True).stdout.split()
+    assert got == ["0" if T in fixed else "-1" for T in range(1, 12)]
+
 # Keras refuses most of these shapes itself when building a model; a file may still hold them (or a
 # fixed-length model may be converted at another length), so the handlers are called on the records.
 REFUSED = [

@@ -118,3 +118,18 @@ def test_cli_self_test_writes_the_program(tmp_path, keras):
     exe = tmp_path / "st"
     run(["gcc", *C99, "-O2", f"-I{tmp_path / 'out'}", src, "-o", exe, "-lm"])
     assert run([exe], check=False).returncode == 0
+
+
+def test_several_outputs_are_refused_before_writing(tmp_path, keras):
+    """The program calls NAME_predict with one output: a model of two outputs gave C that did not compile."""
+    import kerasc
+    from kerasc.errors import ConversionError
+
+    i = keras.Input((None, 3))
+    h = keras.layers.GRU(2, return_sequences=True)(i)
+    model = keras.Model(i, [keras.layers.Dense(2)(h), keras.layers.Dense(2)(h)])
+    with pytest.raises(ConversionError, match=r"has 1 inputs and 2 outputs: the self-test \(--self-test\) is not "
+                       r"supported for it; supported: models with one input and one output"):
+        kerasc.convert(model, tmp_path, self_test=True)
+    assert not list(tmp_path.iterdir())
+    kerasc.convert(model, tmp_path)  # the header alone is fine

@@ -116,7 +116,7 @@ def _to_vector(rec: LayerRecord, ctx: Context, ignored: tuple, what: str) -> Nod
     if n > MAX_UNITS:
         raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) makes a vector of {n} values; supported: up to "
                               f"{MAX_UNITS}")
-    return _node(rec, ctx, "flatten", n, False, {"count": n, "gather": True,
+    return _node(rec, ctx, "flatten", n, False, {"count": n, "gather": True, "fixed_in": T,
                                                 "stream_why": "needs the whole sequence (it flattens it)"},
                  f"{what}: [{T}][{ctx.in_width}] -> [{n}]", ignored)
 
@@ -152,8 +152,9 @@ def reshape(rec: LayerRecord, ctx: Context) -> Node:
     if len(dims) == 1:
         return _to_vector(rec, ctx, ignored, f"Reshape(target_shape={tuple(target)})")
     T2, F2 = dims
+    fixed = {"fixed_in": ctx.in_timesteps} if ctx.in_seq else {}
     return _copy(rec, ctx, "flat", F2, {"const": T2}, f"reshapes into a new time axis of {T2} steps",
-                 f"Reshape(target_shape={tuple(target)}): {total} values as [{T2}][{F2}]", ignored)
+                 f"Reshape(target_shape={tuple(target)}): {total} values as [{T2}][{F2}]", ignored, **fixed)
 
 
 @register("Permute", doc=PERMUTE_DOC)
@@ -167,4 +168,4 @@ def permute(rec: LayerRecord, ctx: Context) -> Node:
     T = _fixed_steps(rec, ctx, "swaps the time axis")
     F = ctx.in_width
     return _copy(rec, ctx, "transpose", T, {"const": F}, f"swaps time and features (a new time axis of {F} steps)",
-                 f"Permute(dims=(2, 1)): [{T}][{F}] -> [{F}][{T}]", ignored, steps=T)
+                 f"Permute(dims=(2, 1)): [{T}][{F}] -> [{F}][{T}]", ignored, steps=T, fixed_in=T)
