@@ -199,12 +199,13 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
     single_in = len(record.inputs) == 1
     in_specs = []
     mask_only = _mask_only_layers(record, order)
-    readers = _input_readers(record, order, mask_only)
+    reads = _reads(record, order, mask_only)
     for k, ref in enumerate(record.inputs):
         rec = by_name.get(ref[0])
         if rec is None or rec.class_name != "InputLayer":
             raise ConversionError(f"{record.source}: model input '{ref[0]}' is not an InputLayer")
-        width, seq, timesteps, ctype = _input_spec(rec, record.source, readers.get(rec.name, []))
+        width, seq, timesteps, ctype = _input_spec(rec, record.source,
+                                                    [r for r in reads.get((rec.name, 0), []) if r is not None])
         t = b.add_input(k, width, seq, "x" if single_in else f"x{k}", rec.name, timesteps, ctype)
         produced[(rec.name, 0)] = t
         mask_of[t] = None
@@ -217,7 +218,6 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
                                   f"of '{ref[0]}', which kerasc does not have; supported: each layer called once")
         return produced[(ref[0], ref[2])]
 
-    out_readers = _readers(record, order, mask_only)
     functional = record.class_name != "Sequential"
     for rec in order:
         if rec.name in mask_only:
@@ -266,7 +266,7 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
             noop.check(rec, len(inputs))
             produced[(rec.name, 0)] = inputs[0]
             continue
-        if rec.class_name == "BatchNormalization" and _fold_batch_norm(b, rec, inputs, out_readers):
+        if rec.class_name == "BatchNormalization" and _fold_batch_norm(b, rec, inputs, reads):
             produced[(rec.name, 0)] = inputs[0]  # the Dense before it now computes its output (and keeps its mask)
             continue
         if rec.class_name == "Bidirectional":
@@ -320,21 +320,24 @@ def _mask_only_layers(record: ModelRecord, order: list[LayerRecord]) -> set[str]
     return only
 
 
-def _readers(record: ModelRecord, order: list[LayerRecord], mask_only: set[str]) -> dict[tuple[str, int], int]:
-    """How many times each layer output (layer name, output index) is read: by layers, or as a model output."""
-    count: dict[tuple[str, int], int] = {}
+def _reads(record: ModelRecord, order: list[LayerRecord], mask_only: set[str]
+           ) -> dict[tuple[str, int], list[Optional[LayerRecord]]]:
+    """Who reads each layer output (layer name, output index): the layers, once per read (mask-only op
+    layers aside), and None once per time it is a model output."""
+    reads: dict[tuple[str, int], list[Optional[LayerRecord]]] = {}
     for rec in order:
         if rec.name in mask_only:
             continue
         for node, kwargs in zip(rec.inbound, rec.call_kwargs or [{}] * len(rec.inbound)):
             for ref in list(node) + tensor_refs(list(kwargs.values())):
-                count[(ref[0], ref[2])] = count.get((ref[0], ref[2]), 0) + 1
+                reads.setdefault((ref[0], ref[2]), []).append(rec)
     for ref in record.outputs:
-        count[(ref[0], ref[2])] = count.get((ref[0], ref[2]), 0) + 1
-    return count
+        reads.setdefault((ref[0], ref[2]), []).append(None)
+    return reads
 
 
-def _fold_batch_norm(b: _Builder, rec: LayerRecord, inputs: list[int], readers: dict[tuple[str, int], int]) -> bool:
+def _fold_batch_norm(b: _Builder, rec: LayerRecord, inputs: list[int],
+                     reads: dict[tuple[str, int], list[Optional[LayerRecord]]]) -> bool:
     """Fold BatchNormalization `rec` into the Dense that feeds it, when that Dense has a linear activation
     and nothing else reads its output: the Dense then computes the BatchNormalization's output (verify
     compares it there), with kernel and bias rescaled per unit. Returns whether it folded."""
@@ -345,7 +348,7 @@ def _fold_batch_norm(b: _Builder, rec: LayerRecord, inputs: list[int], readers: 
         return False
     dense = b.nodes[t.producer]
     if dense.kind != "dense" or dense.keras_class != "Dense" or dense.options.get("activation") != "linear" \
-            or dense.options.get("folded") or readers.get((t.keras_layer, t.keras_port), 0) != 1:
+            or dense.options.get("folded") or len(reads.get((t.keras_layer, t.keras_port), [])) != 1:
         return False
     ctx = Context(index=dense.index, prefix=b.prefix, in_width=t.width, in_seq=t.seq, in_widths=(t.width,),
                   in_seqs=(t.seq,), legacy=b.legacy)
@@ -438,20 +441,6 @@ def _topological(record: ModelRecord, by_name: dict[str, LayerRecord]) -> list[L
     for rec in record.layers:
         visit(rec, (rec.name,))
     return order
-
-
-def _input_readers(record: ModelRecord, order: list[LayerRecord], mask_only: set[str]) -> dict[str, list[LayerRecord]]:
-    """For each model input, the layers that read it (mask-only op layers aside)."""
-    inputs = {r[0] for r in record.inputs}
-    readers: dict[str, list[LayerRecord]] = {}
-    for rec in order:
-        if rec.name in mask_only or rec.class_name == "InputLayer":
-            continue
-        for node, kwargs in zip(rec.inbound, rec.call_kwargs or [{}] * len(rec.inbound)):
-            for ref in list(node) + tensor_refs(list(kwargs.values())):
-                if ref[0] in inputs and rec not in readers.setdefault(ref[0], []):
-                    readers[ref[0]].append(rec)
-    return readers
 
 
 def _input_dtype(rec: LayerRecord) -> Any:
