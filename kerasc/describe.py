@@ -185,7 +185,7 @@ class _Shape:
 def _survey(source: Any, name: Optional[str], first: str) -> Description:
     """List every layer, each lowered on its own, after `build` refused the model with `first`."""
     from . import names
-    from .graph import _input_readers, _input_spec, _mask_only_layers, _topological
+    from .graph import _input_spec, _mask_only_layers, _reads, _topological, layer_readers
     from .load import load
 
     where = str(source) if isinstance(source, (str, os.PathLike)) else None
@@ -217,15 +217,15 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
     shapes: dict[tuple[str, int], _Shape] = {}
     model_in = []
     try:
-        readers = _input_readers(record, order, skip)
+        reads = _reads(record, order, skip)
     except (ConversionError,) + MALFORMED:
-        readers = {}
+        reads = {}
     for ref in record.inputs:
         rec = next((r for r in record.layers if r.name == ref[0] and r.class_name == "InputLayer"), None)
         try:
             if rec is None:
                 raise ConversionError(f"{record.source}: model input '{ref[0]}' is not an InputLayer")
-            width, seq, steps, ctype = _input_spec(rec, record.source, readers.get(rec.name, []))
+            width, seq, steps, ctype = _input_spec(rec, record.source, layer_readers(reads, rec.name))
             shapes[(rec.name, 0)] = _Shape(width, seq, steps, True)
             model_in.append(shape_text(seq, steps, width, ctype != "float"))
         except ConversionError as exc:

@@ -204,8 +204,7 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         rec = by_name.get(ref[0])
         if rec is None or rec.class_name != "InputLayer":
             raise ConversionError(f"{record.source}: model input '{ref[0]}' is not an InputLayer")
-        width, seq, timesteps, ctype = _input_spec(rec, record.source,
-                                                    [r for r in reads.get((rec.name, 0), []) if r is not None])
+        width, seq, timesteps, ctype = _input_spec(rec, record.source, layer_readers(reads, rec.name))
         t = b.add_input(k, width, seq, "x" if single_in else f"x{k}", rec.name, timesteps, ctype)
         produced[(rec.name, 0)] = t
         mask_of[t] = None
@@ -334,6 +333,11 @@ def _reads(record: ModelRecord, order: list[LayerRecord], mask_only: set[str]
     for ref in record.outputs:
         reads.setdefault((ref[0], ref[2]), []).append(None)
     return reads
+
+
+def layer_readers(reads: dict[tuple[str, int], list[Optional[LayerRecord]]], name: str) -> list[LayerRecord]:
+    """The layers that read output 0 of layer `name` (a model input), from `_reads`."""
+    return [r for r in reads.get((name, 0), []) if r is not None]
 
 
 def _fold_batch_norm(b: _Builder, rec: LayerRecord, inputs: list[int],
