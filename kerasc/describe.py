@@ -305,13 +305,14 @@ def _lower_alone(rec: Any, ins: list[_Shape], record: Any, prefix: str) -> Model
             base += "_"
         taken.add(base)
         in_names.append(base)
-    if rec.class_name in TOKEN_READERS:  # reads token ids (batch, timesteps)
-        inputs = [LayerRecord(n, "InputLayer", {"name": n, "batch_shape": [None, s.timesteps], "dtype": "int32"}, [])
-                  for n, s in zip(in_names, ins)]
-    else:
-        inputs = [LayerRecord(n, "InputLayer", {"name": n, "batch_shape": [None, s.timesteps, s.width] if s.seq
-                                                                          else [None, s.width]}, [])
-                  for n, s in zip(in_names, ins)]
+    tokens = rec.class_name in TOKEN_READERS  # reads token ids (batch, timesteps)
+
+    def spec(s: _Shape) -> dict:
+        if tokens:
+            return {"batch_shape": [None, s.timesteps], "dtype": "int32"}
+        return {"batch_shape": [None, s.timesteps, s.width] if s.seq else [None, s.width]}
+
+    inputs = [LayerRecord(n, "InputLayer", {"name": n, **spec(s)}, []) for n, s in zip(in_names, ins)]
     alone = dataclasses.replace(rec, inbound=[[(n, 0, 0) for n in in_names]], call_kwargs=[{}], call_args=[])
     mini = ModelRecord(record.name, record.source, record.keras_version, "Functional", inputs + [alone],
                        [(n, 0, 0) for n in in_names], [(rec.name, 0, 0)], record.legacy)

@@ -464,11 +464,8 @@ def _input_spec(rec: LayerRecord, source: str, readers: list[LayerRecord]) -> tu
         shape = [None] + list(rec.config["shape"])
     dtype = _input_dtype(rec)
     tokens = bool(readers) and all(r.class_name in TOKEN_READERS for r in readers)
-    if tokens and dtype not in TOKEN_DTYPES:
-        raise ConversionError(f"{source}: input '{rec.name}' has dtype {dtype!r}; supported: float32, or token ids "
-                              f"({', '.join(TOKEN_DTYPES[:-1])}) read by {', '.join(TOKEN_READERS)} layers")
-    if dtype != "float32" and not tokens:
-        if dtype in TOKEN_DTYPES and readers:
+    if dtype != "float32" and not (tokens and dtype in TOKEN_DTYPES):
+        if not tokens and dtype in TOKEN_DTYPES and readers:
             other = next(r for r in readers if r.class_name not in TOKEN_READERS)
             raise ConversionError(f"{source}: input '{rec.name}' has dtype {dtype!r} and feeds '{other.name}' "
                                   f"({other.class_name}); supported: integer inputs feed only "
