@@ -4,20 +4,22 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kerasc-installed
 APT_PACKAGES := clang cmake valgrind gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-arm-linux-gnueabihf qemu-user \
-	qemu-system-arm chromium
+	qemu-system-arm chromium g++ libeigen3-dev
 PYTEST_ARGS ?=
 
 .PHONY: all setup deps demo firmware docs docs-assets test clean
 
 all: test
 
-# Debian packages for the C side (compilers, ARM cross toolchains, qemu) and headless Chromium (the
-# verify report is checked in a real browser). Installed when run as root
-# with apt available; otherwise the tests that need them say so (and fail under CI=true).
+# Debian packages for the C side (compilers, ARM cross toolchains, qemu, the Eigen headers of the C++
+# benchmark yardstick) and headless Chromium (the verify report is checked in a real browser).
+# Installed when run as root with apt available; otherwise the tests that need them say so (and fail
+# under CI=true).
 deps:
 	@missing=""; \
-	for t in clang cmake valgrind arm-none-eabi-gcc arm-linux-gnueabihf-gcc qemu-arm qemu-system-arm chromium; do \
+	for t in clang cmake valgrind g++ arm-none-eabi-gcc arm-linux-gnueabihf-gcc qemu-arm qemu-system-arm chromium; do \
 	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	[ -f /usr/include/eigen3/Eigen/Dense ] || missing="$$missing eigen3"; \
 	if [ -z "$$missing" ]; then echo "deps: C toolchains and chromium present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "deps: installing$$missing (apt)"; \

@@ -5,7 +5,8 @@
  * by the loads, not by the additions.
  *
  *   gcc -std=c99 -O3 -march=native benchmarks/stream_bound.c -o /tmp/stream_bound
- *   /tmp/stream_bound 512 128 256 32      # sizes in KB; prints ns per pass (minimum) and GB/s
+ *   /tmp/stream_bound 512 128 256 32      # sizes in KB (fractions allowed, rounded up to 256 bytes);
+ *                                         # prints ns per pass (minimum) and GB/s
  */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
@@ -36,14 +37,14 @@ int main(int argc, char **argv)
 {
     int arg;
     for (arg = 1; arg < argc; ++arg) {
-        const size_t kb = (size_t)atol(argv[arg]);
-        const size_t n = kb * 1024 / sizeof(float) / LANES * LANES;
+        const double kb = atof(argv[arg]);
+        const size_t n = kb > 0 ? (size_t)(kb * 1024.0 / sizeof(float) + LANES - 1) / LANES * LANES : 0;
         float *a = (float *)malloc(n * sizeof(float));
         float acc[LANES] = {0}, sum = 0.0f;
         double best = 1e30;
         size_t i;
         int trial, r, j;
-        const int reps = (int)(200000 / (kb + 1)) + 1;
+        const int reps = (int)(200000 / (kb + 1.0)) + 1;
         if (a == NULL || n == 0) {
             fprintf(stderr, "bad size %s\n", argv[arg]);
             return 2;
@@ -63,7 +64,7 @@ int main(int argc, char **argv)
         for (j = 0; j < LANES; ++j) {
             sum += acc[j];
         }
-        printf("%6lu KB: %9.0f ns per pass, %6.1f GB/s (checksum %g)\n", (unsigned long)kb, best,
+        printf("%8.1f KB: %9.0f ns per pass, %6.1f GB/s (checksum %g)\n", kb, best,
                (double)(n * sizeof(float)) / best, (double)sum);
         free(a);
     }

@@ -1,5 +1,7 @@
-"""bench: time the generated C (step and whole sequence) against Keras and, when it is beside the
-repository, the straightforward C yardstick ../shared/bench/ref_rnn.c.
+"""bench: time the generated C (step and whole sequence) against Keras and, when they are at hand,
+two yardsticks: the straightforward C step ../shared/bench/ref_rnn.c (beside the repository) and a
+hand-optimised C++/Eigen step written the way RTNeural's Eigen backend computes one
+(benchmarks/eigen_rnn.cpp; needs the Eigen 3 headers and a C++ compiler).
 
 The C is timed by a small C program compiled here (templates/bench/timer.c.j2), never through
 Python: the figure is the generated code's own. Keras is timed as a user would call it (eager
@@ -10,6 +12,7 @@ counts give a figure that noisy machines do not move. Every table records the CP
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import platform
 import re
@@ -37,6 +40,8 @@ FLAG_SETS = {
     "-Os -DKC_SIMD": ["-Os", "-DKC_SIMD"],
 }
 BASE_FLAGS = ["-std=c99"]
+FLOOR_FLAGS = ["-O3", "-march=native"]  # the read floor is the machine's: measured with its fastest loads
+EIGEN_BASE_FLAGS = ["-std=c++17", "-w"]  # -w: Eigen's own headers warn under GCC 12 at -O3 -march=native
 TRIAL_NS = 2e6  # aim for ~2 ms per timed trial: short trials, many of them, so the minimum skips
 # the moments other processes take the core (and its caches) away
 DEFAULT_T = 100
@@ -67,10 +72,14 @@ class Row:
     kc_step: dict = field(default_factory=dict)  # flags -> ns per timestep (min)
     kc_seq: dict = field(default_factory=dict)  # flags -> ns per predict of one sequence
     ref_step: dict = field(default_factory=dict)
+    eigen_step: dict = field(default_factory=dict)  # flags -> ns per timestep of benchmarks/eigen_rnn.cpp
     kc_ir: dict = field(default_factory=dict)  # flags -> instructions per timestep (callgrind)
     ref_ir: dict = field(default_factory=dict)
+    weight_bytes: int = 0
+    floor: Optional[float] = None  # ns to read weight_bytes once from cache (benchmarks/stream_bound.c)
     kc_err: Optional[float] = None
     ref_err: Optional[float] = None
+    eigen_err: Optional[float] = None
     keras: dict = field(default_factory=dict)  # what -> seconds per call
     throughput: dict = field(default_factory=dict)  # "kerasc"/"keras" -> sequences per second
     notes: list = field(default_factory=list)
@@ -111,14 +120,59 @@ def find_ref(start: Optional[Path] = None) -> Optional[Path]:
     return candidate if candidate.is_file() else None
 
 
+def find_eigen(start: Optional[Path] = None) -> tuple[Optional[Path], Optional[Path], str]:
+    """(eigen_rnn.cpp, Eigen include directory, "") when the Eigen yardstick can be built, else
+    (None, None, why not). Source: $KERASC_EIGEN_RNN, else benchmarks/eigen_rnn.cpp in the repository;
+    headers: $EIGEN_INCLUDE_DIR, else /usr/include/eigen3 or /usr/local/include/eigen3 (Debian:
+    libeigen3-dev); compiler: $CXX, else g++."""
+    env = os.environ.get("KERASC_EIGEN_RNN")
+    root = start or Path(__file__).resolve().parent.parent
+    src = Path(env) if env else root / "benchmarks" / "eigen_rnn.cpp"
+    if not src.is_file():
+        return None, None, f"Eigen yardstick skipped: {src} not found (it ships with the kerasc repository)"
+    dirs = [os.environ["EIGEN_INCLUDE_DIR"]] if os.environ.get("EIGEN_INCLUDE_DIR") else \
+        ["/usr/include/eigen3", "/usr/local/include/eigen3"]
+    inc = next((Path(d) for d in dirs if (Path(d) / "Eigen" / "Dense").is_file()), None)
+    if inc is None:
+        return None, None, (f"Eigen yardstick skipped: no Eigen 3 headers in {' or '.join(dirs)} "
+                            "(Debian: apt-get install libeigen3-dev; or set EIGEN_INCLUDE_DIR)")
+    if shutil.which(_cxx()) is None:
+        return None, None, f"Eigen yardstick skipped: no C++ compiler '{_cxx()}' (set CXX)"
+    return src, inc, ""
+
+
+def build_floor(work: Path, start: Optional[Path] = None) -> Optional[Path]:
+    """benchmarks/stream_bound.c (the time to only READ N KB of cached weights) built with
+    -O3 -march=native, or None where the repository's benchmarks/ is not at hand or it does not build."""
+    src = (start or Path(__file__).resolve().parent.parent) / "benchmarks" / "stream_bound.c"
+    if not src.is_file():
+        return None
+    try:
+        return _compile([str(src)], work, work / "stream_bound", FLOOR_FLAGS)
+    except ConversionError:
+        return None
+
+
+def run_floor(exe: Path, nbytes: int) -> float:
+    """ns to read nbytes once (the minimum over stream_bound's own trials)."""
+    out = subprocess.run([str(exe), f"{nbytes / 1024:.3f}"], capture_output=True, text=True, check=True).stdout
+    return float(out.split(":")[1].split()[0])
+
+
 # ------------------------------------------------------------------------- C timers
 
 def _cc() -> str:
     return os.environ.get("CC", "gcc")
 
 
-def _compile(sources: list[str], include: Path, out: Path, flags: list[str], cc: Optional[str] = None) -> Path:
-    cmd = [cc or _cc(), *BASE_FLAGS, *flags, f"-I{include}", *sources, "-o", str(out), "-lm"]
+def _cxx() -> str:
+    return os.environ.get("CXX", "g++")
+
+
+def _compile(sources: list[str], include: Path, out: Path, flags: list[str], cc: Optional[str] = None,
+             base: Optional[list[str]] = None) -> Path:
+    cmd = [cc or _cc(), *(BASE_FLAGS if base is None else base), *flags, f"-I{include}", *sources, "-o", str(out),
+           "-lm"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise ConversionError(f"building the benchmark failed: {' '.join(cmd)}\n{res.stderr.strip()}")
@@ -142,11 +196,20 @@ def run_timer(exe: Path, mode: str, xfile: Path, T: int, reps: int, trials: int,
     return ns, y
 
 
-def run_ref(exe: Path, kind: str, F: int, H: int, wfile: Path, xfile: Path, T: int, reps: int,
-            wrapper: Optional[list[str]] = None) -> tuple[float, np.ndarray]:
-    out = subprocess.run([*(wrapper or []), str(exe), kind, str(F), str(H), str(wfile), str(xfile), str(T),
-                          str(reps)], capture_output=True, text=True, check=True).stdout.split()
+def run_ref(cmd: list[str]) -> tuple[float, np.ndarray]:
+    """Run a yardstick command (ref_rnn.c's command line); its ns per step and last h."""
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
     return float(out[0]), np.array([float(v) for v in out[1:]], dtype=np.float64)
+
+
+def build_eigen(src: Path, include: Path, work: Path, flags: list[str]) -> Path:
+    """The Eigen yardstick built with the same optimisation flags as the generated C (plus -DNDEBUG:
+    Eigen's run-time checks off, as any release build of an Eigen program has them); built once per
+    flag set in `work` (every model of a run shares it)."""
+    out = work / ("eigen_" + hashlib.sha1(" ".join([str(src), *flags]).encode()).hexdigest()[:12])
+    if not out.exists():
+        _compile([str(src)], include, out, [*flags, "-DNDEBUG"], cc=_cxx(), base=EIGEN_BASE_FLAGS)
+    return out
 
 
 def _reps_for(ns_per_unit: float, units_per_rep: int) -> int:
@@ -259,17 +322,39 @@ def throughput(cm: Any, model: Any, xb: np.ndarray, s: Settings, row: Row) -> No
 
 # ------------------------------------------------------------------------- one model
 
+@dataclass
+class _Yardstick:
+    """A reference step program (ref_rnn.c or eigen_rnn.cpp): its best time over the rounds."""
+
+    exe: Path
+    reps: Optional[int] = None
+    best: float = float("inf")
+
+    def time(self, cmd: Callable[[Path, int], list[str]], T: int, trials: int) -> np.ndarray:
+        """Run `trials` timed runs (as many as the generated code gets per round); return the last h."""
+        if self.reps is None:
+            est, _ = run_ref(cmd(self.exe, 1))
+            self.reps = _reps_for(est, T)
+        h = np.zeros(0)
+        for _ in range(trials):
+            ns, h = run_ref(cmd(self.exe, self.reps))
+            self.best = min(self.best, ns)
+        return h
+
+
 def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Optional[Path],
-                name: str = "bench", seed: int = 0, weights: str = "float32") -> Row:
+                name: str = "bench", seed: int = 0, weights: str = "float32",
+                eigen: Optional[tuple[Path, Path]] = None, floor_exe: Optional[Path] = None) -> Row:
     """Time one model (a keras.Model or a .keras path) with `weights` kernels (kerasc.quant); the
-    error column is against the float Keras model. Keras columns need TensorFlow."""
+    error column is against the float Keras model. Keras columns need TensorFlow. Yardsticks (float32
+    only, one LSTM or GRU(reset_after) layer): ref_rnn.c at ref_src, the Eigen step when eigen is
+    (eigen_rnn.cpp, Eigen include directory). floor_exe: stream_bound, timed on the model's weight bytes
+    in the rounds of the first build."""
     from .graph import build
     from .harness import compile_models
     from .quant import quantize
 
     ir = quantize(build(model, name), weights)
-    if weights != "float32":
-        ref_src = None  # the yardstick computes float32 weights
     if not ir.input_seq:
         raise ConversionError(f"{label}: kerasc bench times sequence models; this one takes a vector")
     tokens = ir.has_tokens
@@ -280,7 +365,7 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
     x = _bench_inputs(ir, 1, T, seed)
     xfile = work / f"x_{name}.bin"
     x.ravel().tofile(xfile)
-    row = Row(label, macs_per_step(ir))
+    row = Row(label, macs_per_step(ir), weight_bytes=ir.weight_bytes)
 
     keras = kmodel = None
     if s.keras:
@@ -296,7 +381,8 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
         y_keras = np.asarray(kmodel(x, training=False), dtype=np.float64)[0]
         y_keras = y_keras[-1] if ir.output_seq else y_keras
 
-    kind = ref_kind(ir) if ref_src is not None else None
+    yardsticks = {"ref": ref_src is not None, "eigen": eigen is not None} if weights == "float32" else {}
+    kind = ref_kind(ir) if any(yardsticks.values()) else None
     wfile = None
     if kind and kmodel is not None:
         wfile = work / f"w_{name}.bin"
@@ -304,48 +390,52 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
     elif kind:
         kind = None
         row.notes.append("reference C skipped: it needs the Keras weights (TensorFlow not installed)")
-    if ref_src is not None and kind is None and not row.notes and weights == "float32":
-        row.notes.append("reference C not applicable (it computes one LSTM or GRU(reset_after) layer)")
+    if any(yardsticks.values()) and kind is None and not row.notes:
+        row.notes.append("yardsticks not applicable (they compute one LSTM or GRU(reset_after) layer)")
     F, H = ir.input_width, ir.nodes[0].out_width
+
+    def ref_cmd(exe: Path, reps: int) -> list[str]:
+        return [str(exe), kind, str(F), str(H), str(wfile), str(xfile), str(T), str(reps)]
 
     for tag, (flags_label, flags) in enumerate(s.flag_sets.items()):
         exe = build_timer(ir, work, f"f{tag}", flags)
-        ref_exe = _compile([str(ref_src)], work, work / f"ref_f{tag}", flags) if kind else None
+        others = {}  # yardstick -> _Yardstick, timed in the same rounds as the generated code
+        if kind and yardsticks.get("ref"):
+            others["ref"] = _Yardstick(_compile([str(ref_src)], work, work / f"ref_f{tag}", flags))
+        if kind and yardsticks.get("eigen"):
+            others["eigen"] = _Yardstick(build_eigen(eigen[0], eigen[1], work, flags))
         step_ok = ir.causal
         est, _ = run_timer(exe, "step" if step_ok else "seq", xfile, T, 1, 1)
         per_step = est if step_ok else est / T
         reps = _reps_for(per_step, T)
-        best_kc = best_ref = best_seq = float("inf")
-        ref_reps = None
+        best_kc = best_seq = float("inf")
         for _ in range(s.rounds):
             if step_ok:
                 ns, y = run_timer(exe, "step", xfile, T, reps, s.trials)
                 best_kc = min(best_kc, ns)
                 if tag == 0 and y_keras is not None:
                     row.kc_err = float(np.abs(y - y_keras).max())
-            if ref_exe is not None:
-                if ref_reps is None:
-                    ref_est, _ = run_ref(ref_exe, kind, F, H, wfile, xfile, T, 1)
-                    ref_reps = _reps_for(ref_est, T)
-                for _ in range(s.trials):  # as many timed trials as the generated code gets
-                    ns, h = run_ref(ref_exe, kind, F, H, wfile, xfile, T, ref_reps)
-                    best_ref = min(best_ref, ns)
+            if tag == 0 and floor_exe is not None and row.weight_bytes:
+                ns = run_floor(floor_exe, row.weight_bytes)
+                row.floor = ns if row.floor is None else min(row.floor, ns)
+            for key, yard in others.items():
+                h = yard.time(ref_cmd, T, s.trials)
                 if tag == 0 and y_keras is not None:
-                    row.ref_err = float(np.abs(h - y_keras).max())
+                    setattr(row, f"{key}_err", float(np.abs(h - y_keras).max()))
             ns, y = run_timer(exe, "seq", xfile, T, max(1, reps), s.trials)
             best_seq = min(best_seq, ns)
             if not step_ok and tag == 0 and y_keras is not None:
                 row.kc_err = float(np.abs(y - y_keras).max())
         row.kc_step[flags_label] = best_kc if step_ok else None
         row.kc_seq[flags_label] = best_seq
-        row.ref_step[flags_label] = best_ref if ref_exe is not None else None
+        for key in ("ref", "eigen"):
+            getattr(row, f"{key}_step")[flags_label] = others[key].best if key in others else None
         if s.callgrind and "-march=native" not in flags:  # valgrind may not know the native ISA
             mode = "step" if step_ok else "seq"
             row.kc_ir[flags_label] = callgrind_instructions(
                 lambda r, e=exe, m=mode: [str(e), m, str(xfile), str(T), str(r), "1"], T)
-            if ref_exe is not None:
-                row.ref_ir[flags_label] = callgrind_instructions(
-                    lambda r, e=ref_exe: [str(e), kind, str(F), str(H), str(wfile), str(xfile), str(T), str(r)], T)
+            if "ref" in others:
+                row.ref_ir[flags_label] = callgrind_instructions(lambda r, e=others["ref"].exe: ref_cmd(e, r), T)
 
     cm = compile_models([ir])[0]
     xb = _bench_inputs(ir, s.batch, T, seed + 1)
@@ -371,32 +461,49 @@ def _ir(v: Optional[float]) -> str:
     return "n/a" if v is None else f"{v:,.0f}"
 
 
-def header_lines(s: Settings) -> list[str]:
+def header_lines(s: Settings, with_eigen: bool = False) -> list[str]:
+    eigen = (f"; Eigen yardstick: {compiler_version(_cxx())}, {' '.join(EIGEN_BASE_FLAGS)} -DNDEBUG + the same build"
+             if with_eigen else "")
     return [
         f"date: {datetime.date.today().isoformat()}; CPU: {cpu_model()}; compiler: {compiler_version(_cc())}; "
-        f"flags: {' '.join(BASE_FLAGS)} + the build named in each column",
+        f"flags: {' '.join(BASE_FLAGS)} + the build named{eigen}",
         f"T={s.timesteps} timesteps per sequence; C figures are the minimum over {s.rounds} alternating runs "
-        f"of {s.trials} trials of ~{TRIAL_NS / 1e6:g} ms each, the same for ref_rnn.c (C timing programs, no Python "
-        "in the loop)",
+        f"of {s.trials} trials of ~{TRIAL_NS / 1e6:g} ms each, the same for each yardstick (C timing programs, no "
+        "Python in the loop)",
     ]
 
 
-def format_tables(rows: list[Row], s: Settings, with_ref: bool) -> str:
-    out = [*header_lines(s), ""]
+def format_tables(rows: list[Row], s: Settings, with_ref: bool, with_eigen: bool = False) -> str:
+    out = [*header_lines(s, with_eigen), ""]
     flags = list(s.flag_sets)
-    # 1. the step, per build
-    cols = ["model", "MACs/step"]
+    # 1. the step: one table per build, the issue's table with kerasc's column filled in
+    out.append("Streaming step (time per timestep, state carried; reset + T steps per sequence):")
     for f in flags:
-        cols += [f"kerasc step {f}"] + ([f"ref_rnn.c {f}", "speed-up"] if with_ref else [])
-    out += ["Streaming step (time per timestep, state carried; reset + T steps per sequence):", "",
-            "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        cells = [r.label, f"{r.macs:,}"]
-        for f in flags:
-            cells.append(_us(r.kc_step.get(f)))
-            if with_ref:
-                cells += [_us(r.ref_step.get(f)), _ratio(r.ref_step.get(f), r.kc_step.get(f))]
-        out.append("| " + " | ".join(cells) + " |")
+        cols = ["model", "MACs/step", "kerasc step"]
+        cols += ["ref_rnn.c (C99)", "speed-up vs ref_rnn.c"] if with_ref else []
+        cols += ["Eigen (C++)", "speed-up vs Eigen"] if with_eigen else []
+        out += ["", f"Build `{f}`:", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for r in rows:
+            step = r.kc_step.get(f)
+            cells = [r.label, f"{r.macs:,}", _us(step)]
+            for on, other in ((with_ref, r.ref_step), (with_eigen, r.eigen_step)):
+                if on:
+                    cells += [_us(other.get(f)), _ratio(other.get(f), step)]
+            out.append("| " + " | ".join(cells) + " |")
+    # the memory floor: no step can take less than reading its weights once
+    if any(r.floor for r in rows):
+        f0 = flags[0]
+        cols = ["model", "weight bytes", f"read floor ({' '.join(FLOOR_FLAGS)})", f"kerasc step {f0}", "step / floor"]
+        cols += [f"Eigen {f0}", "Eigen / floor"] if with_eigen else []
+        out += ["", "Memory floor: the time to only read the model's weights once from cache (benchmarks/stream_bound.c, "
+                "64 independent lanes, no arithmetic), measured in the same rounds:", "",
+                "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for r in rows:
+            cells = [r.label, f"{r.weight_bytes:,}", _us(r.floor), _us(r.kc_step.get(f0)),
+                     _ratio(r.kc_step.get(f0), r.floor)]
+            if with_eigen:
+                cells += [_us(r.eigen_step.get(f0)), _ratio(r.eigen_step.get(f0), r.floor)]
+            out.append("| " + " | ".join(cells) + " |")
     # 2. instruction counts
     cg_flags = [f for f in flags if "-march=native" not in s.flag_sets[f]]
     if s.callgrind and cg_flags:
@@ -419,6 +526,8 @@ def format_tables(rows: list[Row], s: Settings, with_ref: bool) -> str:
             "throughput ratio", "max err kerasc vs Keras"]
     if with_ref:
         cols.append("max err ref_rnn.c vs Keras")
+    if with_eigen:
+        cols.append("max err Eigen vs Keras")
     out += ["", f"Whole sequences and Keras (Keras times per call; throughput on batches of {s.batch} sequences):",
             "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
@@ -434,6 +543,8 @@ def format_tables(rows: list[Row], s: Settings, with_ref: bool) -> str:
                  _err(r.kc_err)]
         if with_ref:
             cells.append(_err(r.ref_err))
+        if with_eigen:
+            cells.append(_err(r.eigen_err))
         out.append("| " + " | ".join(cells) + " |")
     notes = [f"- {r.label}: {n}" for r in rows for n in r.notes]
     if notes:
@@ -462,18 +573,24 @@ def run(models: list[tuple], s: Optional[Settings] = None, ref: bool = True,
     progress = progress or NULL
     s = s or Settings()
     ref_src = find_ref() if ref else None
+    eigen_src, eigen_inc, eigen_why = find_eigen() if ref else (None, None, "")
+    eigen = (eigen_src, eigen_inc) if eigen_src is not None else None
     tmp = Path(work) if work else Path(tempfile.mkdtemp(prefix="kerasc-bench-"))
     rows = []
     try:
+        floor_exe = build_floor(tmp)
         with progress.task("bench", len(models)):
             for i, m in enumerate(models):
                 with progress.stage(f"timing {m[0]} (C builds, Keras, callgrind)"):
                     rows.append(bench_model(m[0], m[1], s, tmp, ref_src, name=f"bench{i}",
-                                            weights=m[2] if len(m) > 2 else "float32"))
+                                            weights=m[2] if len(m) > 2 else "float32", eigen=eigen,
+                                            floor_exe=floor_exe))
     finally:
         if work is None:
             shutil.rmtree(tmp, ignore_errors=True)
-    text = format_tables(rows, s, with_ref=ref_src is not None)
+    text = format_tables(rows, s, with_ref=ref_src is not None, with_eigen=eigen is not None)
     if ref and ref_src is None:
         text += "\n\nref_rnn.c not found (expected ../shared/bench/ref_rnn.c beside the repository, or $KERASC_REF_RNN)"
+    if ref and eigen is None:
+        text += f"\n\n{eigen_why}"
     return rows, text

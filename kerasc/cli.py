@@ -102,13 +102,15 @@ def _parser() -> argparse.ArgumentParser:
                        description="Time the generated C (a C timing program, no Python in the loop) per step and "
                                    "per sequence at -O3 -march=native, -O2 and -Os (and -O3 -march=native and -Os "
                                    "with -DKC_SIMD, the optional vector path), against Keras (eager step, "
-                                   "tf.function step, predict) and, for a single LSTM/GRU layer, against "
-                                   "../shared/bench/ref_rnn.c when present ($KERASC_REF_RNN overrides).")
+                                   "tf.function step, predict) and, for a single LSTM/GRU layer, against two "
+                                   "yardsticks: ../shared/bench/ref_rnn.c when present ($KERASC_REF_RNN overrides) "
+                                   "and a hand-optimised C++/Eigen step (benchmarks/eigen_rnn.cpp; needs the Eigen 3 "
+                                   "headers, e.g. Debian's libeigen3-dev, and g++ or $CXX).")
     b.add_argument("model", help="a .keras model file")
     b.add_argument("--timesteps", type=int, help="sequence length when the model does not fix it (default 100)")
     b.add_argument("--quick", action="store_true", help="few repetitions and no callgrind: a smoke run")
     b.add_argument("--no-keras", action="store_true", help="skip the Keras columns")
-    b.add_argument("--no-ref", action="store_true", help="skip ref_rnn.c")
+    b.add_argument("--no-ref", action="store_true", help="skip the yardsticks (ref_rnn.c and Eigen)")
     return p
 
 

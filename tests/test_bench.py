@@ -3,7 +3,8 @@ prints its tables. Benchmarks are not tests: no timing is asserted here."""
 
 import re
 
-from conftest import require_tool
+import pytest
+from conftest import ON_CI, require_tool
 from helpers import randomize
 
 
@@ -19,19 +20,51 @@ def test_bench_cli_prints_tables(keras, tmp_path, capsys):
     assert main(["bench", str(path), "--quick", "--timesteps", "5"]) == 0
     out = capsys.readouterr().out
     assert f"CPU: {bench.cpu_model()}" in out
-    assert "| model | MACs/step | kerasc step -O3 -march=native |" in out
+    assert "Build `-O3 -march=native`:" in out and "| model | MACs/step | kerasc step |" in out
     row = next(line for line in out.splitlines() if line.startswith("| tiny.keras | 352 |"))
     assert re.search(r"\| \d+\.\d\d µs \|", row), row  # the kerasc column is filled in
     seq_row = [line for line in out.splitlines() if line.startswith("| tiny.keras |")][-1]
     errs = re.findall(r"\d\.\de-\d\d", seq_row)
     assert errs and float(errs[0]) < 1e-5, seq_row  # the timed C computed what Keras computes
+    # the memory-floor table: weight bytes ((3 + 8) * 32 + 32 floats), read floor, step, step / floor
+    floor = next(line for line in out.splitlines() if line.startswith("| tiny.keras | 1,536 |"))
+    assert re.search(r"^\| tiny.keras \| 1,536 \| \d+\.\d\d µs \| \d+\.\d\d µs \| \d+\.\d\dx \|", floor), floor
     if bench.find_ref() is not None:  # the yardstick sits beside the repository (as on CI)
         assert re.search(r"\| \d+\.\d\dx \|", row), row
+
+
+def test_bench_eigen_yardstick_computes_what_keras_computes(keras, tmp_path):
+    """The hand-optimised C++/Eigen step (benchmarks/eigen_rnn.cpp) is timed beside the generated C, in
+    the same rounds, for LSTM and GRU(reset_after); its last h is checked against Keras, so the
+    yardstick is honest."""
+    from kerasc import bench
+
+    require_tool("gcc")
+    src, inc, why = bench.find_eigen()
+    if src is None:
+        if ON_CI:
+            pytest.fail(why + "; CI must have it (make deps installs libeigen3-dev)")
+        pytest.skip(why)
+    models = []
+    for layer in (keras.layers.LSTM(6), keras.layers.GRU(5)):
+        m = keras.Sequential([keras.Input((None, 4)), layer])
+        randomize(m, seed=9)
+        models.append((type(layer).__name__, m))
+    s = bench.Settings.quick()
+    s.keras = True
+    s.flag_sets = {"-O2": ["-O2"]}
+    rows, text = bench.run(models, s, work=tmp_path)
+    assert "| model | MACs/step | kerasc step |" in text and "Eigen (C++) | speed-up vs Eigen |" in text, text
+    for r in rows:
+        assert r.eigen_step["-O2"] and r.eigen_step["-O2"] > 0, (r.label, r.eigen_step)
+        assert r.eigen_err is not None and r.eigen_err < 1e-5, (r.label, r.eigen_err)
+        assert r.kc_err is not None and r.kc_err < 1e-5, (r.label, r.kc_err)
 
 
 def test_bench_times_a_token_model(keras, tmp_path, capsys):
     """Embedding on token ids: the timing program reads int32 tokens, Keras' step model takes (1, 1) ids,
     and the timed C computes what Keras computes on the same tokens."""
+    from kerasc import bench
     from kerasc.cli import main
 
     require_tool("gcc")
@@ -43,7 +76,9 @@ def test_bench_times_a_token_model(keras, tmp_path, capsys):
     assert main(["bench", str(path), "--quick", "--timesteps", "6"]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| kws.keras |")]
-    assert len(rows) == 2 and re.search(r"\| \d+\.\d\d µs \|", rows[0]), out
+    # a step row per build, a memory-floor row, then the sequence row
+    assert len(rows) == len(bench.FLAG_SETS) + 2, out
+    assert re.search(r"\| \d+\.\d\d µs \|", rows[0]), out
     assert "Keras step timings skipped" not in out, out
     errs = re.findall(r"\d\.\de-\d\d", rows[-1])
     assert errs and float(errs[0]) < 1e-5, rows[-1]
