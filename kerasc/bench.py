@@ -403,7 +403,10 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
         if kind and yardsticks.get("ref"):
             others["ref"] = _Yardstick(_compile([str(ref_src)], work, work / f"ref_f{tag}", flags))
         if kind and yardsticks.get("eigen"):
-            others["eigen"] = _Yardstick(build_eigen(eigen[0], eigen[1], work, flags))
+            try:
+                others["eigen"] = _Yardstick(build_eigen(eigen[0], eigen[1], work, flags))
+            except ConversionError as exc:  # a C++ compiler that cannot build it: say so, time the rest
+                row.notes.append(f"Eigen yardstick not built with {flags_label}: {str(exc).splitlines()[-1][:160]}")
         step_ok = ir.causal
         est, _ = run_timer(exe, "step" if step_ok else "seq", xfile, T, 1, 1)
         per_step = est if step_ok else est / T
@@ -576,6 +579,7 @@ def run(models: list[tuple], s: Optional[Settings] = None, ref: bool = True,
     eigen_src, eigen_inc, eigen_why = find_eigen() if ref else (None, None, "")
     eigen = (eigen_src, eigen_inc) if eigen_src is not None else None
     tmp = Path(work) if work else Path(tempfile.mkdtemp(prefix="kerasc-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
     rows = []
     try:
         floor_exe = build_floor(tmp)

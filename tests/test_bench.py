@@ -89,3 +89,24 @@ def test_bench_rejects_bad_timesteps(tmp_path, capsys):
 
     assert main(["bench", str(tmp_path / "missing.keras"), "--timesteps", "0"]) == 2
     assert "--timesteps" in capsys.readouterr().err
+
+
+def test_bench_goes_on_when_the_eigen_yardstick_does_not_build(keras, tmp_path, monkeypatch):
+    """A C++ compiler that cannot build benchmarks/eigen_rnn.cpp costs the Eigen column, with a note
+    naming the build, not the benchmark."""
+    from kerasc import bench
+
+    require_tool("gcc")
+    fake_inc = tmp_path / "eigen3"
+    (fake_inc / "Eigen").mkdir(parents=True)
+    (fake_inc / "Eigen" / "Dense").write_text("#error not a real Eigen\n")
+    monkeypatch.setenv("EIGEN_INCLUDE_DIR", str(fake_inc))
+    monkeypatch.setenv("CXX", require_tool("g++"))
+    m = keras.Sequential([keras.Input((None, 3)), keras.layers.GRU(4)])
+    randomize(m, seed=10)
+    s = bench.Settings.quick()
+    s.flag_sets = {"-O2": ["-O2"]}
+    rows, text = bench.run([("gru", m)], s, work=tmp_path / "work")
+    assert rows[0].kc_step["-O2"] and rows[0].eigen_step.get("-O2") is None, rows[0]
+    assert any(n.startswith("Eigen yardstick not built with -O2") for n in rows[0].notes), rows[0].notes
+    assert "Eigen yardstick not built with -O2" in text
