@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kerasc-installed
 APT_PACKAGES := clang cmake valgrind gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-arm-linux-gnueabihf qemu-user \
-	qemu-system-arm chromium g++ libeigen3-dev
+	qemu-system-arm chromium g++ libeigen3-dev gcc-aarch64-linux-gnu
 PYTEST_ARGS ?=
 
 .PHONY: all setup deps demo firmware docs docs-assets test clean
@@ -17,7 +17,8 @@ all: test
 # under CI=true).
 deps:
 	@missing=""; \
-	for t in clang cmake valgrind g++ arm-none-eabi-gcc arm-linux-gnueabihf-gcc qemu-arm qemu-system-arm chromium; do \
+	for t in clang cmake valgrind g++ arm-none-eabi-gcc arm-linux-gnueabihf-gcc aarch64-linux-gnu-gcc qemu-arm \
+	    qemu-aarch64 qemu-system-arm chromium; do \
 	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	[ -f /usr/include/eigen3/Eigen/Dense ] || missing="$$missing eigen3"; \
 	if [ -z "$$missing" ]; then echo "deps: C toolchains and chromium present"; \

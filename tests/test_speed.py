@@ -1,7 +1,8 @@
 """The optional vector path of kc_runtime.h (-DKC_SIMD, issues 6 and 7): for every weight type it gives
 the same floats, bit for bit, as the portable loop built with the same compiler and flags, and agrees
 with real Keras within the weight type's default tolerance; it compiles with -Werror as C (gcc, clang),
-C++ (g++) and for Cortex-M (arm-none-eabi-gcc, where it is not meant to be used but must not break).
+C++ (g++) and for Cortex-M (arm-none-eabi-gcc, where it is not meant to be used but must not break); on
+AArch64 (aarch64-linux-gnu-gcc, NEON vectors, run under qemu-aarch64) it is bit-identical too.
 The hardware half -> float conversion (clang + F16C, ARM -mfp16-format=ieee) equals numpy's on all
 65536 half patterns.
 
@@ -33,15 +34,20 @@ def _cpu_flags() -> set:
     return set()
 
 
-# (compiler, flags) builds compared with and without -DKC_SIMD; ISA-specific ones need the host CPU.
+# (compiler, flags, host CPU flags needed, runner) builds compared with and without -DKC_SIMD; x86
+# ISA-specific ones need the host CPU; AArch64 ones (NEON vectors, FMA, __fp16 half conversion: all
+# on by default there) run under qemu-aarch64.
+A64 = ("aarch64-linux-gnu-gcc", "qemu-aarch64")
 BUILDS = [
-    ("gcc", ["-O2"], set()),
-    ("gcc", ["-Os"], set()),
-    ("gcc", ["-O2", "-msse4.1"], {"sse4_1"}),
-    ("gcc", ["-O2", "-mavx2", "-mf16c"], {"avx2", "f16c"}),
-    ("gcc", ["-O2", "-msse4.1", "-mfma"], {"sse4_1", "fma"}),  # fused (KC_FMA): 4-lane vector FMA
-    ("gcc", ["-O2", "-mavx2", "-mf16c", "-mfma"], {"avx2", "f16c", "fma"}),  # fused: 8-lane vector FMA
-    ("clang", ["-O2", "-mavx2", "-mf16c", "-mfma"], {"avx2", "f16c", "fma"}),
+    ("gcc", ["-O2"], set(), None),
+    ("gcc", ["-Os"], set(), None),
+    ("gcc", ["-O2", "-msse4.1"], {"sse4_1"}, None),
+    ("gcc", ["-O2", "-mavx2", "-mf16c"], {"avx2", "f16c"}, None),
+    ("gcc", ["-O2", "-msse4.1", "-mfma"], {"sse4_1", "fma"}, None),  # fused (KC_FMA): 4-lane vector FMA
+    ("gcc", ["-O2", "-mavx2", "-mf16c", "-mfma"], {"avx2", "f16c", "fma"}, None),  # fused: 8-lane vector FMA
+    ("clang", ["-O2", "-mavx2", "-mf16c", "-mfma"], {"avx2", "f16c", "fma"}, None),
+    (A64[0], ["-O2", "-static"], set(), A64[1]),
+    (A64[0], ["-O3", "-static"], set(), A64[1]),
 ]
 
 
@@ -60,32 +66,35 @@ def stacked(keras, tmp_path_factory):
     return model, x, y, work
 
 
-def _build_and_run(model, wtype, work, cc, flags, tag):
+def _build_and_run(model, wtype, work, cc, flags, tag, runner=None):
     from kerasc import bench
     from kerasc.graph import build
     from kerasc.quant import quantize
 
     ir = quantize(build(model, f"s_{wtype}"), wtype)
     exe = bench.build_timer(ir, work, tag, [*flags, *WARN], cc=cc)
-    _, y = bench.run_timer(exe, "step", work / "x.bin", T, 1, 1)
+    _, y = bench.run_timer(exe, "step", work / "x.bin", T, 1, 1, wrapper=[runner] if runner else None)
     return y, exe.read_bytes()
 
 
 @pytest.mark.parametrize("wtype", WTYPES)
-@pytest.mark.parametrize("build", BUILDS, ids=lambda b: f"{b[0]}{''.join(b[1])}")
+@pytest.mark.parametrize("build", BUILDS, ids=lambda b: f"{b[0].split('-')[0]}{''.join(b[1])}")
 def test_vector_path_bit_identical_and_within_tolerance(stacked, wtype, build):
     from kerasc.quant import TOLERANCE
 
-    cc, flags, needs = build
+    cc, flags, needs, runner = build
     require_tool(cc)
+    if runner:
+        runner = require_tool(runner)
     missing = needs - _cpu_flags()
     if missing:
         pytest.skip(f"this CPU lacks {sorted(missing)} (needed to run the {' '.join(flags)} build)")
     model, _, y_keras, work = stacked
     tag = f"{cc}{''.join(flags)}_{wtype}".replace("-", "")
-    plain, plain_exe = _build_and_run(model, wtype, work, cc, flags, tag + "_plain")
-    simd, simd_exe = _build_and_run(model, wtype, work, cc, [*flags, "-DKC_SIMD"], tag + "_simd")
-    if "-mavx2" in flags:  # every weight type takes the vector path here: the machine code must differ
+    plain, plain_exe = _build_and_run(model, wtype, work, cc, flags, tag + "_plain", runner)
+    simd, simd_exe = _build_and_run(model, wtype, work, cc, [*flags, "-DKC_SIMD"], tag + "_simd", runner)
+    if "-mavx2" in flags or (cc == A64[0] and wtype != "float16"):
+        # the vector path takes these weight types here: the machine code must differ
         assert simd_exe != plain_exe, "-DKC_SIMD did not change the program"
     assert plain.shape == y_keras.shape
     assert np.array_equal(simd.astype(np.float32).view(np.uint32), plain.astype(np.float32).view(np.uint32)), \
@@ -136,9 +145,10 @@ int main(void)
 """
 
 
-@pytest.mark.parametrize("target", ["clang-f16c", "arm-fp16"])
+@pytest.mark.parametrize("target", ["clang-f16c", "arm-fp16", "aarch64"])
 def test_native_half_conversion_matches_numpy_on_every_pattern(tmp_path, target):
-    """The hardware half -> float path (clang with F16C; ARM with -mfp16-format=ieee, under qemu-arm)
+    """The hardware half -> float path (clang with F16C; ARM with -mfp16-format=ieee, under qemu-arm;
+    AArch64, under qemu-aarch64)
     gives numpy's float16 -> float32 on all 65536 patterns (NaNs: NaN, same payload but the quiet bit)."""
     import subprocess
 
@@ -153,10 +163,14 @@ def test_native_half_conversion_matches_numpy_on_every_pattern(tmp_path, target)
             pytest.skip("this CPU lacks F16C")
         run([require_tool("clang"), *C99, "-O2", "-mf16c", inc, str(src), "-o", str(exe)])
         cmd = [str(exe)]
-    else:
+    elif target == "arm-fp16":
         cc, qemu = require_tool("arm-linux-gnueabihf-gcc"), require_tool("qemu-arm")
         run([cc, *C99, "-O2", "-mfp16-format=ieee", "-mfpu=vfpv4", "-mfloat-abi=hard", "-static", inc, str(src),
              "-o", str(exe)])
+        cmd = [qemu, str(exe)]
+    else:  # AArch64: __fp16 is IEEE half by default
+        cc, qemu = require_tool(A64[0]), require_tool(A64[1])
+        run([cc, *C99, "-O2", "-static", inc, str(src), "-o", str(exe)])
         cmd = [qemu, str(exe)]
     got = np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, dtype=np.uint32)
     want = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32).view(np.uint32)
