@@ -51,8 +51,9 @@ def convert(model: Any, out_dir: Any, name: Optional[str] = None, *, force: bool
 
 
 def compile(model: Any, name: Optional[str] = None, *,  # noqa: A001 - public API name from the design
-            weights: Optional[str] = None):
-    """Generate the C for `model`, build it with cffi (cached) and return a CompiledModel."""
-    from .harness import compile_models
+            weights: Optional[str] = None, exact_math: bool = False):
+    """Generate the C for `model`, build it with cffi (cached) and return a CompiledModel.
+    exact_math: build with -DKC_EXACT_MATH (libm's tanhf/expf instead of the fast tanh/sigmoid)."""
+    from .harness import compile_models, math_defines
 
-    return compile_models([build_ir(model, name, weights=weights)])[0]
+    return compile_models([build_ir(model, name, weights=weights)], defines=math_defines(exact_math))[0]

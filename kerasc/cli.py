@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="weight type of the generated C, compared with the float Keras model; sets the default "
                         "tolerance (" + "; ".join(f"{w}: atol {a:g} rtol {r:g}" for w, (a, r) in TOLERANCE.items())
                         + ") (default: float32)")
+    v.add_argument("--exact-math", action="store_true",
+                   help="build the C with -DKC_EXACT_MATH (libm's tanhf/expf), as a firmware built that way, "
+                        "instead of the default fast tanh/sigmoid")
     v.add_argument("--json", nargs="?", const="-", metavar="FILE",
                    help="write the result as JSON (schema kerasc-verify/1) to FILE, or alone on stdout without FILE")
     v.add_argument("--junit", metavar="FILE.xml", help="write a JUnit XML report (one test case per layer) to FILE")
@@ -228,7 +231,8 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         x = _read_inputs(args.inputs, args.model) if args.inputs else None
         report = verify(args.model, x=x, atol=args.atol, rtol=args.rtol, timesteps=args.timesteps,
-                        batch=args.batch, seed=args.seed, name=args.name, progress=_progress, weights=args.weights)
+                        batch=args.batch, seed=args.seed, name=args.name, progress=_progress, weights=args.weights,
+                        exact_math=args.exact_math)
     except KerascError as exc:
         if args.json:
             _write_text(args.json, json.dumps(parity.error_dict(source=args.model, error=str(exc),

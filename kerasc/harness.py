@@ -49,6 +49,11 @@ def _compiler_id() -> str:
     return f"{cc}|{out.splitlines()[0] if out else '?'}"
 
 
+def math_defines(exact_math: bool) -> tuple:
+    """The macros of a harness build with (True) or without libm's tanhf/expf."""
+    return ("KC_EXACT_MATH",) if exact_math else ()
+
+
 def compile_models(irs: Sequence[ModelIR], defines: Sequence[str] = (),
                    headers: Optional[dict[str, str]] = None) -> list["CompiledModel"]:
     """Build one extension holding every model in `irs` (distinct names) and wrap each.
@@ -73,7 +78,7 @@ def compile_models(irs: Sequence[ModelIR], defines: Sequence[str] = (),
         h.update(repr(part).encode())
     modname = "_kc_" + h.hexdigest()[:24]
     lib, ffi = _load_or_build(modname, shim, cdef, sources, cflags)
-    return [CompiledModel(ir, lib, ffi) for ir in irs]
+    return [CompiledModel(ir, lib, ffi, defines) for ir in irs]
 
 
 def _load_or_build(modname: str, shim: str, cdef: str, headers: dict[str, str],
@@ -137,9 +142,10 @@ class CompiledModel:
     Several inputs: pass a list in model.inputs order; several outputs come back as a list in
     model.outputs order (as model.predict does)."""
 
-    def __init__(self, ir: ModelIR, lib: Any, ffi: Any):
+    def __init__(self, ir: ModelIR, lib: Any, ffi: Any, defines: Sequence[str] = ()):
         self.ir = ir
         self.name = ir.name
+        self.defines = tuple(defines)  # the macros it was built with, e.g. ("KC_EXACT_MATH",)
         self._ffi = ffi
         p = ir.name
         self._predict_fn = getattr(lib, f"{p}_kc_predict")

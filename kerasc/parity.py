@@ -157,6 +157,7 @@ def report_dict(report: Report, *, source: str, inputs: str, weights: str = "flo
         "input_shape": list(report.input_shape),
         "seed": report.seed,
         "weights": weights,
+        "environment": dict(report.environment),
         "atol": report.atol,
         "rtol": report.rtol,
         "max_abs_err": _num(report.max_abs_err),

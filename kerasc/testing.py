@@ -108,16 +108,17 @@ def _header_sources(ir: Any, header: Path) -> dict[str, str]:
 
 
 def compile_for_tests(model: Any, name: Optional[str] = None, *, header: Any = None,
-                      weights: Optional[str] = None) -> Any:
+                      weights: Optional[str] = None, exact_math: bool = False) -> Any:
     """kerasc.compile(model), cached for the test session: a model whose generated C is the same as
     one compiled before (same header text, i.e. same architecture, weights and kerasc) gets the same
     CompiledModel back; on disk the extension is cached as usual (KERASC_CACHE_DIR).
 
     header: a header generated earlier (e.g. committed to your firmware repository) to compile instead
     of generating one; it must come from a model of the same architecture (AssertionError otherwise).
+    exact_math: build with -DKC_EXACT_MATH (libm's tanhf/expf), as a firmware built that way.
     The returned model is shared: call `reset()` before streaming with `step`."""
     from .codegen import RUNTIME_HEADER, render_header, runtime_source
-    from .harness import compile_models
+    from .harness import compile_models, math_defines
 
     from .quant import quantize
 
@@ -128,9 +129,10 @@ def compile_for_tests(model: Any, name: Optional[str] = None, *, header: Any = N
     ir = quantize(_ir(model, name), wtype)
     sources = _header_sources(ir, header) if header is not None else {f"{ir.name}.h": render_header(ir)}
     sources.setdefault(RUNTIME_HEADER, runtime_source())
-    key = hashlib.sha256("\0".join(f"{k}\0{v}" for k, v in sorted(sources.items())).encode()).hexdigest()
+    defines = math_defines(exact_math)
+    key = hashlib.sha256("\0".join([*defines, *(f"{k}\0{v}" for k, v in sorted(sources.items()))]).encode()).hexdigest()
     if key not in _compiled:
-        _compiled[key] = compile_models([ir], headers=sources)[0]
+        _compiled[key] = compile_models([ir], headers=sources, defines=defines)[0]
     return _compiled[key]
 
 
@@ -149,7 +151,7 @@ def _run_verify(model: Any, x: Any, atol: float, rtol: float, compiled: Any, **k
 def assert_matches_keras(model: Any, x: Any = None, *, atol: Optional[float] = None, rtol: Optional[float] = None,
                          weights: Optional[str] = None, compiled: Any = None, header: Any = None,
                          name: Optional[str] = None, timesteps: Optional[int] = None, batch: Optional[int] = None,
-                         seed: int = 0) -> Report:
+                         seed: int = 0, exact_math: Optional[bool] = None) -> Report:
     """Assert that the C generated for `model` (a keras.Model, or a .keras/.h5 path) computes what Keras
     computes, at every layer and every timestep, within atol + rtol * |keras|.
 
@@ -160,6 +162,8 @@ def assert_matches_keras(model: Any, x: Any = None, *, atol: Optional[float] = N
              with the float Keras model (kerasc.quant.TOLERANCE holds the default tolerances).
     compiled: a CompiledModel to check instead of compiling `model` (e.g. the C of an earlier retrain).
     header: a generated header to check instead (e.g. the one committed to your firmware repository).
+    exact_math: check the build with -DKC_EXACT_MATH (libm's tanhf/expf), if your firmware uses it
+                (None: as `compiled` was built, else the default fast tanh/sigmoid).
 
     Returns the verify Report when everything agrees; raises AssertionError otherwise."""
     wtype = check_weights(weights if weights is not None or compiled is None else compiled.ir.weight_type)
@@ -168,8 +172,10 @@ def assert_matches_keras(model: Any, x: Any = None, *, atol: Optional[float] = N
     rtol = d_rtol if rtol is None else float(rtol)
     if compiled is not None and header is not None:
         raise ConversionError("pass either compiled= or header=, not both")
-    cm = compiled if compiled is not None else compile_for_tests(model, name, header=header, weights=wtype)
-    report = _run_verify(model, x, atol, rtol, cm, timesteps=timesteps, batch=batch, seed=seed)
+    cm = compiled if compiled is not None else compile_for_tests(model, name, header=header, weights=wtype,
+                                                                 exact_math=bool(exact_math))
+    report = _run_verify(model, x, atol, rtol, cm, timesteps=timesteps, batch=batch, seed=seed,
+                         exact_math=exact_math)
     results.append((report.model, report.ok, report.max_abs_err, report.seed))
     if not report.ok:
         from .parity import failure_message

@@ -309,9 +309,9 @@ def compare(index: int, name: str, cls: str, c: np.ndarray, k: np.ndarray, atol:
                        float(ratio.max()) if ratio.size else 0.0, err_t, ratio_t)
 
 
-def environment(kmodel: Any = None) -> dict[str, str]:
+def environment(kmodel: Any = None, defines: Any = ()) -> dict[str, str]:
     """Versions of what computed the two sides: kerasc, the Keras that gave the truth, TensorFlow,
-    the C compiler and flags of the harness, Python, numpy and the machine."""
+    the C compiler and flags of the harness (with `defines`), Python, numpy and the machine."""
     from . import __version__
     from .harness import CFLAGS, _compiler_id
 
@@ -323,7 +323,7 @@ def environment(kmodel: Any = None) -> dict[str, str]:
     if tf is not None:
         env["TensorFlow"] = str(getattr(tf, "__version__", "?"))
     cc, _, version = _compiler_id().partition("|")
-    env["C compiler"] = f"{version} ({cc} {' '.join(CFLAGS)})"
+    env["C compiler"] = f"{version} ({cc} {' '.join([*CFLAGS, *(f'-D{d}' for d in defines)])})"
     env["Python"] = f"{platform.python_version()} ({platform.python_implementation()}), numpy {np.__version__}"
     env["machine"] = f"{platform.system()} {platform.release()} {platform.machine()}"
     return env
@@ -332,20 +332,26 @@ def environment(kmodel: Any = None) -> dict[str, str]:
 def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Optional[float] = None, *,
            timesteps: Optional[int] = None, batch: Optional[int] = None, seed: int = 0,
            name: Optional[str] = None, compiled: Any = None, progress: Optional[Progress] = None,
-           weights: Optional[str] = None) -> Report:
+           weights: Optional[str] = None, exact_math: Optional[bool] = None) -> Report:
     """Compare the generated C with Keras on every layer and timestep; see Report.
 
     weights: the weight type of the C ('float32', 'float16', 'int8'; default: that of `compiled`, else
     float32), always compared with the float Keras model; atol/rtol None: its documented default.
+    exact_math: build the C with -DKC_EXACT_MATH (libm's tanhf/expf, for a firmware built that way)
+    instead of the default fast tanh/sigmoid (None: as `compiled` was built, else False).
     `progress` (kerasc.progress.Progress) shows the stages on a terminal; silent by default."""
     from .graph import build
-    from .harness import compile_models
+    from .harness import compile_models, math_defines
     from .quant import check_weights, default_tolerance, quantize
 
     progress = progress or NULL
     wtype = check_weights(weights if weights is not None or compiled is None else compiled.ir.weight_type)
     if compiled is not None and compiled.ir.weight_type != wtype:
         raise ConversionError(f"weights={wtype!r} but the compiled model has {compiled.ir.weight_type} weights")
+    defines = math_defines(bool(exact_math)) if exact_math is not None or compiled is None else compiled.defines
+    if compiled is not None and tuple(compiled.defines) != tuple(defines):
+        raise ConversionError(f"exact_math={exact_math} but the compiled model was built with "
+                              f"{list(compiled.defines) or 'the default fast tanh/sigmoid'}")
     d_atol, d_rtol = default_tolerance(wtype)
     atol = d_atol if atol is None else float(atol)
     rtol = d_rtol if rtol is None else float(rtol)
@@ -365,7 +371,7 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
         with progress.stage("loading the model in Keras"):
             kmodel = load_keras_model(model)
         with progress.stage("building the C"):
-            cm = compiled if compiled is not None else compile_models([ir])[0]
+            cm = compiled if compiled is not None else compile_models([ir], defines=defines)[0]
         shape = tuple(xs[0].shape) if len(xs) == 1 else tuple(tuple(a.shape) for a in xs)
         if ir.stateful:  # both sides start from zero state; Keras' stateful layers keep what this call leaves
             reset_keras_states(kmodel)
@@ -377,7 +383,7 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
             k_layers = keras_tensor_outputs(kmodel, [(t.keras_layer, t.keras_port) for t in traced], x)
         with progress.stage("comparing"):
             report = Report(ir.name, atol, rtol, shape, used_seed, inputs=inputs,
-                            environment=environment(kmodel), ir=ir)
+                            environment=environment(kmodel, defines), ir=ir)
             classes = {n.keras_name: n.keras_class for n in ir.nodes}
             # A BatchNormalization folded into a Dense is compared where the Dense now computes its output.
             classes.update({n.options["folded"]: "BatchNormalization" for n in ir.nodes if n.options.get("folded")})

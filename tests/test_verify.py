@@ -50,6 +50,31 @@ def test_verify_report_passes(saved):
     assert "PASS" in report.table()
 
 
+def test_verify_the_exact_math_build(saved, tmp_path, capsys):
+    """--exact-math / exact_math=True verifies the -DKC_EXACT_MATH build (libm's tanhf/expf) a firmware may
+    ship: a different build from the default (other bits), also within the contract, named in the report."""
+    from kerasc.cli import main
+    from kerasc.errors import ConversionError
+    from kerasc.testing import assert_matches_keras
+
+    m, path = saved
+    x = np.random.default_rng(2).standard_normal((3, 20, 3)).astype(np.float32)
+    fast, exact = kerasc.compile(path), kerasc.compile(path, exact_math=True)
+    assert exact.defines == ("KC_EXACT_MATH",) and fast.defines == ()
+    assert not np.array_equal(fast.predict(x), exact.predict(x))  # the macro reached the build
+    truth = keras_truth(m, x)
+    assert_close(exact.predict(x), truth, "exact math")
+    report = kerasc.verify(path, x, exact_math=True)
+    assert report.ok and "-DKC_EXACT_MATH" in report.environment["C compiler"], report.environment
+    assert "-DKC_EXACT_MATH" not in kerasc.verify(path, x).environment["C compiler"]
+    assert assert_matches_keras(path, x, exact_math=True).ok
+    with pytest.raises(ConversionError, match="exact_math=True but the compiled model was built with the default"):
+        kerasc.verify(path, x, compiled=fast, exact_math=True)
+    out = tmp_path / "v.json"
+    assert main(["verify", str(path), "--exact-math", "--timesteps", "8", "--json", str(out)]) == 0
+    assert "-DKC_EXACT_MATH" in out.read_text()
+
+
 def test_verify_finds_the_first_wrong_layer_and_timestep(saved):
     """Corrupt one recurrent weight of layer 'l' in the C (not Keras): verify must fail there,
     and layer 'g' before it must still pass."""
