@@ -458,12 +458,13 @@ static inline float kc__tanh_clamped(float xc)
 static inline float kc_tanh(float x)
 {
     /* xc = x clamped to [-9, 9], a NaN let through: the same value for every float either way.
-     * Float comparisons at -Os (fewest instructions; nothing is vectorised there) and with AVX-512
-     * (GCC vectorises them with masked compares: 2 % faster LSTM(128) steps than the integer form).
-     * Elsewhere on the bit pattern: integer comparisons never raise a floating-point exception, so
-     * GCC may compute both sides of the selects and vectorise the loop over units; with float
-     * comparisons it does not without -fno-trapping-math (x86-64 -O2: LSTM(64) step 2.5 -> 1.75 us). */
-#if defined(__OPTIMIZE_SIZE__) || defined(__AVX512F__)
+     * Float comparisons at -Os (fewest instructions; nothing is vectorised there). Elsewhere on the
+     * bit pattern: integer comparisons never raise a floating-point exception, so GCC may compute
+     * both sides of the selects and vectorise the loop over units; with float comparisons it does
+     * not without -fno-trapping-math (x86-64 -O2: LSTM(64) step 2.5 -> 1.75 us), and even with
+     * AVX-512's masked compares only sometimes (GCC 12, -O3 -march=native: the float32 LSTM(128)
+     * step vectorised, the int8 one did not: 8.7 us instead of 6.9 us). */
+#if defined(__OPTIMIZE_SIZE__)
     const float xc = x < -9.0f ? -9.0f : (x > 9.0f ? 9.0f : x);
 #else
     uint32_t bits, mag;
