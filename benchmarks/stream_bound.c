@@ -64,7 +64,7 @@ int main(int argc, char **argv)
         for (j = 0; j < LANES; ++j) {
             sum += acc[j];
         }
-        printf("%8.1f KB: %9.0f ns per pass, %6.1f GB/s (checksum %g)\n", kb, best,
+        printf("%8.3f KB: %9.1f ns per pass, %6.1f GB/s (checksum %g)\n", kb, best,
                (double)(n * sizeof(float)) / best, (double)sum);
         free(a);
     }

@@ -173,7 +173,10 @@ def _compile(sources: list[str], include: Path, out: Path, flags: list[str], cc:
              base: Optional[list[str]] = None) -> Path:
     cmd = [cc or _cc(), *(BASE_FLAGS if base is None else base), *flags, f"-I{include}", *sources, "-o", str(out),
            "-lm"]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as exc:
+        raise ConversionError(f"building the benchmark failed: {' '.join(cmd)}\n{exc}") from exc
     if res.returncode != 0:
         raise ConversionError(f"building the benchmark failed: {' '.join(cmd)}\n{res.stderr.strip()}")
     return out
@@ -205,8 +208,10 @@ def run_ref(cmd: list[str]) -> tuple[float, np.ndarray]:
 def build_eigen(src: Path, include: Path, work: Path, flags: list[str]) -> Path:
     """The Eigen yardstick built with the same optimisation flags as the generated C (plus -DNDEBUG:
     Eigen's run-time checks off, as any release build of an Eigen program has them); built once per
-    flag set in `work` (every model of a run shares it)."""
-    out = work / ("eigen_" + hashlib.sha1(" ".join([str(src), *flags]).encode()).hexdigest()[:12])
+    flag set in `work` (every model of a run shares it). The name hashes everything that changes the
+    binary: the source's text, the compiler, the include directory and the flags."""
+    key = "\0".join([_cxx(), str(include), *EIGEN_BASE_FLAGS, *flags]).encode() + b"\0" + src.read_bytes()
+    out = work / ("eigen_" + hashlib.sha1(key).hexdigest()[:12])
     if not out.exists():
         _compile([str(src)], include, out, [*flags, "-DNDEBUG"], cc=_cxx(), base=EIGEN_BASE_FLAGS)
     return out
@@ -317,7 +322,11 @@ def throughput(cm: Any, model: Any, xb: np.ndarray, s: Settings, row: Row) -> No
     n = max(1, s.keras_reps // 10)
     row.throughput["kerasc"] = len(xb) / _best(lambda: cm.predict(xb), n)
     if model is not None:
-        row.throughput["keras"] = len(xb) / _best(lambda: model.predict(xb, batch_size=len(xb), verbose=0), n)
+        try:
+            row.throughput["keras"] = len(xb) / _best(lambda: model.predict(xb, batch_size=len(xb), verbose=0), n)
+        except Exception as exc:  # e.g. a stateful model built for batch 1: say so in the table
+            row.notes.append(f"Keras throughput skipped: {type(exc).__name__}: "
+                             f"{str(exc).strip().splitlines()[0][:120]}")
 
 
 # ------------------------------------------------------------------------- one model
@@ -358,14 +367,17 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
     if not ir.input_seq:
         raise ConversionError(f"{label}: kerasc bench times sequence models; this one takes a vector")
     tokens = ir.has_tokens
-    if tokens and len(ir.inputs) != 1:
-        raise ConversionError(f"{label}: kerasc bench times token-id models with one input; this one has "
-                              f"{len(ir.inputs)} (verify and convert support it)")
+    if not ir.single_io:
+        raise ConversionError(f"{label}: kerasc bench times models with one input and one output; this one has "
+                              f"{len(ir.inputs)} input(s) and {len(ir.outputs)} output(s) (verify and convert "
+                              "support it)")
     T = ir.timesteps or s.timesteps
     x = _bench_inputs(ir, 1, T, seed)
     xfile = work / f"x_{name}.bin"
     x.ravel().tofile(xfile)
     row = Row(label, macs_per_step(ir), weight_bytes=ir.weight_bytes)
+    if T != s.timesteps:  # the tables' header names s.timesteps
+        row.notes.append(f"T={T} (fixed by the model's input shape)")
 
     keras = kmodel = None
     if s.keras:
@@ -382,15 +394,16 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
         y_keras = y_keras[-1] if ir.output_seq else y_keras
 
     yardsticks = {"ref": ref_src is not None, "eigen": eigen is not None} if weights == "float32" else {}
-    kind = ref_kind(ir) if any(yardsticks.values()) else None
+    applies = ref_kind(ir) if any(yardsticks.values()) else None
+    kind = applies if kmodel is not None else None
     wfile = None
-    if kind and kmodel is not None:
+    if kind:
         wfile = work / f"w_{name}.bin"
         np.concatenate([w.ravel() for w in kmodel.get_weights()]).astype(np.float32).tofile(wfile)
-    elif kind:
-        kind = None
-        row.notes.append("reference C skipped: it needs the Keras weights (TensorFlow not installed)")
-    if any(yardsticks.values()) and kind is None and not row.notes:
+    elif applies:
+        why = "TensorFlow not installed" if s.keras else "--no-keras"
+        row.notes.append(f"yardsticks skipped: they read the Keras weights ({why})")
+    elif any(yardsticks.values()):
         row.notes.append("yardsticks not applicable (they compute one LSTM or GRU(reset_after) layer)")
     F, H = ir.input_width, ir.nodes[0].out_width
 
@@ -406,7 +419,9 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
             try:
                 others["eigen"] = _Yardstick(build_eigen(eigen[0], eigen[1], work, flags))
             except ConversionError as exc:  # a C++ compiler that cannot build it: say so, time the rest
-                row.notes.append(f"Eigen yardstick not built with {flags_label}: {str(exc).splitlines()[-1][:160]}")
+                lines = str(exc).splitlines()
+                first = next((ln for ln in lines[1:] if "error" in ln), lines[-1])
+                row.notes.append(f"Eigen yardstick not built with {flags_label}: {first.strip()[:160]}")
         step_ok = ir.causal
         est, _ = run_timer(exe, "step" if step_ok else "seq", xfile, T, 1, 1)
         per_step = est if step_ok else est / T
@@ -423,7 +438,7 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
                 row.floor = ns if row.floor is None else min(row.floor, ns)
             for key, yard in others.items():
                 h = yard.time(ref_cmd, T, s.trials)
-                if tag == 0 and y_keras is not None:
+                if y_keras is not None and (tag == 0 or getattr(row, f"{key}_err") is None):
                     setattr(row, f"{key}_err", float(np.abs(h - y_keras).max()))
             ns, y = run_timer(exe, "seq", xfile, T, max(1, reps), s.trials)
             best_seq = min(best_seq, ns)
