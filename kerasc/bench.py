@@ -466,7 +466,9 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
 # ------------------------------------------------------------------------- report
 
 def _us(ns: Optional[float]) -> str:
-    return "n/a" if ns is None or ns == float("inf") else f"{ns / 1000:.2f} µs"
+    if ns is None or ns == float("inf"):
+        return "n/a"
+    return f"{ns / 1000:.2f} µs" if ns >= 100 else f"{ns / 1000:.2g} µs"  # a few ns: two significant digits
 
 
 def _ratio(ref: Optional[float], ours: Optional[float]) -> str:

@@ -277,3 +277,12 @@ def test_eigen_yardstick_times_warm_steps(tmp_path):
 
     one, many = best(1), best(300)
     assert one < 1.5 * many, (one, many)
+
+
+def test_times_below_a_tenth_of_a_microsecond_keep_two_digits():
+    """A small model's memory floor (or step) of a few ns must not print as 0.00 µs next to a ratio
+    computed from the real value."""
+    from kerasc import bench
+
+    assert bench._us(3.2) == "0.0032 µs" and bench._us(86.6) == "0.087 µs"
+    assert bench._us(4780.0) == "4.78 µs" and bench._us(None) == "n/a"
