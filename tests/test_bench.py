@@ -28,7 +28,8 @@ def test_bench_cli_prints_tables(keras, tmp_path, capsys):
     assert errs and float(errs[0]) < 1e-5, seq_row  # the timed C computed what Keras computes
     # the memory-floor table: weight bytes ((3 + 8) * 32 + 32 floats), read floor, step, step / floor
     floor = next(line for line in out.splitlines() if line.startswith("| tiny.keras | 1,536 |"))
-    assert re.search(r"^\| tiny.keras \| 1,536 \| \d+\.\d\d µs \| \d+\.\d\d µs \| \d+\.\d\dx \|", floor), floor
+    assert re.search(r"^\| tiny.keras \| 1,536 \| \d+\.\d+ µs \| \d+\.\d+ µs \| \d+\.\d\dx \|", floor), floor
+    assert "| 0.00 µs |" not in floor, floor  # a floor of a few ns keeps its digits
     if bench.find_ref() is not None:  # the yardstick sits beside the repository (as on CI)
         assert re.search(r"\| \d+\.\d\dx \|", row), row
 
