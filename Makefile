@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kerasc-installed
+# (the C libraries are only Recommends of the compilers: named so an apt without recommends installs them;
+# python3-venv and python3-dev: `make setup`'s venv and the cffi builds with Debian's python3)
 APT_PACKAGES := clang cmake valgrind gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-arm-linux-gnueabihf qemu-user \
-	qemu-system-arm chromium g++ libeigen3-dev gcc-aarch64-linux-gnu
+	qemu-system-arm chromium g++ libeigen3-dev gcc-aarch64-linux-gnu libc6-dev libc6-dev-armhf-cross \
+	libc6-dev-arm64-cross python3-venv python3-dev
 PYTEST_ARGS ?=
 
 .PHONY: all setup deps demo firmware docs docs-assets test clean
@@ -21,6 +24,8 @@ deps:
 	    qemu-aarch64 qemu-system-arm chromium; do \
 	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	[ -f /usr/include/eigen3/Eigen/Dense ] || missing="$$missing eigen3"; \
+	for d in arm-linux-gnueabihf aarch64-linux-gnu; do \
+	  [ -f /usr/$$d/include/stdio.h ] || missing="$$missing $$d-libc"; done; \
 	if [ -z "$$missing" ]; then echo "deps: C toolchains and chromium present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "deps: installing$$missing (apt)"; \

@@ -205,7 +205,8 @@ def junit_xml(report: Report, *, source: str, inputs: str, seconds: float, weigh
     classname = f"kerasc.verify.{report.model}"
     suite = _suite(classname, {"source": source, "inputs": inputs, "input_shape": report.input_shape,
                                "seed": "" if report.seed is None else report.seed, "weights": weights,
-                               "atol": report.atol, "rtol": report.rtol, "kerasc_version": __version__})
+                               "atol": report.atol, "rtol": report.rtol, "kerasc_version": __version__,
+                               **{k: v for k, v in report.environment.items() if k == "C compiler"}})
     first_failing = report.first_failure
     for pos, r in enumerate(report.layers):
         case = ET.SubElement(suite, "testcase", classname=classname, name=f"[{r.index}] {r.name} ({r.keras_class})",

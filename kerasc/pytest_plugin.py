@@ -29,8 +29,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def kerasc_model(request: pytest.FixtureRequest):
-    """Factory: kerasc_model(model, name=None, *, header=None, weights=None) -> ModelUnderTest,
-    converted and compiled once per session."""
+    """Factory: kerasc_model(model, name=None, *, header=None, weights=None, exact_math=False) ->
+    ModelUnderTest, converted and compiled once per session."""
     from kerasc.testing import ModelFactory
 
     keep = request.config.getoption("kerasc_out")

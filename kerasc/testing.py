@@ -221,17 +221,18 @@ class ModelUnderTest:
 
 class ModelFactory:
     """The `kerasc_model` fixture: `kerasc_model(model, name=None)` converts `model` into the session's
-    output directory and compiles it, once per session for each distinct model."""
+    output directory and compiles it, once per session for each distinct model (and build:
+    exact_math=True compiles with -DKC_EXACT_MATH, libm's tanhf/expf, as a firmware built that way)."""
 
     def __init__(self, out_dir: Path):
         self.out_dir = Path(out_dir)
         self._made: dict[tuple, ModelUnderTest] = {}
 
     def __call__(self, model: Any, name: Optional[str] = None, *, header: Any = None,
-                 weights: Optional[str] = None) -> ModelUnderTest:
+                 weights: Optional[str] = None, exact_math: bool = False) -> ModelUnderTest:
         from .codegen import write_files
 
-        cm = compile_for_tests(model, name, header=header, weights=weights)
+        cm = compile_for_tests(model, name, header=header, weights=weights, exact_math=exact_math)
         key = (id(cm), id(model) if not _is_path(model) else str(Path(model).resolve()))
         if key not in self._made:
             if header is not None:

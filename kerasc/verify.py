@@ -351,7 +351,9 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
     defines = math_defines(bool(exact_math)) if exact_math is not None or compiled is None else compiled.defines
     if compiled is not None and tuple(compiled.defines) != tuple(defines):
         raise ConversionError(f"exact_math={exact_math} but the compiled model was built with "
-                              f"{list(compiled.defines) or 'the default fast tanh/sigmoid'}")
+                              f"{list(compiled.defines) or 'the default fast tanh/sigmoid'}: compile the build "
+                              f"to check with kerasc.compile(model, exact_math={bool(exact_math)}) (the pytest "
+                              f"fixture: kerasc_model(model, exact_math={bool(exact_math)}))")
     d_atol, d_rtol = default_tolerance(wtype)
     atol = d_atol if atol is None else float(atol)
     rtol = d_rtol if rtol is None else float(rtol)

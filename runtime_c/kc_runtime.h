@@ -104,6 +104,12 @@ extern "C" {
 #if defined(KC__F16C) || defined(KC__X86_I8)
 #include <immintrin.h>
 #endif
+/* AArch64 NEON (IEEE arithmetic, as the scalar FPU): int8 weights widened by SXTL + SCVTF and fused
+ * multiply-adds by FMLA through <arm_neon.h> (GCC 12 assembles both from single lanes at -O3) */
+#if defined(__aarch64__) && defined(__ARM_NEON) && KC_SIMD_LANES == 4
+#define KC__A64 1
+#include <arm_neon.h>
+#endif
 /* Which weight types take the vector path: those the target widens in one or two instructions
  * (elsewhere the lane-by-lane widening is slower than the portable loop, measured in docs/speed.md). */
 #define KC__VEC_F32 1
@@ -132,6 +138,9 @@ typedef int32_t kc__vi __attribute__((vector_size(KC_SIMD_LANES * 4)));
 #else
 #define KC__VMAC(a, x, w) ((a) = (kc__vf)_mm512_fmadd_ps((__m512)(w), _mm512_set1_ps(x), (__m512)(a)))
 #endif
+#elif KC_FMA && defined(KC__A64)
+/* AArch64: one FMLA (GCC 12 makes scalar FMADDs and lane moves of the fmaf lanes below at -O3) */
+#define KC__VMAC(a, x, w) ((a) = (kc__vf)vfmaq_f32((float32x4_t)(a), (float32x4_t)(w), vdupq_n_f32(x)))
 #elif KC_FMA
 static inline void kc__vfma(kc__vf *a, float x, const kc__vf *w)
 {
@@ -164,6 +173,10 @@ static inline void kc__vload_i8(kc__vf *v, const int8_t *w)
     *v = (kc__vf)_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)w)));
 #elif defined(KC__X86_I8)
     *v = (kc__vf)_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)w)));
+#elif defined(KC__A64)
+    int32_t b;
+    memcpy(&b, w, sizeof b);
+    *v = (kc__vf)vcvtq_f32_s32(vmovl_s16(vget_low_s16(vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(b))))));
 #else
     kc__vi q = {0}; /* every lane is set below; the initializer keeps -Wmaybe-uninitialized quiet */
     int l;

@@ -37,11 +37,14 @@ int main(int argc, char **argv)
 
 def _sweep_inputs() -> np.ndarray:
     """Every float32 bit pattern of [4, 16) (where the errors of tanh and sigmoid peak), every 509th pattern of the whole
-    positive range up to +inf (all binades, ~4M values), the special values, then all their negatives."""
+    positive range up to +inf (all binades, ~4M values), every 4099th denormal and NaN (quiet and signalling
+    payloads), the special values, then all their negatives."""
     dense = np.arange(0x40800000, 0x41800000, dtype=np.uint32)
     strided = np.arange(0, 0x7F800001, 509, dtype=np.uint32)
-    special = np.array([0x7F800000, 0x7F7FFFFF, 1, 0x7FC00000], dtype=np.uint32)  # inf, FLT_MAX, denormal, NaN
-    pos = np.concatenate([dense, strided, special]).view(np.float32)
+    payloads = np.concatenate([np.arange(1, 0x00800000, 4099), np.arange(0x7F800001, 0x80000000, 4099)])
+    # inf, FLT_MAX, a denormal, NaNs
+    special = np.array([0x7F800000, 0x7F7FFFFF, 1, 0x7FC00000, 0x7FFFFFFF], dtype=np.uint32)
+    pos = np.concatenate([dense, strided, payloads.astype(np.uint32), special]).view(np.float32)
     return np.concatenate([pos, -pos])
 
 

@@ -74,7 +74,15 @@ def _build_and_run(model, wtype, work, cc, flags, tag, runner=None):
     ir = quantize(build(model, f"s_{wtype}"), wtype)
     exe = bench.build_timer(ir, work, tag, [*flags, *WARN], cc=cc)
     _, y = bench.run_timer(exe, "step", work / "x.bin", T, 1, 1, wrapper=[runner] if runner else None)
-    return y, exe.read_bytes()
+    return y, exe
+
+
+def _a64_vector_counts(exe) -> tuple[int, int]:
+    """(NEON 4-lane fused multiply-adds, moves into single vector lanes) in an AArch64 program."""
+    import re
+
+    text = run([require_tool("aarch64-linux-gnu-objdump"), "-d", exe]).stdout
+    return len(re.findall(r"\bfmla\s+v\d+\.4s", text)), len(re.findall(r"\b(?:mov|ins)\s+v\d+\.s\[\d\],", text))
 
 
 @pytest.mark.parametrize("wtype", WTYPES)
@@ -95,7 +103,14 @@ def test_vector_path_bit_identical_and_within_tolerance(stacked, wtype, build):
     simd, simd_exe = _build_and_run(model, wtype, work, cc, [*flags, "-DKC_SIMD"], tag + "_simd", runner)
     if "-mavx2" in flags or (cc == A64[0] and wtype != "float16"):
         # the vector path takes these weight types here: the machine code must differ
-        assert simd_exe != plain_exe, "-DKC_SIMD did not change the program"
+        assert simd_exe.read_bytes() != plain_exe.read_bytes(), "-DKC_SIMD did not change the program"
+    if cc == A64[0] and wtype != "float16":
+        # a different program is not enough (KC_SIMD also changes what is inlined): the vector blocks must
+        # be NEON multiply-adds on whole vectors, not vectors assembled lane by lane (what GCC 12 made of
+        # the fmaf lanes and of the int8 widening at -O3)
+        (fmla, lanes), (_, plain_lanes) = _a64_vector_counts(simd_exe), _a64_vector_counts(plain_exe)
+        assert fmla > 0 and lanes <= plain_lanes, \
+            f"-DKC_SIMD: {fmla} NEON FMLA, {lanes} single-lane moves (the portable loop: {plain_lanes})"
     assert plain.shape == y_keras.shape
     assert np.array_equal(simd.astype(np.float32).view(np.uint32), plain.astype(np.float32).view(np.uint32)), \
         f"-DKC_SIMD changed the output: {simd} vs {plain}"

@@ -75,6 +75,33 @@ def test_verify_the_exact_math_build(saved, tmp_path, capsys):
     assert "-DKC_EXACT_MATH" in out.read_text()
 
 
+def test_fixture_and_junit_with_the_exact_math_build(saved, tmp_path):
+    """The kerasc_model fixture (ModelFactory) builds the -DKC_EXACT_MATH C on request and checks that
+    build; its default build refuses exact_math=True with a message saying how to get the other build;
+    the JUnit report of `verify --exact-math` names the build like the JSON does."""
+    import xml.etree.ElementTree as ET
+
+    from kerasc.cli import main
+    from kerasc.errors import ConversionError
+    from kerasc.testing import ModelFactory
+
+    m, path = saved
+    x = np.random.default_rng(3).standard_normal((2, 9, 3)).astype(np.float32)
+    factory = ModelFactory(tmp_path / "fixture")
+    exact = factory(path, exact_math=True)
+    assert exact.compiled.defines == ("KC_EXACT_MATH",)
+    report = exact.assert_matches_keras(x)
+    assert "-DKC_EXACT_MATH" in report.environment["C compiler"]
+    fast = factory(path)
+    assert fast is not exact and fast.compiled.defines == ()
+    with pytest.raises(ConversionError, match=r"kerasc_model\(model, exact_math=True\)"):
+        fast.assert_matches_keras(x, exact_math=True)
+    junit = tmp_path / "v.xml"
+    assert main(["verify", str(path), "--exact-math", "--timesteps", "8", "--junit", str(junit)]) == 0
+    props = {e.get("name"): e.get("value") for e in ET.parse(junit).iter("property")}
+    assert "-DKC_EXACT_MATH" in props["C compiler"], props
+
+
 def test_verify_finds_the_first_wrong_layer_and_timestep(saved):
     """Corrupt one recurrent weight of layer 'l' in the C (not Keras): verify must fail there,
     and layer 'g' before it must still pass."""
