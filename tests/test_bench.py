@@ -8,6 +8,18 @@ from conftest import ON_CI, require_tool
 from helpers import randomize
 
 
+def _require_eigen():
+    """gcc and the Eigen yardstick's headers and C++ compiler, or a skip that says why (a failure under CI)."""
+    from kerasc import bench
+
+    require_tool("gcc")
+    src, _, why = bench.find_eigen()
+    if src is None:
+        if ON_CI:
+            pytest.fail(why + "; CI must have it (make deps installs libeigen3-dev)")
+        pytest.skip(why)
+
+
 def test_bench_cli_prints_tables(keras, tmp_path, capsys):
     from kerasc import bench
     from kerasc.cli import main
@@ -40,12 +52,7 @@ def test_bench_eigen_yardstick_computes_what_keras_computes(keras, tmp_path):
     yardstick is honest."""
     from kerasc import bench
 
-    require_tool("gcc")
-    src, inc, why = bench.find_eigen()
-    if src is None:
-        if ON_CI:
-            pytest.fail(why + "; CI must have it (make deps installs libeigen3-dev)")
-        pytest.skip(why)
+    _require_eigen()
     models = []
     for layer in (keras.layers.LSTM(6), keras.layers.GRU(5)):
         m = keras.Sequential([keras.Input((None, 4)), layer])
@@ -228,12 +235,7 @@ def test_bench_checks_the_eigen_step_of_a_later_build_against_keras(keras, tmp_p
     must still be checked against Keras (its error column filled)."""
     from kerasc import bench
 
-    require_tool("gcc")
-    src, _, why = bench.find_eigen()
-    if src is None:
-        if ON_CI:
-            pytest.fail(why + "; CI must have it (make deps installs libeigen3-dev)")
-        pytest.skip(why)
+    _require_eigen()
     m = keras.Sequential([keras.Input((None, 3)), keras.layers.GRU(4)])
     randomize(m, seed=14)
     s = bench.Settings.quick()
@@ -246,38 +248,6 @@ def test_bench_checks_the_eigen_step_of_a_later_build_against_keras(keras, tmp_p
     # the note quotes the compiler's error, not the last line of its diagnostic (a caret or a context line)
     note = next(n for n in r.notes if n.startswith("Eigen yardstick not built with -O2 -Dtemplate=x"))
     assert "error" in note, note
-
-
-def test_eigen_yardstick_times_warm_steps(tmp_path):
-    """Each Eigen formulation is timed after one untimed sequence, as the generated C's minimum over
-    trials is warm: a cold first pass over LSTM(128)'s 526 KB of weights (evicted by the other
-    formulations' copies) would otherwise add a step's worth of cache misses to every Eigen trial.
-    Here one timed step of a single run must cost about what a step costs in a long run."""
-    import subprocess
-
-    import numpy as np
-
-    from kerasc import bench
-
-    require_tool("g++")
-    src, inc, why = bench.find_eigen()
-    if src is None:
-        if ON_CI:
-            pytest.fail(why + "; CI must have it (make deps installs libeigen3-dev)")
-        pytest.skip(why)
-    exe = bench.build_eigen(src, inc, tmp_path, ["-O2"])
-    rng = np.random.default_rng(0)
-    F = H = 128
-    rng.normal(0, 0.3, (F + H) * 4 * H + 4 * H).astype(np.float32).tofile(tmp_path / "w.bin")
-    rng.standard_normal((1, F)).astype(np.float32).tofile(tmp_path / "x.bin")
-
-    def best(reps: int) -> float:
-        cmd = [str(exe), "lstm", str(F), str(H), str(tmp_path / "w.bin"), str(tmp_path / "x.bin"), "1", str(reps)]
-        return min(float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()[0])
-                   for _ in range(3))
-
-    one, many = best(1), best(300)
-    assert one < 1.5 * many, (one, many)
 
 
 def test_times_below_a_tenth_of_a_microsecond_keep_two_digits():
