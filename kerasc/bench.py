@@ -45,6 +45,7 @@ EIGEN_BASE_FLAGS = ["-std=c++17", "-w"]  # -w: Eigen's own headers warn under GC
 TRIAL_NS = 2e6  # aim for ~2 ms per timed trial: short trials, many of them, so the minimum skips
 # the moments other processes take the core (and its caches) away
 DEFAULT_T = 100
+REPO_ROOT = Path(__file__).resolve().parent.parent  # benchmarks/ and ../shared/bench are found from here
 
 
 @dataclass
@@ -115,7 +116,7 @@ def find_ref(start: Optional[Path] = None) -> Optional[Path]:
     env = os.environ.get("KERASC_REF_RNN")
     if env:
         return Path(env) if Path(env).is_file() else None
-    root = (start or Path(__file__).resolve().parent.parent)
+    root = start or REPO_ROOT
     candidate = root.parent / "shared" / "bench" / "ref_rnn.c"
     return candidate if candidate.is_file() else None
 
@@ -126,7 +127,7 @@ def find_eigen(start: Optional[Path] = None) -> tuple[Optional[Path], Optional[P
     headers: $EIGEN_INCLUDE_DIR, else /usr/include/eigen3 or /usr/local/include/eigen3 (Debian:
     libeigen3-dev); compiler: $CXX, else g++."""
     env = os.environ.get("KERASC_EIGEN_RNN")
-    root = start or Path(__file__).resolve().parent.parent
+    root = start or REPO_ROOT
     src = Path(env) if env else root / "benchmarks" / "eigen_rnn.cpp"
     if not src.is_file():
         return None, None, f"Eigen yardstick skipped: {src} not found (it ships with the kerasc repository)"
@@ -144,7 +145,7 @@ def find_eigen(start: Optional[Path] = None) -> tuple[Optional[Path], Optional[P
 def build_floor(work: Path, start: Optional[Path] = None) -> Optional[Path]:
     """benchmarks/stream_bound.c (the time to only READ N KB of cached weights) built with
     -O3 -march=native, or None where the repository's benchmarks/ is not at hand or it does not build."""
-    src = (start or Path(__file__).resolve().parent.parent) / "benchmarks" / "stream_bound.c"
+    src = (start or REPO_ROOT) / "benchmarks" / "stream_bound.c"
     if not src.is_file():
         return None
     try:
