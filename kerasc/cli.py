@@ -319,10 +319,11 @@ def _write_text(dest: str, text: str) -> None:
 
 def _write_bytes(dest: str, data: bytes) -> None:
     from .errors import ConversionError
+    from .files import atomic_write
 
     try:
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
-        Path(dest).write_bytes(data)
+        atomic_write(Path(dest), data)
     except OSError as exc:
         raise ConversionError(f"cannot write {dest}: {exc.strerror or exc}") from None
 

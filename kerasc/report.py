@@ -9,18 +9,17 @@ can be mailed, attached to a CI run or archived as one file. Needs matplotlib (`
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime
 import functools
 import io
 import math
-import os
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from .errors import KerascError, MissingExtraError
+from .files import atomic_write
 from .verify import Report
 
 # Line colours of the plot, one per layer (matplotlib's tab10; the browser test looks for the first).
@@ -170,12 +169,8 @@ def write_html(report: Report, out_dir: Any, png: Optional[bytes] = None, inputs
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic_write(path, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise KerascError(f"cannot write {path}: {exc.strerror or exc}") from None

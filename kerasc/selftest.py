@@ -13,7 +13,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .codegen import MARKER, _atomic_write, _check_overwrite, environment
+from .codegen import MARKER, check_overwrite, environment
+from .files import atomic_write
 from .errors import ConversionError
 from .ir import ModelIR, c_float
 
@@ -89,6 +90,6 @@ def write_selftest(ir: ModelIR, model: Any, out_dir: Path, *, cases: int = DEFAU
     check_selftest(ir)
     x, y = reference_data(ir, model, cases=cases, timesteps=timesteps, seed=seed)
     path = Path(out_dir) / f"{ir.name}_selftest.c"
-    _check_overwrite(path, force)
-    _atomic_write(path, render_selftest(ir, x, y, *default_tolerance(ir.weight_type)))
+    check_overwrite(path, force)
+    atomic_write(path, render_selftest(ir, x, y, *default_tolerance(ir.weight_type)))
     return path

@@ -7,6 +7,10 @@ import pytest
 from conftest import ON_CI, require_tool
 from helpers import randomize
 
+# A time as the tables print it, whatever the machine's speed: "4.78 µs", or two significant digits
+# below a tenth of a microsecond ("0.088 µs", "0.0032 µs", "5e-05 µs"). Never "n/a".
+TIME = r"\d+(?:\.\d+)?(?:e-\d+)? µs"
+
 
 def _require_eigen():
     """gcc and the Eigen yardstick's headers and C++ compiler, or a skip that says why (a failure under CI)."""
@@ -34,13 +38,13 @@ def test_bench_cli_prints_tables(keras, tmp_path, capsys):
     assert f"CPU: {bench.cpu_model()}" in out
     assert "Build `-O3 -march=native`:" in out and "| model | MACs/step | kerasc step |" in out
     row = next(line for line in out.splitlines() if line.startswith("| tiny.keras | 352 |"))
-    assert re.search(r"\| \d+\.\d\d µs \|", row), row  # the kerasc column is filled in
+    assert re.search(rf"\| {TIME} \|", row), row  # the kerasc column is filled in
     seq_row = [line for line in out.splitlines() if line.startswith("| tiny.keras |")][-1]
     errs = re.findall(r"\d\.\de-\d\d", seq_row)
     assert errs and float(errs[0]) < 1e-5, seq_row  # the timed C computed what Keras computes
     # the memory-floor table: weight bytes ((3 + 8) * 32 + 32 floats), read floor, step, step / floor
     floor = next(line for line in out.splitlines() if line.startswith("| tiny.keras | 1,536 |"))
-    assert re.search(r"^\| tiny.keras \| 1,536 \| \d+\.\d+ µs \| \d+\.\d+ µs \| \d+\.\d\dx \|", floor), floor
+    assert re.search(rf"^\| tiny.keras \| 1,536 \| {TIME} \| {TIME} \| \d+\.\d\dx \|", floor), floor
     assert "| 0.00 µs |" not in floor, floor  # a floor of a few ns keeps its digits
     if bench.find_ref() is not None:  # the yardstick sits beside the repository (as on CI)
         assert re.search(r"\| \d+\.\d\dx \|", row), row
@@ -86,7 +90,7 @@ def test_bench_times_a_token_model(keras, tmp_path, capsys):
     rows = [line for line in out.splitlines() if line.startswith("| kws.keras |")]
     # a step row per build, a memory-floor row, then the sequence row
     assert len(rows) == len(bench.FLAG_SETS) + 2, out
-    assert re.search(r"\| \d+\.\d\d µs \|", rows[0]), out
+    assert re.search(rf"\| {TIME} \|", rows[0]), out
     assert "Keras step timings skipped" not in out, out
     errs = re.findall(r"\d\.\de-\d\d", rows[-1])
     assert errs and float(errs[0]) < 1e-5, rows[-1]
@@ -257,3 +261,12 @@ def test_times_below_a_tenth_of_a_microsecond_keep_two_digits():
 
     assert bench._us(3.2) == "0.0032 µs" and bench._us(86.6) == "0.087 µs"
     assert bench._us(4780.0) == "4.78 µs" and bench._us(None) == "n/a"
+
+
+def test_the_time_pattern_of_these_tests_holds_on_any_machine_speed():
+    """The table tests above must pass on a machine 3x (or 100x) faster or slower than today's: every
+    time `_us` can print, from a fraction of a ns to seconds, is matched by TIME."""
+    from kerasc import bench
+
+    for ns in (0.05, 0.3, 3.2, 29.0, 86.6, 88.0, 99.99, 100.0, 263.0, 4780.0, 1.5e6, 3e9):
+        assert re.fullmatch(TIME, bench._us(ns)), (ns, bench._us(ns))

@@ -95,3 +95,34 @@ def test_hostile_layer_names_stay_in_comments(keras):
     cm = compile_models([ir])[0]
     x = np.random.default_rng(0).standard_normal((1, 3, 2)).astype(np.float32)
     np.testing.assert_allclose(cm.predict(x), m(x).numpy(), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_outputs_honour_the_umask_as_open_would(keras, tmp_path, umask):
+    """Generated headers, the runtime, the self-test and the reports get 0666 less the umask (0644 at
+    umask 022), not mkstemp's 0600: a firmware build run by another user must be able to read them.
+    An overwritten file keeps the mode it had, as open("w") keeps it."""
+    import os
+    import stat
+
+    from kerasc.cli import main
+
+    model = keras.Sequential([keras.Input((None, 2)), keras.layers.GRU(3)], name="perm")
+    path = tmp_path / "perm.keras"
+    model.save(path)
+    old = os.umask(umask)
+    try:
+        out = tmp_path / "out"
+        assert main(["convert", str(path), "-o", str(out), "--self-test"]) == 0
+        assert main(["verify", str(path), "--timesteps", "3", "--json", str(tmp_path / "r" / "v.json"),
+                     "--junit", str(tmp_path / "r" / "v.xml"), "--report", str(tmp_path / "r")]) == 0
+        written = sorted(out.iterdir()) + sorted((tmp_path / "r").iterdir())
+        assert {p.name for p in written} >= {"perm.h", "kc_runtime.h", "perm_selftest.c", "v.json", "v.xml", "index.html"}
+        for p in written:
+            assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, (p.name, oct(p.stat().st_mode))
+        os.chmod(out / "perm.h", 0o600)  # a mode the user chose survives regeneration
+        assert main(["convert", str(path), "-o", str(out)]) == 0
+        assert stat.S_IMODE((out / "perm.h").stat().st_mode) == 0o600
+        assert stat.S_IMODE((out / "kc_runtime.h").stat().st_mode) == 0o666 & ~umask
+    finally:
+        os.umask(old)
