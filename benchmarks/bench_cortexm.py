@@ -153,6 +153,116 @@ CMSIS_F32_SOURCES = ["Source/LSTMFunctions/arm_lstm_unidirectional_f32.c",
                      "Source/NNSupportFunctions/arm_nn_lstm_step_f32.c", "Source/NNSupportFunctions/arm_nntables_flt.c"]
 
 
+CMSIS_S8_SOURCES = ["Source/LSTMFunctions/arm_lstm_unidirectional_s8.c", "Source/NNSupportFunctions/arm_nn_lstm_step_s8.c",
+                    "Source/NNSupportFunctions/arm_nn_lstm_calculate_gate_s8_s16.c",
+                    "Source/NNSupportFunctions/arm_nn_vec_mat_mul_result_acc_s8_s16.c",
+                    "Source/NNSupportFunctions/arm_nntables.c", "Source/ActivationFunctions/arm_nn_activation_s16.c",
+                    "Source/BasicMathFunctions/arm_elementwise_mul_s16.c",
+                    "Source/BasicMathFunctions/arm_elementwise_mul_acc_s16.c",
+                    "Source/BasicMathFunctions/arm_elementwise_mul_s16_s8.c"]
+CMSIS_S16_SOURCES = ["Source/LSTMFunctions/arm_lstm_unidirectional_s16.c", "Source/NNSupportFunctions/arm_nn_lstm_step_s16.c",
+                     "Source/NNSupportFunctions/arm_nn_lstm_calculate_gate_s16.c",
+                     "Source/NNSupportFunctions/arm_nn_vec_mat_mul_result_acc_s16.c",
+                     "Source/NNSupportFunctions/arm_nntables.c", "Source/ActivationFunctions/arm_nn_activation_s16.c",
+                     "Source/BasicMathFunctions/arm_elementwise_mul_s16.c",
+                     "Source/BasicMathFunctions/arm_elementwise_mul_acc_s16.c",
+                     "Source/BasicMathFunctions/arm_elementwise_mul_s16_batch_offset.c"]
+
+
+def _qmult(m: float) -> tuple[int, int]:
+    """TFLite's QuantizeMultiplier: m = mult / 2^31 * 2^shift, mult in [2^30, 2^31)."""
+    import math
+
+    q, e = math.frexp(m)
+    mult = int(round(q * (1 << 31)))
+    if mult == 1 << 31:
+        mult //= 2
+        e += 1
+    return mult, e
+
+
+def _numpy_lstm_cell_max(W, U, b, x) -> float:
+    """max |c| over the sequence (float LSTM, Keras gate order i, f, c, o): the cell state's calibration."""
+    H = U.shape[0]
+    h = np.zeros(H)
+    c = np.zeros(H)
+    top = 0.0
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    for xt in x:
+        z = xt @ W + h @ U + b
+        i, f, g, o = sig(z[:H]), sig(z[H:2 * H]), np.tanh(z[2 * H:3 * H]), sig(z[3 * H:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        top = max(top, float(np.abs(c).max()))
+    return top
+
+
+def cmsis_s8_quantize(kmodel: Any, x: np.ndarray, bits: int = 8) -> dict:
+    """The Keras LSTM's weights and the input quantised as CMSIS-NN's (TFLite Micro's) 8x8->16 LSTM
+    expects: int8 weights symmetric per tensor (one scale per gate matrix), int8 input and hidden state
+    (symmetric here, zero point 0: the kernel-sum term of the effective bias is then 0), gate
+    pre-activations in Q3.12, gate outputs in Q0.15, int16 cell state with a power-of-two scale
+    calibrated on the float run, int32 effective biases. bits=16: the 16x8 kernel (int16 input and
+    hidden state, int8 weights, int64 biases), otherwise the same."""
+    W, U, b = [np.asarray(w, dtype=np.float64) for w in kmodel.layers[-1].get_weights()]
+    F, H = W.shape[0], U.shape[0]
+    top = (1 << (bits - 1)) - 1
+    s_x = float(np.abs(x).max()) / top or 1.0
+    s_h = 1 / (top + 1)  # h = o * tanh(c) lies in (-1, 1)
+    cmax = _numpy_lstm_cell_max(W, U, b, x)
+    csp = int(np.ceil(np.log2(max(cmax, 1e-3) * 1.05))) - 15  # cell scale 2^csp
+    q = {"F": F, "H": H, "s_x": s_x, "s_h": s_h, "csp": csp, "bits": bits,
+         "x": np.clip(np.round(x / s_x), -top - 1, top).astype(np.int8 if bits == 8 else np.int16)}
+    for g, name in enumerate("ifco"):
+        Wg, Ug, bg = W[:, g * H:(g + 1) * H].T, U[:, g * H:(g + 1) * H].T, b[g * H:(g + 1) * H]
+        sw, su = float(np.abs(Wg).max()) / 127, float(np.abs(Ug).max()) / 127
+        q[f"w_{name}"] = np.clip(np.round(Wg / sw), -127, 127).astype(np.int8)
+        q[f"u_{name}"] = np.clip(np.round(Ug / su), -127, 127).astype(np.int8)
+        q[f"be_{name}"] = np.round(bg / (s_x * sw)).astype(np.int64)  # zero point 0: no kernel-sum term
+        q[f"m_{name}"] = _qmult(s_x * sw * 4096)
+        q[f"mh_{name}"] = _qmult(s_h * su * 4096)
+    q["forget_to_cell"] = _qmult(2.0 ** -15)
+    q["input_to_cell"] = _qmult(2.0 ** (-30 - csp))
+    q["output"] = _qmult(2.0 ** -30 / s_h)
+    return q
+
+
+def _ints(ctype: str, name: str, a: np.ndarray) -> str:
+    return f"static const {ctype} {name}[{a.size}] = {{{', '.join(str(int(v)) for v in np.asarray(a).ravel())}}};\n"
+
+
+def cmsis_s8_main(q: dict, T: int) -> str:
+    F, H = q["F"], q["H"]
+    b = q["bits"]
+    act_t, bias_t = ("int8_t", "int32_t") if b == 8 else ("int16_t", "int64_t")
+    src = ["/* CMSIS-NN arm_lstm_unidirectional_s8 on the Keras weights, quantised by bench_cortexm.py. */\n",
+           "#include <stddef.h>\n#include \"arm_nnfunctions.h\"\nvoid cm_mark(void);\n"]
+    gates = []
+    for name, act in zip("ifco", ["ARM_SIGMOID", "ARM_SIGMOID", "ARM_TANH", "ARM_SIGMOID"]):
+        src += [_ints("int8_t", f"w_{name}", q[f"w_{name}"]), _ints("int8_t", f"u_{name}", q[f"u_{name}"]),
+                _ints(bias_t, f"be_{name}", q[f"be_{name}"]), f"static const {bias_t} bh_{name}[{H}] = {{0}};\n"]
+        (m, sh), (mh, shh) = q[f"m_{name}"], q[f"mh_{name}"]
+        gates.append((name, f"{{{m}, {sh}, w_{name}, be_{name}, {mh}, {shh}, u_{name}, bh_{name}, NULL, {act}}}"))
+    g = dict(gates)
+    src.append(f"""{act_t} cm_inq[{T * F}] __attribute__((section(".noinit")));
+{act_t} cm_outq[{T * H}] __attribute__((section(".noinit")));
+static int16_t temp1[{H}], temp2[{H}], cell[{H}];
+int main(void)
+{{
+    const cmsis_nn_lstm_params p = {{0, 1, {T}, {F}, {H}, 0,
+        {q['forget_to_cell'][0]}, {q['forget_to_cell'][1]}, {q['input_to_cell'][0]}, {q['input_to_cell'][1]},
+        32767, {q['csp']}, {q['output'][0]}, {q['output'][1]}, 0,
+        {g['f']}, {g['i']}, {g['c']}, {g['o']}}};
+    cmsis_nn_lstm_context ctx = {{temp1, temp2, cell, NULL}};
+    cm_mark();
+    if (arm_lstm_unidirectional_s{b}(cm_inq, cm_outq, &p, &ctx) != ARM_CMSIS_NN_SUCCESS) return 1;
+    cm_mark();
+    return 0;
+}}
+""")
+    return "".join(src)
+
+
 # ------------------------------------------------------------------------- measuring
 
 def measure_kerasc(ir: Any, x: np.ndarray, target: str, opt: str, work: Path, macs: int,
@@ -189,6 +299,29 @@ def measure_cmsis_f32(cmsis: Path, kmodel: Any, x: np.ndarray, target: str, opt:
     err = None
     if y_keras is not None:
         y = m.read_floats("cm_out", T * H).reshape(T, H)
+        err = float(np.abs(y - y_keras).max()) if seq else float(np.abs(y[-1] - y_keras[-1]).max())
+    return Cell(cyc / T, ins / T, m.flash, m.ram, m.run.stack_peak, err, macs)
+
+
+def measure_cmsis_int(cmsis: Path, kmodel: Any, x: np.ndarray, target: str, opt: str, work: Path, macs: int,
+                      y_keras: Optional[np.ndarray], seq: bool = True, ws: int = 0, bits: int = 8) -> Cell:
+    """arm_lstm_unidirectional_s8 (bits=8) or _s16 (bits=16) on the quantised Keras weights; the
+    input is handed over already quantised (the kernel's own interface)."""
+    T = x.shape[0]
+    q = cmsis_s8_quantize(kmodel, x, bits)
+    H = q["H"]
+    src = work / f"cmsis_s{bits}_{H}_{x.shape[1]}.c"
+    src.write_text(cmsis_s8_main(q, T))
+    sources = CMSIS_S8_SOURCES if bits == 8 else CMSIS_S16_SOURCES
+    elf = cmb.build([src, *[cmsis / s for s in sources]], work / f"{src.stem}_{target}{opt}.elf",
+                    target, opt, includes=[cmsis / "Include"])
+    m = cmb.run_elf(elf, target, {"cm_inq": q["x"].tobytes()}, ws=ws)
+    cyc, ins = m.between(0, 1)
+    err = None
+    if y_keras is not None:
+        addr = m.syms["cm_outq"][0]
+        dt = np.int8 if bits == 8 else np.dtype("<i2")
+        y = np.frombuffer(m.sim.read(addr, T * H * bits // 8), dtype=dt).astype(np.float64).reshape(T, H) * q["s_h"]
         err = float(np.abs(y - y_keras).max()) if seq else float(np.abs(y[-1] - y_keras[-1]).max())
     return Cell(cyc / T, ins / T, m.flash, m.ram, m.run.stack_peak, err, macs)
 
@@ -234,6 +367,9 @@ def bench_model(label: str, kind: str, H: int, model: Any, targets: list, opts: 
             if cmsis is not None and kind == "lstm":
                 jobs.append(("CMSIS-NN f32", lambda: measure_cmsis_f32(cmsis, kmodel, x, target, opt, work, macs,
                                                                        y_keras, ir.output_seq, ws)))
+                for bits in (8, 16):
+                    jobs.append((f"CMSIS-NN s{bits}", lambda b=bits: measure_cmsis_int(
+                        cmsis, kmodel, x, target, opt, work, macs, y_keras, ir.output_seq, ws, b)))
             for impl, job in jobs:
                 progress(f"  {label}: {impl} {target} {opt}")
                 try:
@@ -247,13 +383,16 @@ def bench_model(label: str, kind: str, H: int, model: Any, targets: list, opts: 
 
 # ------------------------------------------------------------------------- tables
 
-def _yard(rows: list, row: Row, target: str, opt: str) -> Optional[Cell]:
+def _yard(rows: list, row: Row, impl: str, target: str, opt: str) -> Optional[Cell]:
     """The CMSIS-NN cell a row is compared with: its own (LSTM), else the LSTM of the same width."""
     for r in [row] + [r for r in rows if r.kind == "lstm" and r.H == row.H]:
-        c = r.cells.get(("CMSIS-NN f32", target, opt))
+        c = r.cells.get((impl, target, opt))
         if c is not None:
             return c
     return None
+
+
+YARDS = ["CMSIS-NN f32", "CMSIS-NN s8"]
 
 
 def format_tables(rows: list, targets: list, opts: list, T: int, ws: int, cmsis: Optional[Path]) -> str:
@@ -262,7 +401,7 @@ def format_tables(rows: list, targets: list, opts: list, T: int, ws: int, cmsis:
            f"reset + T={T} steps, figures per step",
            f"CMSIS-NN: {cmsis if cmsis else 'not found (../shared/yardsticks/CMSIS-NN or $KERASC_CMSIS_NN)'}", ""]
     cols = ["model", "build", "implementation", "cycles/step", "MAC/cycle", "instructions/step", "flash B", "RAM B",
-            "peak stack B", "max err vs Keras", "vs CMSIS-NN f32 (per MAC)"]
+            "peak stack B", "max err vs Keras", *[f"vs {y} (per MAC)" for y in YARDS]]
     for target in targets:
         out += [f"### {target}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for r in rows:
@@ -270,19 +409,22 @@ def format_tables(rows: list, targets: list, opts: list, T: int, ws: int, cmsis:
                 for (impl, t, o), c in r.cells.items():
                     if t != target or o != opt:
                         continue
-                    y = _yard(rows, r, target, opt)
-                    ratio = "n/a"
-                    if y is not None and impl != "CMSIS-NN f32":
-                        ratio = f"{(y.cycles / y.macs) / (c.cycles / c.macs):.2f}x"
+                    ratios = []
+                    for yname in YARDS:
+                        y = _yard(rows, r, yname, target, opt)
+                        ratios.append("n/a" if y is None or yname == impl else
+                                      f"{(y.cycles / y.macs) / (c.cycles / c.macs):.2f}x")
                     err = "n/a" if c.err is None else f"{c.err:.1e}"
                     out.append(f"| {r.label} ({r.macs:,} MAC) | {opt} | {impl} | {c.cycles:,.0f} | "
                                f"{c.mac_per_cycle:.3f} | {c.insns:,.0f} | {c.flash:,} | {c.ram:,} | {c.stack:,} | "
-                               f"{err} | {ratio} |")
+                               f"{err} | {' | '.join(ratios)} |")
         out.append("")
     notes = [f"- {r.label}: {n}" for r in rows for n in r.notes]
-    out += ["Ratio: CMSIS-NN cycles per MAC / this implementation's (> 1: faster than CMSIS-NN); GRU rows use "
-            "the LSTM of the same width. RAM: .data + .bss + the harness's input/output buffers; peak stack is "
-            "separate.", *notes]
+    out += ["Ratios: the CMSIS-NN kernel's cycles per MAC over this row's (> 1: this row is faster); GRU and the demo "
+            "are compared per MAC with the LSTM of the same width (CMSIS-NN has no GRU). Flash: code + constants of the "
+            "whole ELF (harness, start-up, libm/libgcc included). RAM: .data + .bss + the harness's input/output "
+            "buffers; peak stack (painted) is separate. CMSIS-NN s8/s16 take int8/int16 inputs (quantised by the "
+            "script, as their interface expects); kerasc takes float.", *notes]
     return "\n".join(out)
 
 

@@ -152,9 +152,13 @@ def test_kerasc_and_cmsis_nn_match_keras_on_the_simulated_cores(tmp_path, small_
     rows, text = bc.run([("small LSTM", None, 0, small_lstm)], ["cortex-m4f", "cortex-m0"], ["-Os"], T=3,
                         work=tmp_path, progress=lambda s: None)
     cells = rows[0].cells
-    assert {k[0] for k in cells} == {"kerasc float32"} | ({"CMSIS-NN f32"} if cmsis else set())
+    yards = {"CMSIS-NN f32", "CMSIS-NN s8", "CMSIS-NN s16"}
+    assert {k[0] for k in cells} == {"kerasc float32"} | (yards if cmsis else set())
+    # float: rounding only; the integer kernels: int8 weights (1/254 of each gate matrix's range) and an
+    # int8 output (steps of 1/128) -- a wrong gate order or scale errs by tenths
+    tol = {"kerasc float32": 1e-5, "CMSIS-NN f32": 1e-3, "CMSIS-NN s8": 0.02, "CMSIS-NN s16": 0.02}
     for (impl, target, _), c in cells.items():
-        assert c.err is not None and c.err < 1e-4, (impl, target, c.err)
+        assert c.err is not None and c.err < tol[impl], (impl, target, c.err)
         assert c.cycles > c.insns > 0 and c.stack > 0 and c.flash > 0
     assert "### cortex-m0" in text and "kerasc float32" in text
 
