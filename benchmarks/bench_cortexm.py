@@ -344,10 +344,12 @@ def bench_model(label: str, kind: str, H: int, model: Any, targets: list, opts: 
                 cmsis: Optional[Path], ws: int = 0, progress=print) -> Row:
     from kerasc.bench import macs_per_step, ref_kind
     from kerasc.graph import build
+    from kerasc.quant import quantize
     from kerasc.verify import load_keras_model
 
     name = "m" + "".join(c for c in label.lower() if c.isalnum())[:12]
     ir = build(model, name)
+    ir8 = quantize(build(model, name + "q8"), "int8")  # kerasc --weights int8: int8 kernels, float arithmetic
     if not (ir.input_seq and ir.causal) or ir.has_tokens or not ir.single_io:
         raise Unsupported(f"{label}: the Cortex-M benchmark runs the streaming step (reset + T steps) of a sequence "
                           "model with one float input and one output; this model has none")
@@ -363,7 +365,8 @@ def bench_model(label: str, kind: str, H: int, model: Any, targets: list, opts: 
     row = Row(label, macs, kind, H)
     for target in targets:
         for opt in opts:
-            jobs = [("kerasc float32", lambda: measure_kerasc(ir, x, target, opt, work, macs, y_keras, ws))]
+            jobs = [("kerasc float32", lambda: measure_kerasc(ir, x, target, opt, work, macs, y_keras, ws)),
+                    ("kerasc --weights int8", lambda: measure_kerasc(ir8, x, target, opt, work, macs, y_keras, ws))]
             if cmsis is not None and kind == "lstm":
                 jobs.append(("CMSIS-NN f32", lambda: measure_cmsis_f32(cmsis, kmodel, x, target, opt, work, macs,
                                                                        y_keras, ir.output_seq, ws)))
