@@ -266,10 +266,10 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
         if ir is not None:
             row = _layer_rows(ir)[0]
             guessed = not known and kernel is None  # its output width follows from a guessed input width
-            if not known:
-                row.input = "?"
+            if not known:  # lowered on a guessed input: its shapes are guesses, and a summary states none
+                row.input = row.output = "?"
             if guessed:
-                row.output, row.state_bytes = "?", None
+                row.state_bytes = None
             outs = sorted((t for t in ir.tensors if t.keras_layer == rec.name and t.producer >= 0),
                           key=lambda t: t.keras_port)
             for t in outs:
@@ -285,7 +285,7 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
         row.index = len(rows)
         rows.append(row)
     outs = [shapes.get((r[0], r[2])) for r in record.outputs]
-    out = _shapes([shape_text(s.seq, s.timesteps, s.width) if s and s.width else "?" for s in outs]) \
+    out = _shapes([shape_text(s.seq, s.timesteps, s.width) if s and s.known and s.width else "?" for s in outs]) \
         if outs else "?"
     return Description(prefix, record.source, record.keras_version, _shapes(model_in) if model_in else "?", out, rows,
                        None, problems)
