@@ -322,10 +322,12 @@ def shim_view(ir: ModelIR) -> dict:
     return {"predict": predict, "step": step, "reset_from": reset_from}
 
 
-def render_header(ir: ModelIR) -> str:
+def render_header(ir: ModelIR, gate_trace: bool = False) -> str:
+    """NAME.h as shipped; `gate_trace=True` renders the trace build of `kerasc gates --trace` instead, which
+    also calls NAME_GATE_AT / NAME_GATE (defined by the harness shim) to record every gate's activation."""
     tpl = environment().get_template("model.h.j2")
     return tpl.render(ir=ir, p=ir.name, P=ir.NAME, view=_view(ir), MARKER=MARKER,
-                      runtime_version=runtime_version())
+                      runtime_version=runtime_version(), gate_trace=gate_trace)
 
 
 def runtime_source() -> str:
