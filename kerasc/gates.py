@@ -155,19 +155,8 @@ def arrays(layers: Sequence[RecurrentLayer]) -> dict[str, np.ndarray]:
 
 def export(layers: Sequence[RecurrentLayer], path: Any) -> Path:
     """Write every per-gate array to an .npz under its export name."""
-    import io
-
-    from .files import atomic_write
-
-    buf = io.BytesIO()
-    np.savez(buf, **arrays(layers))
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, buf.getvalue())
-    except OSError as exc:
-        raise ConversionError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+    _save_npz(str(path), arrays(layers))
+    return Path(path)
 
 
 def _header(r: RecurrentLayer) -> str:
@@ -532,3 +521,81 @@ def reference(layers: Sequence[RecurrentLayer], x: np.ndarray) -> dict[str, np.n
 
 __all__ = ["GateArray", "RecurrentLayer", "TRACE_SLOTS", "arrays", "equations", "export", "lower", "recurrent_layers",
            "reference", "script", "statistics", "table", "to_json", "trace", "trace_table"]
+
+
+# ----------------------------------------------------------------------------- the command
+
+def command(model: str, *, layer: Optional[str] = None, name: Optional[str] = None, as_json: bool = False,
+            export_to: Optional[str] = None, plot_dir: Optional[str] = None, shared_axes: bool = True,
+            trace_x: Any = None, trace_out: Optional[str] = None, explain: bool = False,
+            script_out: Optional[str] = None, out: Any = None) -> int:
+    """`kerasc gates`: the statistics (text or JSON) on `out`, and whatever files the options ask for."""
+    import json
+    import sys
+
+    out = out or sys.stdout
+    notes = sys.stderr if as_json else out
+    if plot_dir:
+        from .report import require_matplotlib
+
+        require_matplotlib()  # before the work: a missing extra is known now
+    layers = recurrent_layers(lower(model, name), layer)
+    if as_json:
+        print(json.dumps(to_json(layers, source=str(model)), indent=2), file=out)
+    elif not explain:
+        print(table(layers), end="", file=out)
+    if export_to:
+        export(layers, export_to)
+        print(f"wrote {export_to}: {sum(len(r.arrays) for r in layers)} per-gate arrays", file=notes)
+    if plot_dir:
+        from . import gates_plot
+
+        specs = [s for r in layers for s in gates_plot.weight_specs(r, shared=shared_axes)]
+        for p in gates_plot.write_plots(specs, plot_dir):
+            print(f"wrote {p}", file=notes)
+    if trace_x is not None:
+        try:
+            tr, traced = trace(model, trace_x, layer, name)
+        except ValueError as exc:  # the harness' shape checks
+            raise ConversionError(f"--trace: {exc}") from None
+        dest = trace_out or "gates_trace.npz"
+        _save_npz(dest, tr)
+        print(trace_table(tr), end="", file=notes)
+        print(f"wrote {dest}: {len(tr)} traces (batch, input timestep, units)", file=notes)
+        if plot_dir:
+            from . import gates_plot
+
+            for p in gates_plot.write_plots(gates_plot.trace_specs(tr, traced), plot_dir):
+                print(f"wrote {p}", file=notes)
+    if explain:
+        for r in layers:
+            print(equations(r) + "\n", file=out)
+        dest = script_out or "gates_explain.py"
+        _save_text(dest, script(layers, source=str(model)))
+        npz = export_to or "gates.npz"
+        print(f"wrote {dest}: python {dest} {npz} X.npy [LAYER] recomputes the output at every timestep from the "
+              f"arrays of --export {npz}", file=notes)
+    return 0
+
+
+def _save_npz(dest: str, data: dict[str, np.ndarray]) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **data)
+    _save_bytes(dest, buf.getvalue())
+
+
+def _save_text(dest: str, text: str) -> None:
+    _save_bytes(dest, text.encode("utf-8"))
+
+
+def _save_bytes(dest: str, data: bytes) -> None:
+    from .files import atomic_write
+
+    path = Path(dest)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+    except OSError as exc:
+        raise ConversionError(f"cannot write {path}: {exc.strerror or exc}") from None
