@@ -48,8 +48,8 @@ def _keras_slices(prefix, cell, weights, units, reset_after):
 @pytest.fixture(scope="module")
 def models(keras, tmp_path_factory):
     """{id: (path, x, {layer: (keras input, keras output)}, {export name: Keras slice})}: Keras 3 models with a
-    Bidirectional (merge mul / concat), SimpleRNN, GRU both reset_after ways, go_backwards; a Keras 2 file (Keras 2
-    hard_sigmoid); a Keras 2.2 CuDNNGRU file; and a copy of the first with NaN/Inf weights."""
+    Bidirectional (merge mul / concat), SimpleRNN, GRU both reset_after ways, go_backwards, softmax activations;
+    a Keras 2 file (Keras 2 hard_sigmoid); a Keras 2.2 CuDNNGRU file; and a copy of the first with NaN/Inf."""
     import tf_keras as tk
 
     d = tmp_path_factory.mktemp("gates")
@@ -89,6 +89,14 @@ def models(keras, tmp_path_factory):
     b.save(d / "gb.keras")
     record("b", b, d / "gb.keras", rng.standard_normal((2, T, 2)).astype(np.float32), ["bil", "gback"], keras)
 
+    inp = keras.Input((None, 2))  # vector activations: the templates' unfused paths
+    h = L.LSTM(3, return_sequences=True, activation="softmax", name="lsm")(inp)
+    h = L.GRU(2, return_sequences=True, reset_after=False, recurrent_activation="softmax", name="gsm")(h)
+    h = L.GRU(2, return_sequences=True, activation="softmax", name="gsm2")(h)
+    v = randomize(keras.Model(inp, h, name="gv"), seed=6)
+    v.save(d / "gv.keras")
+    record("v", v, d / "gv.keras", rng.standard_normal((2, T, 2)).astype(np.float32), ["lsm", "gsm", "gsm2"], keras)
+
     k2 = tk.Sequential([tk.Input((None, 3)), tk.layers.LSTM(3, return_sequences=True, recurrent_activation="hard_sigmoid",
                                                             name="l2"),
                         tk.layers.GRU(2, return_sequences=True, reset_after=False, name="g2")])
@@ -116,7 +124,7 @@ def models(keras, tmp_path_factory):
 
 
 def test_export_holds_keras_gate_slices_under_stable_names(models, tmp_path):
-    for kid in ("a", "b", "k2", "cudnn"):
+    for kid in ("a", "b", "v", "k2", "cudnn"):
         path, _, _, slices = models[kid]
         rc, text, _ = _cli("gates", path, "--export", tmp_path / f"{kid}.npz", "--json")
         assert rc == 0
@@ -195,7 +203,7 @@ def test_trace_matches_float64_gates_and_keras_outputs(models):
     ir = build(models["a"][0])
     assert "_GATE" not in render_header(ir)  # the shipped header has no hook at all
     assert "GA_GATE_AT(0, t)" in render_header(ir, gate_trace=True)
-    for kid in ("a", "b", "k2", "cudnn"):
+    for kid in ("a", "b", "v", "k2", "cudnn"):
         path, x, io_, _ = models[kid]
         tr, layers = gates.trace(path, x)
         by_layer = {}
@@ -221,14 +229,14 @@ def test_trace_matches_float64_gates_and_keras_outputs(models):
 
 
 def test_explain_script_reproduces_keras_at_every_timestep(models, tmp_path):
-    for kid in ("a", "b", "k2"):
+    for kid in ("a", "b", "v", "k2"):
         path, _, io_, _ = models[kid]
         npz, script = tmp_path / f"{kid}.npz", tmp_path / f"{kid}_explain.py"
         rc, text, _ = _cli("gates", path, "--export", npz, "--explain", "--script", script)
         assert rc == 0
         code = script.read_text()
         assert "import numpy as np" in code and "tensorflow" not in code and "import kerasc" not in code
-        assert "c  = f * c_tm1 + i * c~" in text and "h  = z * h_tm1 + (1 - z) * h~" in text or kid == "b"
+        assert "c  = f * c_tm1 + i * c~" in text and "h  = z * h_tm1 + (1 - z) * h~" in text or kid in "bv"
         for name, (k_in, k_out) in io_.items():
             np.save(tmp_path / "x.npy", k_in)
             r = subprocess.run([sys.executable, str(script), str(npz), str(tmp_path / "x.npy"), name,
