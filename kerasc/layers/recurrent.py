@@ -14,11 +14,10 @@ from .. import activations
 from ..errors import ConversionError
 from ..ir import Gate, Node, Port, StateVar
 from ..load import LayerRecord
-from . import Context, LayerDoc, Option, check_options, expect_weights, flag, known_options, positive_int, register
+from . import (GATE_WORDS, Context, LayerDoc, Option, check_options, expect_weights, flag, known_options, positive_int,
+               register)
 
 GATES = {"LSTM": ("i", "f", "c", "o"), "GRU": ("z", "r", "h"), "SimpleRNN": ("",)}
-GATE_WORDS = {"i": "input", "f": "forget", "c": "cell candidate", "o": "output",
-              "z": "update", "r": "reset", "h": "candidate", "": "cell"}
 KIND = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
 
 _ACT_DOC = "any activation below"
@@ -73,7 +72,7 @@ def recurrent(rec: LayerRecord, ctx: Context) -> Node:
     if use_bias:
         shapes.append((2, G * units) if reset_after else (G * units,))
         names.append("bias")
-    ws = expect_weights(rec, shapes, names)
+    ws = expect_weights(rec, shapes, names, gates if G > 1 else ())
     kernel, rkernel = ws[0], ws[1]
     bias = ws[2] if use_bias else None
 
