@@ -24,8 +24,8 @@
 #include <string.h>
 #include "kc_runtime.h"
 
-#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 3
-#error "golden_gru.h needs kc_runtime.h version 3: regenerate it with the kerasc that wrote kc_runtime.h"
+#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 4
+#error "golden_gru.h needs kc_runtime.h version 4: regenerate it with the kerasc that wrote kc_runtime.h"
 #endif
 
 #ifdef __cplusplus
@@ -52,7 +52,7 @@ extern "C" {
 /* golden_gru_predict needs a caller buffer of this many floats for T timesteps */
 #define GOLDEN_GRU_WORK_FLOATS(T) ((size_t)(T) * 2u)
 
-/* Trace hook, off by default: called with (output index, timestep or -1, const float *values, count)
+/* Trace hook, off by default: called with (output index, timestep or -1, const kc_float *values, count)
  * after each Keras layer output (numbered in layer order, one number per output of a layer).
  * `kerasc verify` defines it to record every layer; it changes no arithmetic. */
 #ifndef GOLDEN_GRU_TRACE
@@ -61,9 +61,9 @@ extern "C" {
 
 /* ------------------------------------------------------------------ state */
 typedef struct golden_gru_state {
-    float l0_h[2]; /* Keras layer 'gru' (GRU): hidden state h [units=2] */
-    float l1_h[2]; /* Keras layer 'rnn' (SimpleRNN): hidden state h [units=2] */
-    float scratch[8]; /* gate pre-activations of the layer being computed */
+    kc_float l0_h[2]; /* Keras layer 'gru' (GRU): hidden state h [units=2] */
+    kc_float l1_h[2]; /* Keras layer 'rnn' (SimpleRNN): hidden state h [units=2] */
+    kc_float scratch[8]; /* gate pre-activations of the layer being computed */
 } golden_gru_state;
 
 /* ------------------------------------------------------------------ layers */
@@ -78,51 +78,51 @@ typedef struct golden_gru_state {
  *   h = z * h_tm1 + (1 - z) * hh
  */
 /* Keras layer 'gru' (GRU) kernel, update gate: [in=1][units=2], x[k] feeds unit j through W[k][j] */
-static const float golden_gru__l0_W_z[1][2] = {
+static const kc_float golden_gru__l0_W_z[1][2] = {
     { -0.551999986f, -0.363000005f }
 };
 /* Keras layer 'gru' (GRU) recurrent_kernel, update gate: [units=2][units=2], h_tm1[k] feeds unit j */
-static const float golden_gru__l0_U_z[2][2] = {
+static const kc_float golden_gru__l0_U_z[2][2] = {
     { 0.421999991f, 0.42899999f },
     { -0.172000006f, -0.0260000005f }
 };
 /* Keras layer 'gru' (GRU) input bias, update gate: [units=2] */
-static const float golden_gru__l0_b_z[2] = { -0.0890000015f, 0.213f };
+static const kc_float golden_gru__l0_b_z[2] = { -0.0890000015f, 0.213f };
 /* Keras layer 'gru' (GRU) recurrent bias (reset_after), update gate: [units=2] */
-static const float golden_gru__l0_rb_z[2] = { -0.0649999976f, -0.935000002f };
+static const kc_float golden_gru__l0_rb_z[2] = { -0.0649999976f, -0.935000002f };
 /* Keras layer 'gru' (GRU) kernel, reset gate: [in=1][units=2], x[k] feeds unit j through W[k][j] */
-static const float golden_gru__l0_W_r[1][2] = {
+static const kc_float golden_gru__l0_W_r[1][2] = {
     { -0.391000003f, 0.133000001f }
 };
 /* Keras layer 'gru' (GRU) recurrent_kernel, reset gate: [units=2][units=2], h_tm1[k] feeds unit j */
-static const float golden_gru__l0_U_r[2][2] = {
+static const kc_float golden_gru__l0_U_r[2][2] = {
     { 0.238000005f, -0.224999994f },
     { -0.486000001f, -0.566999972f }
 };
 /* Keras layer 'gru' (GRU) input bias, reset gate: [units=2] */
-static const float golden_gru__l0_b_r[2] = { -0.493000001f, -0.555999994f };
+static const kc_float golden_gru__l0_b_r[2] = { -0.493000001f, -0.555999994f };
 /* Keras layer 'gru' (GRU) recurrent bias (reset_after), reset gate: [units=2] */
-static const float golden_gru__l0_rb_r[2] = { -0.211999997f, 0.507000029f };
+static const kc_float golden_gru__l0_rb_r[2] = { -0.211999997f, 0.507000029f };
 /* Keras layer 'gru' (GRU) kernel, candidate gate: [in=1][units=2], x[k] feeds unit j through W[k][j] */
-static const float golden_gru__l0_W_h[1][2] = {
+static const kc_float golden_gru__l0_W_h[1][2] = {
     { -0.123999998f, 0.063000001f }
 };
 /* Keras layer 'gru' (GRU) recurrent_kernel, candidate gate: [units=2][units=2], h_tm1[k] feeds unit j */
-static const float golden_gru__l0_U_h[2][2] = {
+static const kc_float golden_gru__l0_U_h[2][2] = {
     { -0.377000004f, -0.407000005f },
     { 0.152999997f, -0.925999999f }
 };
 /* Keras layer 'gru' (GRU) input bias, candidate gate: [units=2] */
-static const float golden_gru__l0_b_h[2] = { -0.379999995f, 0.324000001f };
+static const kc_float golden_gru__l0_b_h[2] = { -0.379999995f, 0.324000001f };
 /* Keras layer 'gru' (GRU) recurrent bias (reset_after), candidate gate: [units=2] */
-static const float golden_gru__l0_rb_h[2] = { 0.492000014f, 0.314999998f };
+static const kc_float golden_gru__l0_rb_h[2] = { 0.492000014f, 0.314999998f };
 
-static inline void golden_gru__l0_step(golden_gru_state *st, const float *x /* [1] */)
+static inline void golden_gru__l0_step(golden_gru_state *st, const kc_float *x /* [1] */)
 {
-    float *z_z = st->scratch + 0; /* [2] */
-    float *z_r = st->scratch + 2; /* [2] */
-    float *z_h = st->scratch + 4; /* [2] */
-    float *z_t = st->scratch + 6; /* [2] h_tm1 @ U_h + rb_h */
+    kc_float *z_z = st->scratch + 0; /* [2] */
+    kc_float *z_r = st->scratch + 2; /* [2] */
+    kc_float *z_h = st->scratch + 4; /* [2] */
+    kc_float *z_t = st->scratch + 6; /* [2] h_tm1 @ U_h + rb_h */
     int j;
     /* z_z = b_z + x @ W_z + h_tm1 @ U_z + rb_z */
     kc_preact(z_z, golden_gru__l0_b_z, &golden_gru__l0_W_z[0][0], x, 1, &golden_gru__l0_U_z[0][0], st->l0_h, 2, 2);
@@ -136,9 +136,9 @@ static inline void golden_gru__l0_step(golden_gru_state *st, const float *x /* [
     /* every product has read h_tm1: activations and state update in one pass over the units
      * (branch-free activations, so the loop vectorises) */
     for (j = 0; j < 2; ++j) {
-        const float z = kc_act_sigmoid(z_z[j]);
-        const float r = kc_act_sigmoid(z_r[j]);
-        const float hh = kc_act_tanh(z_h[j] + r * z_t[j]);
+        const kc_float z = kc_act_sigmoid(z_z[j]);
+        const kc_float r = kc_act_sigmoid(z_r[j]);
+        const kc_float hh = kc_act_tanh(z_h[j] + r * z_t[j]);
         st->l0_h[j] = z * st->l0_h[j] + (1.0f - z) * hh;
     }
 }
@@ -149,19 +149,19 @@ static inline void golden_gru__l0_step(golden_gru_state *st, const float *x /* [
  * Keras SimpleRNNCell.call:  h = tanh(x @ kernel + bias + h_tm1 @ recurrent_kernel)
  */
 /* Keras layer 'rnn' (SimpleRNN) kernel, cell gate: [in=2][units=2], x[k] feeds unit j through W[k][j] */
-static const float golden_gru__l1_W[2][2] = {
+static const kc_float golden_gru__l1_W[2][2] = {
     { -0.119000003f, -0.921999991f },
     { 0.0850000009f, -0.0879999995f }
 };
 /* Keras layer 'rnn' (SimpleRNN) recurrent_kernel, cell gate: [units=2][units=2], h_tm1[k] feeds unit j */
-static const float golden_gru__l1_U[2][2] = {
+static const kc_float golden_gru__l1_U[2][2] = {
     { 0.0379999988f, 0.771000028f },
     { 0.0920000002f, 0.137999997f }
 };
 
-static inline void golden_gru__l1_step(golden_gru_state *st, const float *x /* [2] */)
+static inline void golden_gru__l1_step(golden_gru_state *st, const kc_float *x /* [2] */)
 {
-    float *z = st->scratch; /* [2] */
+    kc_float *z = st->scratch; /* [2] */
     kc_preact(z, NULL, &golden_gru__l1_W[0][0], x, 2, &golden_gru__l1_U[0][0], st->l1_h, 2, 2);
     kc_vec_tanh(z, 2);
     kc_copy(st->l1_h, z, 2);
@@ -176,16 +176,16 @@ static inline void golden_gru_reset(golden_gru_state *st)
 }
 
 /* phase 0: 'gru', timestep by timestep, t < timesteps; t is the timestep index */
-static inline void golden_gru__phase0(golden_gru_state *st, const float *x, float *work_1, int t)
+static inline void golden_gru__phase0(golden_gru_state *st, const kc_float *x, kc_float *work_1, int t)
 {
     golden_gru__l0_step(st, x + (size_t)(t) * 1u);
     GOLDEN_GRU_TRACE(0, t, st->l0_h, 2);
-    memcpy(work_1 + (size_t)t * 2u, st->l0_h, 2u * sizeof(float));
+    memcpy(work_1 + (size_t)t * 2u, st->l0_h, 2u * sizeof(kc_float));
     (void)t;
 }
 
 /* phase 1: 'rnn', over the whole sequence at once, t < timesteps; t is the timestep index */
-static inline void golden_gru__phase1(golden_gru_state *st, float *work_1, int t, int timesteps)
+static inline void golden_gru__phase1(golden_gru_state *st, kc_float *work_1, int t, int timesteps)
 {
     golden_gru__l1_step(st, work_1 + (size_t)(timesteps - 1 - t) * 2u);
 }
@@ -193,13 +193,13 @@ static inline void golden_gru__phase1(golden_gru_state *st, float *work_1, int t
 /* model.predict on one sample: x [4][1]; y [2]; work holds GOLDEN_GRU_WORK_FLOATS(T) floats, T the longest input.
  * Starts from a fresh state (it calls golden_gru_reset).
  * Returns 0, or -1 (nothing written) if a sequence is empty. */
-static inline int golden_gru_predict(golden_gru_state *st, const float *x, int timesteps, float *y, float *work)
+static inline int golden_gru_predict(golden_gru_state *st, const kc_float *x, int timesteps, kc_float *y, kc_float *work)
 {
     int t;
     if (timesteps < 1) {
         return -1;
     }
-    float *work_1 = work; /* [timesteps][2] */
+    kc_float *work_1 = work; /* [timesteps][2] */
     golden_gru_reset(st);
     /* phase 0: 'gru', timestep by timestep, t < timesteps */
     for (t = 0; t < timesteps; ++t) {
@@ -210,7 +210,7 @@ static inline int golden_gru_predict(golden_gru_state *st, const float *x, int t
         golden_gru__phase1(st, work_1, t, timesteps);
     }
     GOLDEN_GRU_TRACE(1, -1, st->l1_h, 2);
-    memcpy(y, st->l1_h, 2u * sizeof(float));
+    memcpy(y, st->l1_h, 2u * sizeof(kc_float));
     return 0;
 }
 
