@@ -377,7 +377,10 @@ def _gates(args: argparse.Namespace) -> int:
 
     x = None
     if args.trace:
-        x = _read_inputs(args.trace, args.model)
+        try:
+            x = _read_inputs(args.trace, args.model)
+        except KerascError as exc:  # it speaks of --inputs, verify's name for the same file
+            raise type(exc)(str(exc).replace("--inputs", "--trace", 1)) from None
     return command(args.model, layer=args.layer, name=args.name, as_json=args.json, export_to=args.export,
                    plot_dir=args.plot, shared_axes=not args.independent_axes, trace_x=x, trace_out=args.trace_out,
                    explain=args.explain, script_out=args.script)

@@ -128,7 +128,7 @@ def recurrent_layers(ir: ModelIR, layer: Optional[str] = None) -> list[Recurrent
         merge = merges.get(n.keras_name, "none") if n.keras_class == "Bidirectional" else None
         out.append(RecurrentLayer(n.keras_name, n.keras_class, CELL[n.kind], direction, n, tuple(arrays), merge))
     if layer is not None:
-        chosen = [r for r in out if r.keras_name == layer]
+        chosen = [r for r in out if r.keras_name == layer or r.keras_name.startswith(layer + "/")]  # + RNN(cells)
         if not chosen:
             names = list(dict.fromkeys(r.keras_name for r in out))
             raise ConversionError(f"--layer {layer!r}: no recurrent layer of that name; the model's recurrent "
@@ -567,6 +567,8 @@ def command(model: str, *, layer: Optional[str] = None, name: Optional[str] = No
 
             for p in gates_plot.write_plots(gates_plot.trace_specs(tr, traced), plot_dir):
                 print(f"wrote {p}", file=notes)
+    if explain and not layers:
+        raise ConversionError(f"--explain: {model} has no recurrent layer to explain")
     if explain:
         for r in layers:
             print(equations(r) + "\n", file=out)

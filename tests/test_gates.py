@@ -228,6 +228,20 @@ def test_trace_matches_float64_gates_and_keras_outputs(models):
     assert sorted(tr) == sorted(f"lstm_1/forward/{s}" for s in ("i", "f", "c_tilde", "o", "c", "h"))
 
 
+def test_trace_of_a_masked_timestep_is_nan(keras, tmp_path):
+    inp = keras.Input((None, 2))
+    m = keras.Model(inp, keras.layers.LSTM(3, return_sequences=True, name="lm")(keras.layers.Masking(0.0)(inp)))
+    randomize(m, seed=8)
+    m.save(tmp_path / "gm.keras")
+    x = np.random.default_rng(9).standard_normal((2, 5, 2)).astype(np.float32)
+    x[0, 2] = 0.0  # masked: Keras keeps the state, no gate is computed
+    tr, _ = gates.trace(tmp_path / "gm.keras", x)
+    h, k = tr["lm/forward/h"], np.asarray(m(x, training=False))
+    assert np.isnan(h[0, 2]).all() and np.isfinite(np.delete(h[0], 2, axis=0)).all() and np.isfinite(h[1]).all()
+    keep = np.isfinite(h)
+    np.testing.assert_allclose(h[keep], k[keep], atol=1e-5, rtol=1e-4)
+
+
 def test_explain_script_reproduces_keras_at_every_timestep(models, tmp_path):
     for kid in ("a", "b", "v", "k2"):
         path, _, io_, _ = models[kid]
