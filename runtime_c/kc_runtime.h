@@ -81,9 +81,9 @@ typedef float kc_float;
  * <math.h>, or the compiler's __FP_FAST_FMAF: GCC with -mfma / -march=native on x86-64 and on ARM
  * VFPv4 such as Cortex-M4F; clang with FMA on x86 or ARM), every product of the gate loops is added
  * with fmaf(x, w, acc): one rounding instead of two, and one instruction instead of two where
- * int8/float16 widening keeps the FP pipes busy (measured, README "Speed"). Elsewhere (Cortex-M0,
+ * int8/float16 widening keeps the FP pipes busy (measured, docs/speed.md). Elsewhere (Cortex-M0,
  * x86-64 without -mfma, ...) the plain acc + x * w is kept, as is, so that machine code is unchanged.
- * Not on x86 at -Os (measured slower there, README "Speed").
+ * Not on x86 at -Os (measured slower there, docs/speed.md).
  * KC_FMA is 1 when the fused form is used; define KC_NO_FMA to force the plain form (the compiler may
  * still contract it: GCC in GNU mode, clang by default; add -ffp-contract=off for unfused results).
  * The optional vector path below fuses in the same places, so both paths stay bit-identical. */
@@ -105,7 +105,7 @@ typedef float kc_float;
 #endif
 /* GCC counts each fmaf as a call when it decides what to inline: at -O2 the portable product loop then
  * stays out of line, its trip count unknown, and GCC's -O2 (very cheap) vectoriser skips it (4-5x
- * slower, measured, README "Speed"). So with KC_FMA that loop is always inlined into its caller, except
+ * slower, measured, docs/speed.md). So with KC_FMA that loop is always inlined into its caller, except
  * at -Os and with KC_SIMD (whose vector blocks do not depend on the vectoriser, and which measured
  * 1.4x slower at -O3 when forced inline). */
 #ifndef KC__ACC_INLINE
@@ -125,7 +125,7 @@ typedef float kc_float;
  * the order of the portable loop (bias, then row 0, 1, ...; products rounded, then added), so both
  * paths give the same floats bit for bit with the same compiler and flags (tests/test_speed.py).
  * Worth it where the compiler vectorises the portable loop badly: int8 and float16 weights with GCC
- * (measured, README "Speed"). Not for FPU-less or scalar-FPU microcontrollers (GNU vectors are
+ * (measured, docs/speed.md). Not for FPU-less or scalar-FPU microcontrollers (GNU vectors are
  * lowered to scalar code there, with more register pressure than the portable loop). */
 #if defined(KC_SIMD) && (defined(__GNUC__) || defined(__clang__)) && !KC__DOUBLE
 #ifndef KC_SIMD_LANES
@@ -154,7 +154,7 @@ typedef float kc_float;
 #include <arm_neon.h>
 #endif
 /* Which weight types take the vector path: those the target widens in one or two instructions
- * (elsewhere the lane-by-lane widening is slower than the portable loop, measured, README "Speed"). */
+ * (elsewhere the lane-by-lane widening is slower than the portable loop, measured, docs/speed.md). */
 #define KC__VEC_F32 1
 #if defined(__SSE4_1__) || defined(__ARM_NEON)
 #define KC__VEC_I8 1
