@@ -69,8 +69,9 @@ def main() -> None:
             libm = compile_models([ir], defines=["KC_EXACT_MATH"])[0]
             x = np.random.default_rng(100 + seed).standard_normal((2, T, F)).astype(np.float32)
             e = exact.predict(x).mean(axis=1)
-            d = {name: float(np.abs(np.asarray(y, dtype=np.float64).mean(axis=1) - e).max()) for name, y in (
-                ("keras", np.asarray(m(x, training=False))), ("default", default.predict(x)), ("exact", libm.predict(x)))}
+            outs = (("keras", np.asarray(m(x, training=False))), ("default", default.predict(x)),
+                    ("exact", libm.predict(x)))
+            d = {name: float(np.abs(np.asarray(y, dtype=np.float64).mean(axis=1) - e).max()) for name, y in outs}
             rd, re_ = d["default"] / d["keras"], d["exact"] / d["keras"]
             ratios["default"].append(rd)
             ratios["exact"].append(re_)

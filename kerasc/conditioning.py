@@ -237,8 +237,8 @@ def verdict(report: Any, strict: bool = False) -> Verdict:
                 return Verdict(FAIL, (
                     f"the C computes something else than Keras at {_at(report, pos, tt)}: Keras is {le.ke_t[t]:.2e} "
                     f"from the C's double-precision build, which float32 rounding explains only up to "
-                    f"{max(le.ce_t[t], le.sens_t[t]):.2e} (the float32 C is {le.ce_t[t]:.2e} from it, 1-ulp input noise "
-                    f"moves it by {le.sens_t[t]:.2e}; {rk[t]:.3g}x, more than {F:g}x)"), (pos, tt))
+                    f"{max(le.ce_t[t], le.sens_t[t]):.2e} (the float32 C is {le.ce_t[t]:.2e} from it, 1-ulp input "
+                    f"noise moves it by {le.sens_t[t]:.2e}; {rk[t]:.3g}x, more than {F:g}x)"), (pos, tt))
     # the amplification: where the sensitivity first exceeds the tolerance
     amp = None
     for pos, le in enumerate(ex.layers):

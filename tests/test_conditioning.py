@@ -140,7 +140,8 @@ def test_swapped_gate_order_fails(chaos):
     swap = {"i": "f", "f": "i"}  # read Keras' i, f, c, o as f, i, c, o
     gates = tuple(dataclasses.replace(gate, W=g[swap[gate.name]].W, U=g[swap[gate.name]].U, b=g[swap[gate.name]].b)
                   if gate.name in swap else gate for gate in node.gates)
-    report = kerasc.verify(m, x=x, compiled=compile_models([_with_node(ir, 1, dataclasses.replace(node, gates=gates))])[0])
+    swapped = _with_node(ir, 1, dataclasses.replace(node, gates=gates))
+    report = kerasc.verify(m, x=x, compiled=compile_models([swapped])[0])
     v = report.verdict
     assert v.outcome == FAIL
     assert v.where == (1, 0), v.sentence
