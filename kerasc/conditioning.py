@@ -172,15 +172,19 @@ def exact_traces(ir: Any, x: Any, copies: int = COPIES) -> tuple[list[np.ndarray
     extra_irs, headers = _embedding_copies(ir, copies, rng) if tokens else ([], {})
     builds = compile_models([ir] + extra_irs, defines=[DOUBLE_DEFINE], headers=headers or None)
     one = (lambda v: v[0] if len(v) == 1 else v)
-    _, exact = builds[0].trace(one(xs))
+
+    def trace(cm: Any, inputs: list) -> list[np.ndarray]:
+        cm.reset()  # stateful models: every run starts from the zero state, as verify's float32 run does
+        return cm.trace(one(inputs))[1]
+
+    exact = trace(builds[0], xs)
     perturbed = []
     if tokens:
         for cm in builds[1:]:
-            perturbed.append(cm.trace(one(xs))[1])
+            perturbed.append(trace(cm, xs))
     else:
         for _ in range(copies):
-            xp = [_perturb(a, rng) if k in floats else a for k, a in enumerate(xs)]
-            perturbed.append(builds[0].trace(one(xp))[1])
+            perturbed.append(trace(builds[0], [_perturb(a, rng) if k in floats else a for k, a in enumerate(xs)]))
     return exact, perturbed, ("Embedding tables" if tokens else "inputs")
 
 

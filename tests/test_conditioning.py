@@ -205,3 +205,17 @@ def test_html_report_states_the_limited_verdict(chaos, tmp_path):
     assert 'class="badge limited" id="verdict">PASS (float32-limited)<' in html
     assert "float32 rounding explains it" in html and "amplifies float32 rounding" in html
     assert "|C − exact|" in html and "|Keras − exact|" in html and "-DKC_FLOAT=double" in html
+
+
+def test_stateful_model_every_exact_run_starts_from_zero_state(keras):
+    from helpers import randomize
+
+    L = keras.layers
+    m = keras.Sequential([keras.Input((None, 3), batch_size=2), L.GRU(5, return_sequences=True, stateful=True,
+                                                                      name="g"), L.Dense(2, name="d")],
+                         name="cond_stateful")
+    randomize(m, seed=4)
+    for _ in range(2):  # the second verify too: states are reset on every side
+        report = kerasc.verify(m, timesteps=8, batch=2)
+        assert report.outcome == PASS
+        assert all(le.max_ke < 1e-5 and le.max_sens < 1e-5 for le in report.exact.layers), report.table()
