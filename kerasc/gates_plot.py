@@ -175,6 +175,8 @@ def draw(spec: FigureSpec) -> Any:
                 title += f"   NaN {p.nan} (x, magenta)  Inf {p.inf} (^ black +Inf, v green -Inf)"
             ax.set_title(title, fontsize=9, color=BAD_TEXT if p.nan or p.inf else "black")
             ax.set_ylabel("unit" if p.kind == "trace" else ("row" if d.shape[0] > 1 else ""), fontsize=8)
+            if d.shape[0] == 1:  # a bias: one row, no row axis
+                ax.set_yticks([])
             if p.kind == "trace":
                 ax.set_xlabel("timestep", fontsize=8)
             fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
