@@ -168,9 +168,10 @@ def _header(r: RecurrentLayer) -> str:
     acts = f"activation {o['activation']}" + (f", recurrent_activation {o['recurrent_activation']}"
                                               if r.cell != "SimpleRNN" else "")
     extra = f", reset_after {o['reset_after']}" if r.cell == "GRU" else ""
+    extra += ", go_backwards" if o.get("go_backwards") else ""
     return (f"{where}: input features F={r.in_width}, units U={r.units}; {acts}{extra}\n"
             f"  Keras' fused columns, in order: {order}"
-            + (f"; column g*U + j of kernel/recurrent_kernel/bias is unit j of gate g" if r.cell != "SimpleRNN"
+            + ("; column g*U + j of kernel/recurrent_kernel/bias is unit j of gate g" if r.cell != "SimpleRNN"
                else ""))
 
 
