@@ -34,6 +34,18 @@ extern "C" {
 #define KC_BLOCK 128
 #endif
 
+/* KC_LOAD_WEIGHT(p): the weight *p, for every weight the product kernels read (kernels, biases,
+ * int8 scales). A plain load unless the weights live in another address space: with
+ * KC_WEIGHTS_PROGMEM (AVR) the generated headers put them in flash (PROGMEM) and they are read
+ * with memcpy_P. */
+#if defined(KC_WEIGHTS_PROGMEM) && !defined(KC_LOAD_WEIGHT)
+#include <avr/pgmspace.h>
+#define KC_LOAD_WEIGHT(p) __extension__({ __typeof__(*(p)) kc__w; memcpy_P(&kc__w, (p), sizeof kc__w); kc__w; })
+#endif
+#ifndef KC_LOAD_WEIGHT
+#define KC_LOAD_WEIGHT(p) (*(p))
+#endif
+
 /* ---- fused multiply-add. Where the target has a fast single-precision FMA (FP_FAST_FMAF from
  * <math.h>, or the compiler's __FP_FAST_FMAF: GCC with -mfma / -march=native on x86-64 and on ARM
  * VFPv4 such as Cortex-M4F; clang with FMA on x86 or ARM), every product of the gate loops is added
@@ -254,16 +266,17 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
             const wtype *w0 = W + (size_t)k * (size_t)ld;                                           \
             const wtype *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;                                \
             for (j = j0; j < width; ++j) {                                                          \
-                acc[j] = KC__MAC(KC__MAC(KC__MAC(KC__MAC(acc[j], x0, LOAD(w0[j])), x1, LOAD(w1[j])),  \
-                                         x2, LOAD(w2[j])),                                          \
-                                 x3, LOAD(w3[j]));                                                  \
+                acc[j] = KC__MAC(KC__MAC(KC__MAC(KC__MAC(acc[j], x0, LOAD(KC_LOAD_WEIGHT(w0 + j))), \
+                                                 x1, LOAD(KC_LOAD_WEIGHT(w1 + j))),                 \
+                                         x2, LOAD(KC_LOAD_WEIGHT(w2 + j))),                         \
+                                 x3, LOAD(KC_LOAD_WEIGHT(w3 + j)));                                 \
             }                                                                                       \
         }                                                                                           \
         for (k = n4; k < n; ++k) {                                                                  \
             const float xk = x[k];                                                                  \
             const wtype *w = W + (size_t)k * (size_t)ld;                                            \
             for (j = j0; j < width; ++j) {                                                          \
-                acc[j] = KC__MAC(acc[j], xk, LOAD(w[j]));                                           \
+                acc[j] = KC__MAC(acc[j], xk, LOAD(KC_LOAD_WEIGHT(w + j)));                          \
             }                                                                                       \
         }                                                                                           \
     }
@@ -283,7 +296,7 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
         for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {                                                  \
             const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;                        \
             for (j = 0; j < width; ++j) {                                                           \
-                acc[j] = b != NULL ? b[j0 + j] : 0.0f;                                              \
+                acc[j] = b != NULL ? KC_LOAD_WEIGHT(b + j0 + j) : 0.0f;                             \
             }                                                                                       \
             ACC(acc, W + j0, n_out, x, n_x, width);                                                 \
             if (U != NULL) {                                                                        \
@@ -390,15 +403,15 @@ static inline void kc_preact_i8(float *z, const float *b, const int8_t *W, const
         if (U != NULL) {
             kc__acc_i8(accu, U + j0, n_out, h, n_h, width);
             for (j = 0; j < width; ++j) {
-                acc[j] = sW[j0 + j] * acc[j] + sU[j0 + j] * accu[j];
+                acc[j] = KC_LOAD_WEIGHT(sW + j0 + j) * acc[j] + KC_LOAD_WEIGHT(sU + j0 + j) * accu[j];
             }
         } else {
             for (j = 0; j < width; ++j) {
-                acc[j] = sW[j0 + j] * acc[j];
+                acc[j] = KC_LOAD_WEIGHT(sW + j0 + j) * acc[j];
             }
         }
         for (j = 0; j < width; ++j) {
-            z[j0 + j] = b != NULL ? b[j0 + j] + acc[j] : acc[j];
+            z[j0 + j] = b != NULL ? KC_LOAD_WEIGHT(b + j0 + j) + acc[j] : acc[j];
         }
     }
 }
@@ -415,6 +428,15 @@ static inline void kc_add(float *z, const float *b, int n)
     int j;
     for (j = 0; j < n; ++j) {
         z[j] += b[j];
+    }
+}
+
+/* z (n,) += b (n,), b a weight array (read with KC_LOAD_WEIGHT) */
+static inline void kc_add_weights(float *z, const float *b, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        z[j] += KC_LOAD_WEIGHT(b + j);
     }
 }
 
