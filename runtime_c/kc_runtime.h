@@ -34,16 +34,24 @@ extern "C" {
 #define KC_BLOCK 128
 #endif
 
-/* KC_LOAD_WEIGHT(p): the weight *p, for every weight the product kernels read (kernels, biases,
- * int8 scales). A plain load unless the weights live in another address space: with
- * KC_WEIGHTS_PROGMEM (AVR) the generated headers put them in flash (PROGMEM) and they are read
- * with memcpy_P. */
-#if defined(KC_WEIGHTS_PROGMEM) && !defined(KC_LOAD_WEIGHT)
+/* KC_LOAD_WEIGHT(p): the float weight *p, for every weight the product kernels read (kernels,
+ * biases, int8 scales); KC_LOAD_WEIGHT_U16(p) and KC_LOAD_WEIGHT_I8(p) read float16 (bits) and int8
+ * kernels. Plain loads, unless the weights live in another address space: with KC_WEIGHTS_PROGMEM
+ * (AVR) the generated headers put the weights in flash (PROGMEM) and these read them from there. */
+#if defined(KC_WEIGHTS_PROGMEM)
 #include <avr/pgmspace.h>
-#define KC_LOAD_WEIGHT(p) __extension__({ __typeof__(*(p)) kc__w; memcpy_P(&kc__w, (p), sizeof kc__w); kc__w; })
+#define KC_LOAD_WEIGHT(p) pgm_read_float(p)
+#define KC_LOAD_WEIGHT_U16(p) pgm_read_word(p)
+#define KC_LOAD_WEIGHT_I8(p) ((int8_t)pgm_read_byte(p))
 #endif
 #ifndef KC_LOAD_WEIGHT
 #define KC_LOAD_WEIGHT(p) (*(p))
+#endif
+#ifndef KC_LOAD_WEIGHT_U16
+#define KC_LOAD_WEIGHT_U16(p) (*(p))
+#endif
+#ifndef KC_LOAD_WEIGHT_I8
+#define KC_LOAD_WEIGHT_I8(p) (*(p))
 #endif
 
 /* ---- fused multiply-add. Where the target has a fast single-precision FMA (FP_FAST_FMAF from
@@ -249,14 +257,15 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
 /* KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC) defines
  *   static inline void name(float *acc, const wtype *W, int ld, const float *x, int n, int width)
  * acc (width,) += x (n,) @ W[0:n][0:width], rows ld weights apart (width <= KC_BLOCK), each weight
- * widened to float by LOAD (float32, float16 and int8 kernels share this one loop; LOADV widens a
- * vector of them on the optional KC_SIMD path, which takes the first columns when VEC is 1).
+ * read through its pointer and widened to float by LOAD (float32, float16 and int8 kernels share
+ * this one loop; LOADV widens a vector of them on the optional KC_SIMD path, which takes the first
+ * columns when VEC is 1).
  * Four rows per pass, each added in turn: the sum order is k = 0..n-1, as in the plain loop
  * `for k: for j: acc[j] += x[k] * W[k][j]`, so the result is bit-identical to it. The inner loop has
  * independent lanes (and a constant trip count once inlined), so compilers vectorise it without
  * -ffast-math. */
 #define KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC)                                               \
-    KC__ACC_INLINE void name(float *acc, const wtype *W, int ld, const float *x, int n, int width) \
+    KC__ACC_INLINE void name(float *acc, const wtype *W, int ld, const float *x, int n, int width)  \
     {                                                                                               \
         const int n4 = n - n % 4;                                                                   \
         int j0 = 0, k, j;                                                                           \
@@ -266,17 +275,17 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
             const wtype *w0 = W + (size_t)k * (size_t)ld;                                           \
             const wtype *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;                                \
             for (j = j0; j < width; ++j) {                                                          \
-                acc[j] = KC__MAC(KC__MAC(KC__MAC(KC__MAC(acc[j], x0, LOAD(KC_LOAD_WEIGHT(w0 + j))), \
-                                                 x1, LOAD(KC_LOAD_WEIGHT(w1 + j))),                 \
-                                         x2, LOAD(KC_LOAD_WEIGHT(w2 + j))),                         \
-                                 x3, LOAD(KC_LOAD_WEIGHT(w3 + j)));                                 \
+                acc[j] = KC__MAC(KC__MAC(KC__MAC(KC__MAC(acc[j], x0, LOAD(w0 + j)),                 \
+                                                 x1, LOAD(w1 + j)),                                 \
+                                         x2, LOAD(w2 + j)),                                         \
+                                 x3, LOAD(w3 + j));                                                 \
             }                                                                                       \
         }                                                                                           \
         for (k = n4; k < n; ++k) {                                                                  \
             const float xk = x[k];                                                                  \
             const wtype *w = W + (size_t)k * (size_t)ld;                                            \
             for (j = j0; j < width; ++j) {                                                          \
-                acc[j] = KC__MAC(acc[j], xk, LOAD(KC_LOAD_WEIGHT(w + j)));                          \
+                acc[j] = KC__MAC(acc[j], xk, LOAD(w + j));                                          \
             }                                                                                       \
         }                                                                                           \
     }
@@ -308,7 +317,7 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
         }                                                                                           \
     }
 
-#define KC__LOAD_F32(w) (w)
+#define KC__LOAD_F32(p) KC_LOAD_WEIGHT(p)
 /* kc__acc: float32 kernels. */
 KC__DEFINE_ACC(kc__acc, float, KC__LOAD_F32, kc__vload_f32, KC__VEC_F32)
 /* kc_preact: float32 kernels W (n_x, n_out) and U (n_h, n_out). */
@@ -375,9 +384,10 @@ static inline float kc_half_to_float(uint16_t h)
 }
 #endif
 
-#define KC__LOAD_I8(w) ((float)(w))
+#define KC__LOAD_F16(p) kc_half_to_float(KC_LOAD_WEIGHT_U16(p))
+#define KC__LOAD_I8(p) ((float)KC_LOAD_WEIGHT_I8(p))
 /* kc__acc with float16 weights (bit patterns, widened by kc_half_to_float). */
-KC__DEFINE_ACC(kc__acc_f16, uint16_t, kc_half_to_float, kc__vload_f16, KC__VEC_F16)
+KC__DEFINE_ACC(kc__acc_f16, uint16_t, KC__LOAD_F16, kc__vload_f16, KC__VEC_F16)
 /* kc__acc with int8 weights (unscaled: the caller multiplies by the per-output scale). */
 KC__DEFINE_ACC(kc__acc_i8, int8_t, KC__LOAD_I8, kc__vload_i8, KC__VEC_I8)
 /* kc_preact with float16 kernels W (n_x, n_out) and U (n_h, n_out); b stays float (may be NULL). */
