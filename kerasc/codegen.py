@@ -106,7 +106,8 @@ def _view(ir: ModelIR) -> dict:
     for k, ti in enumerate(ir.inputs):
         t = T[ti]
         inputs.append({"k": k, "name": names.x[k], "tvar": names.T[k], "width": t.width, "seq": t.seq,
-                       "fixed": ir.input_timesteps[k], "shape": shape(t), "ctype": t.ctype,
+                       "fixed": ir.input_timesteps[k], "shape": shape(t),
+                       "ctype": "kc_float" if t.ctype == "float" else t.ctype,
                        "tokens": t.ctype != "float",
                        "tokens_limit": ir.token_limit(k) if t.ctype != "float" else 0})
     outputs = []
@@ -124,9 +125,9 @@ def _view(ir: ModelIR) -> dict:
         params.append(f"const {i['ctype']} *{i['name']}")
         if i["seq"]:
             params.append(f"int {i['tvar']}")
-    params += [f"float *{o['name']}" for o in outputs]
+    params += [f"kc_float *{o['name']}" for o in outputs]
     if ir.needs_work:
-        params.append("float *work")
+        params.append("kc_float *work")
     checks = [f"{i['tvar']} < 1" for i in inputs if i["seq"]]
     seq_inputs = [i for i in inputs if i["seq"]]
     for i in seq_inputs:
@@ -219,7 +220,7 @@ def _view(ir: ModelIR) -> dict:
         phase_bases = [b for b in order if b in bases]
         fn_bases = phase_bases
         ctypes = {i["name"]: i["ctype"] for i in inputs}
-        decl = [f"const {ctypes[b]} *{b}" if b in names.x else f"float *{b}" for b in fn_bases]
+        decl = [f"const {ctypes[b]} *{b}" if b in names.x else f"kc_float *{b}" for b in fn_bases]
         if ph.kind != "once":
             decl.append("int t")
             call_args = fn_bases + ["t"]
@@ -292,7 +293,7 @@ def _view(ir: ModelIR) -> dict:
         view["stream_uses_scr"] = any(ph["scr"] for ph in phases[li:])
         view["stream"] = {
             "params": [f"const {i['ctype']} *{i['name']}" for i in seq_inputs]
-                      + [f"float *{o['name']}" for o in outputs],
+                      + [f"kc_float *{o['name']}" for o in outputs],
             "loop": loop, "pre": phases[:li], "post": phases[li + 1:],
             "vector_inputs": [i for i in inputs if not i["seq"]],
         }

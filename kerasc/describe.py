@@ -250,12 +250,13 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
             steps = ins[0].timesteps if ins else None
             ins = [s if s.known else _Shape(width, seq, steps, False) for s in ins] or [_Shape(width, seq, steps,
                                                                                                False)]
-        ir, error = None, None
+        ir, error, outputs = None, None, set()  # outputs: the output shapes the guesses that lower give
         for flip in ((False,) if known else (False, True)):
             tried = [_Shape(s.width, s.seq != (flip and not s.known), s.timesteps, s.known) for s in ins]
             try:
-                ir = _lower_alone(rec, tried, record, prefix)
-                break
+                alone = _lower_alone(rec, tried, record, prefix)
+                ir = ir or alone
+                outputs.add(_layer_rows(alone)[0].output)
             except ConversionError as exc:
                 error = error or str(exc)
             except MALFORMED as exc:
@@ -266,10 +267,10 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
         if ir is not None:
             row = _layer_rows(ir)[0]
             guessed = not known and kernel is None  # its output width follows from a guessed input width
-            if not known:  # lowered on a guessed input: its shapes are guesses, and a summary states none
-                row.input = row.output = "?"
-            if guessed:
-                row.state_bytes = None
+            if not known:
+                row.input = "?"
+            if guessed or len(outputs) > 1:  # its output follows from a guess (a width, a time axis or not)
+                row.output, row.state_bytes = "?", None
             outs = sorted((t for t in ir.tensors if t.keras_layer == rec.name and t.producer >= 0),
                           key=lambda t: t.keras_port)
             for t in outs:
@@ -281,7 +282,7 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
             row = LayerInfo(index=0, name=rec.name, keras_class=rec.class_name, status=note(error),
                             input=_shapes([shape_text(s.seq, s.timesteps, s.width) for s in ins]) if known else "?",
                             output="?", params=sum(int(getattr(w, "size", 0)) for w in rec.weights))
-            shapes[(rec.name, 0)] = _Shape(None, base.seq, base.timesteps, False)
+            shapes[(rec.name, 0)] = _Shape(None, base.seq, None, False)  # its length is unknown too
         row.index = len(rows)
         rows.append(row)
     outs = [shapes.get((r[0], r[2])) for r in record.outputs]

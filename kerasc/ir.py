@@ -71,7 +71,7 @@ class CArray:
         the literals right-aligned in columns (one row of the last axis per brace, several lines per row
         when it is long)."""
         rows = self.literals()
-        head = f"static const {self.ctype} {self.cname}{self.dims} {attr} = "
+        head = f"static const {'kc_float' if self.ctype == 'float' else self.ctype} {self.cname}{self.dims} {attr} = "
         if self.values.ndim <= 1:
             inline = "{ " + ", ".join(rows[0]) + " };"
             if len(head) + len(inline) <= LINE_COLUMNS:

@@ -248,8 +248,8 @@ def test_shapes_and_header_document_tokens(prepared, tmp_path):
         cm.predict(x[:, :, None])
     path = kerasc.convert(model, tmp_path, name="tok")[0]
     text = path.read_text()
-    assert "TOK__API int tok_predict(tok_state *st, tok_scratch *scr, const int32_t *x, int timesteps, float *y)" in text
-    assert "TOK__API void tok_step(tok_state *st, tok_scratch *scr, const int32_t *x, float *y)" in text
+    assert "TOK__API int tok_predict(tok_state *st, tok_scratch *scr, const int32_t *x, int timesteps, kc_float *y)" in text
+    assert "TOK__API void tok_step(tok_state *st, tok_scratch *scr, const int32_t *x, kc_float *y)" in text
     assert "#define TOK_IN0_TOKENS 20" in text
     assert "gives an\n *       all-zero embedding row" in text
 

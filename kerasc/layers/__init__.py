@@ -2,7 +2,7 @@
 
 This package is the only place that knows how Keras packs its weights. Each handler is
 registered under its Keras class name, with a LayerDoc saying which options it implements:
-check_options() accepts exactly those, and the README's table of supported layers is
+check_options() accepts exactly those, and the table of supported layers (docs/layers.md) is
 generated from them (`python -m kerasc.docs`), so the two cannot disagree.
 """
 
@@ -18,7 +18,7 @@ from ..ir import CArray, Node
 from ..load import LayerRecord
 
 # Options that only matter for training (or only for speed in Keras); they never change what
-# inference computes. Listed in the README; a node records which ones its layer carried.
+# inference computes. Listed in docs/layers.md; a node records which ones its layer carried.
 TRAINING_ONLY = (
     "trainable", "dropout", "recurrent_dropout", "seed",
     "kernel_initializer", "recurrent_initializer", "bias_initializer", "unit_forget_bias",
@@ -75,13 +75,13 @@ class Option:
 
     name: str
     values: Optional[tuple] = None  # the values accepted (check_options refuses others); None: the handler checks
-    doc: str = ""  # what is supported, in words, for the README (default: derived from `values`)
+    doc: str = ""  # what is supported, in words, for docs/layers.md (default: derived from `values`)
     default: Any = None  # Keras' default: inspect shows only the options that differ from it
 
 
 @dataclass(frozen=True)
 class LayerDoc:
-    """What a handler implements, for check_options, inspect and the README table."""
+    """What a handler implements, for check_options, inspect and the table in docs/layers.md."""
 
     options: tuple[Option, ...]
     notes: str = ""

@@ -25,8 +25,8 @@
 #include <string.h>
 #include "kc_runtime.h"
 
-#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 3
-#error "golden_gru.h needs kc_runtime.h version 3: regenerate it with the kerasc that wrote kc_runtime.h"
+#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 4
+#error "golden_gru.h needs kc_runtime.h version 4: regenerate it with the kerasc that wrote kc_runtime.h"
 #endif
 
 #ifdef __cplusplus
@@ -53,8 +53,9 @@ extern "C" {
 #define GOLDEN_GRU_SCRATCH_BYTES 32                   /* sizeof(golden_gru_scratch), RAM shared by streams */
 #define GOLDEN_GRU_WORK_FLOATS(T) ((size_t)(T) * 2u)  /* floats of golden_gru_predict's work for T timesteps */
 
-/* Trace hook, off by default: golden_gru_predict calls it with (output index, timestep or -1, const float
- * *values, count) after each Keras layer output (numbered in layer order, one number per output of a layer).
+/* Trace hook, off by default: golden_gru_predict calls it with (output index, timestep or -1,
+ * const kc_float *values, count) after each Keras layer output (numbered in layer order, one number
+ * per output of a layer).
  * `kerasc verify` defines it to record every layer; it changes no arithmetic. */
 #ifndef GOLDEN_GRU_TRACE
 #define GOLDEN_GRU_TRACE(layer, t, values, count) ((void)0)
@@ -98,20 +99,20 @@ extern "C" {
 /* What one stream keeps between calls, one per stream (GOLDEN_GRU_STATE_BYTES): golden_gru_reset
  * zeroes it; saving or restoring a stream is copying this struct. */
 typedef struct golden_gru_state {
-    float l0_h[2]; /* Keras layer 'gru' (GRU): hidden state h [units=2] */
-    float l1_h[2]; /* Keras layer 'rnn' (SimpleRNN): hidden state h [units=2] */
+    kc_float l0_h[2]; /* Keras layer 'gru' (GRU): hidden state h [units=2] */
+    kc_float l1_h[2]; /* Keras layer 'rnn' (SimpleRNN): hidden state h [units=2] */
 } golden_gru_state;
 
 /* Working memory of one call (GOLDEN_GRU_SCRATCH_BYTES): gate pre-activations (or convolution
  * taps) of the layer being computed. Nothing in it survives a call, so streams that never run at
  * the same time (one thread, or one interrupt priority) can share one; it needs no initialisation. */
 typedef struct golden_gru_scratch {
-    float pre[8];
+    kc_float pre[8];
 } golden_gru_scratch;
 
 /* ------------------------------------------------------------------ API */
 GOLDEN_GRU__API void golden_gru_reset(golden_gru_state *st);
-GOLDEN_GRU__API int golden_gru_predict(golden_gru_state *st, golden_gru_scratch *scr, const float *x, int timesteps, float *y, float *work);
+GOLDEN_GRU__API int golden_gru_predict(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x, int timesteps, kc_float *y, kc_float *work);
 
 #if GOLDEN_GRU__DEFINE
 /* ------------------------------------------------------------------ layers */
@@ -126,53 +127,61 @@ GOLDEN_GRU__API int golden_gru_predict(golden_gru_state *st, golden_gru_scratch 
  *   h = z * h_tm1 + (1 - z) * hh
  */
 /* Keras layer 'gru' (GRU) kernel, update gate: [in=1][units=2], x[k] feeds unit j through W[k][j] */
-static const float golden_gru__l0_W_z[1][2] GOLDEN_GRU_WEIGHTS_ATTR = {
+static const kc_float golden_gru__l0_W_z[1][2] GOLDEN_GRU_WEIGHTS_ATTR = {
     { -0.551999986f, -0.363000005f }
 };
 /* Keras layer 'gru' (GRU) recurrent_kernel, update gate: [units=2][units=2], h_tm1[k] feeds unit j */
-static const float golden_gru__l0_U_z[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
+static const kc_float golden_gru__l0_U_z[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
     {   0.421999991f,    0.42899999f },
     {  -0.172000006f, -0.0260000005f }
 };
 /* Keras layer 'gru' (GRU) input bias, update gate: [units=2] */
-static const float golden_gru__l0_b_z[2] GOLDEN_GRU_WEIGHTS_ATTR = { -0.0890000015f, 0.213f };
+static const kc_float golden_gru__l0_b_z[2] GOLDEN_GRU_WEIGHTS_ATTR = { -0.0890000015f, 0.213f };
 /* Keras layer 'gru' (GRU) recurrent bias (reset_after), update gate: [units=2] */
-static const float golden_gru__l0_rb_z[2] GOLDEN_GRU_WEIGHTS_ATTR = {
+static const kc_float golden_gru__l0_rb_z[2] GOLDEN_GRU_WEIGHTS_ATTR = {
     -0.0649999976f,  -0.935000002f
 };
 /* Keras layer 'gru' (GRU) kernel, reset gate: [in=1][units=2], x[k] feeds unit j through W[k][j] */
-static const float golden_gru__l0_W_r[1][2] GOLDEN_GRU_WEIGHTS_ATTR = {
+static const kc_float golden_gru__l0_W_r[1][2] GOLDEN_GRU_WEIGHTS_ATTR = {
     { -0.391000003f,  0.133000001f }
 };
 /* Keras layer 'gru' (GRU) recurrent_kernel, reset gate: [units=2][units=2], h_tm1[k] feeds unit j */
-static const float golden_gru__l0_U_r[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
+static const kc_float golden_gru__l0_U_r[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
     {  0.238000005f, -0.224999994f },
     { -0.486000001f, -0.566999972f }
 };
 /* Keras layer 'gru' (GRU) input bias, reset gate: [units=2] */
-static const float golden_gru__l0_b_r[2] GOLDEN_GRU_WEIGHTS_ATTR = { -0.493000001f, -0.555999994f };
+static const kc_float golden_gru__l0_b_r[2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    -0.493000001f, -0.555999994f
+};
 /* Keras layer 'gru' (GRU) recurrent bias (reset_after), reset gate: [units=2] */
-static const float golden_gru__l0_rb_r[2] GOLDEN_GRU_WEIGHTS_ATTR = { -0.211999997f, 0.507000029f };
+static const kc_float golden_gru__l0_rb_r[2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    -0.211999997f,  0.507000029f
+};
 /* Keras layer 'gru' (GRU) kernel, candidate gate: [in=1][units=2], x[k] feeds unit j through W[k][j] */
-static const float golden_gru__l0_W_h[1][2] GOLDEN_GRU_WEIGHTS_ATTR = {
+static const kc_float golden_gru__l0_W_h[1][2] GOLDEN_GRU_WEIGHTS_ATTR = {
     { -0.123999998f,  0.063000001f }
 };
 /* Keras layer 'gru' (GRU) recurrent_kernel, candidate gate: [units=2][units=2], h_tm1[k] feeds unit j */
-static const float golden_gru__l0_U_h[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
+static const kc_float golden_gru__l0_U_h[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
     { -0.377000004f, -0.407000005f },
     {  0.152999997f, -0.925999999f }
 };
 /* Keras layer 'gru' (GRU) input bias, candidate gate: [units=2] */
-static const float golden_gru__l0_b_h[2] GOLDEN_GRU_WEIGHTS_ATTR = { -0.379999995f, 0.324000001f };
+static const kc_float golden_gru__l0_b_h[2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    -0.379999995f,  0.324000001f
+};
 /* Keras layer 'gru' (GRU) recurrent bias (reset_after), candidate gate: [units=2] */
-static const float golden_gru__l0_rb_h[2] GOLDEN_GRU_WEIGHTS_ATTR = { 0.492000014f, 0.314999998f };
+static const kc_float golden_gru__l0_rb_h[2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    0.492000014f, 0.314999998f
+};
 
-static inline void golden_gru__l0_step(golden_gru_state *st, golden_gru_scratch *scr, const float *x /* [1] */)
+static inline void golden_gru__l0_step(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x /* [1] */)
 {
-    float *pre_z = scr->pre + 0; /* [2] */
-    float *pre_r = scr->pre + 2; /* [2] */
-    float *pre_h = scr->pre + 4; /* [2] */
-    float *rec_h = scr->pre + 6; /* [2] h_tm1 @ U_h + rb_h */
+    kc_float *pre_z = scr->pre + 0; /* [2] */
+    kc_float *pre_r = scr->pre + 2; /* [2] */
+    kc_float *pre_h = scr->pre + 4; /* [2] */
+    kc_float *rec_h = scr->pre + 6; /* [2] h_tm1 @ U_h + rb_h */
     int j;
     /* pre_z = b_z + x @ W_z + h_tm1 @ U_z + rb_z */
     kc_preact(pre_z, golden_gru__l0_b_z, &golden_gru__l0_W_z[0][0], x, 1, &golden_gru__l0_U_z[0][0], st->l0_h, 2, 2);
@@ -186,9 +195,9 @@ static inline void golden_gru__l0_step(golden_gru_state *st, golden_gru_scratch 
     /* every product has read h_tm1: activations and state update in one pass over the units
      * (branch-free activations, so the loop vectorises) */
     for (j = 0; j < 2; ++j) {
-        const float z = kc_act_sigmoid(pre_z[j]);
-        const float r = kc_act_sigmoid(pre_r[j]);
-        const float hh = kc_act_tanh(pre_h[j] + r * rec_h[j]);
+        const kc_float z = kc_act_sigmoid(pre_z[j]);
+        const kc_float r = kc_act_sigmoid(pre_r[j]);
+        const kc_float hh = kc_act_tanh(pre_h[j] + r * rec_h[j]);
         st->l0_h[j] = z * st->l0_h[j] + (1.0f - z) * hh;
     }
 }
@@ -199,19 +208,19 @@ static inline void golden_gru__l0_step(golden_gru_state *st, golden_gru_scratch 
  * Keras SimpleRNNCell.call:  h = tanh(x @ kernel + bias + h_tm1 @ recurrent_kernel)
  */
 /* Keras layer 'rnn' (SimpleRNN) kernel, cell gate: [in=2][units=2], x[k] feeds unit j through W[k][j] */
-static const float golden_gru__l1_W[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
+static const kc_float golden_gru__l1_W[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
     {  -0.119000003f,  -0.921999991f },
     {  0.0850000009f, -0.0879999995f }
 };
 /* Keras layer 'rnn' (SimpleRNN) recurrent_kernel, cell gate: [units=2][units=2], h_tm1[k] feeds unit j */
-static const float golden_gru__l1_U[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
+static const kc_float golden_gru__l1_U[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
     { 0.0379999988f,  0.771000028f },
     { 0.0920000002f,  0.137999997f }
 };
 
-static inline void golden_gru__l1_step(golden_gru_state *st, golden_gru_scratch *scr, const float *x /* [2] */)
+static inline void golden_gru__l1_step(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x /* [2] */)
 {
-    float *pre = scr->pre; /* [2] */
+    kc_float *pre = scr->pre; /* [2] */
     kc_preact(pre, NULL, &golden_gru__l1_W[0][0], x, 2, &golden_gru__l1_U[0][0], st->l1_h, 2, 2);
     kc_vec_tanh(pre, 2);
     kc_copy(st->l1_h, pre, 2);
@@ -226,15 +235,15 @@ GOLDEN_GRU__API void golden_gru_reset(golden_gru_state *st)
 }
 
 /* 'gru': at timestep t of timesteps */
-static inline void golden_gru__timestep_l0(golden_gru_state *st, golden_gru_scratch *scr, const float *x, float *work_1, int t)
+static inline void golden_gru__timestep_l0(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x, kc_float *work_1, int t)
 {
     golden_gru__l0_step(st, scr, x + (size_t)(t) * 1u);
     GOLDEN_GRU_TRACE(0, t, st->l0_h, 2);
-    memcpy(work_1 + (size_t)t * 2u, st->l0_h, 2u * sizeof(float));
+    memcpy(work_1 + (size_t)t * 2u, st->l0_h, 2u * sizeof(kc_float));
 }
 
 /* 'rnn': output step t of timesteps, reading the whole sequence */
-static inline void golden_gru__sequence_l1(golden_gru_state *st, golden_gru_scratch *scr, float *work_1, int t, int timesteps)
+static inline void golden_gru__sequence_l1(golden_gru_state *st, golden_gru_scratch *scr, kc_float *work_1, int t, int timesteps)
 {
     golden_gru__l1_step(st, scr, work_1 + (size_t)(timesteps - 1 - t) * 2u);
 }
@@ -242,13 +251,13 @@ static inline void golden_gru__sequence_l1(golden_gru_state *st, golden_gru_scra
 /* model.predict on one sample: x [4][1]; y [2]; work holds GOLDEN_GRU_WORK_FLOATS(T) floats, T the longest input.
  * Starts from a fresh state (it calls golden_gru_reset).
  * Returns 0, or -1 (nothing written) if a sequence is empty. */
-GOLDEN_GRU__API int golden_gru_predict(golden_gru_state *st, golden_gru_scratch *scr, const float *x, int timesteps, float *y, float *work)
+GOLDEN_GRU__API int golden_gru_predict(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x, int timesteps, kc_float *y, kc_float *work)
 {
     int t;
     if (timesteps < 1) {
         return -1;
     }
-    float *work_1 = work; /* [timesteps][2] */
+    kc_float *work_1 = work; /* [timesteps][2] */
     golden_gru_reset(st);
     /* 'gru': at timestep t of timesteps */
     for (t = 0; t < timesteps; ++t) {
@@ -259,7 +268,7 @@ GOLDEN_GRU__API int golden_gru_predict(golden_gru_state *st, golden_gru_scratch 
         golden_gru__sequence_l1(st, scr, work_1, t, timesteps);
     }
     GOLDEN_GRU_TRACE(1, -1, st->l1_h, 2);
-    memcpy(y, st->l1_h, 2u * sizeof(float));
+    memcpy(y, st->l1_h, 2u * sizeof(kc_float));
     return 0;
 }
 #endif /* GOLDEN_GRU__DEFINE */
