@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", default="float32", choices=["float32", "float16", "int8"],
                    help="storage of the kernels: float32 (default), float16 (half the flash) or int8 (a quarter, "
                         "with one float scale per unit); biases and arithmetic stay float32")
+    c.add_argument("--package", choices=["platformio", "arduino", "zephyr", "esp-idf"], metavar="KIND",
+                   help="write DIR/NAME/ as a library of that build system (platformio, arduino, zephyr, esp-idf): "
+                        "the headers, its manifest and an example that runs the model")
+    c.add_argument("--package-version", default="0.1.0", metavar="X.Y.Z",
+                   help="the library version in the --package manifest (default 0.1.0)")
     c.add_argument("--self-test", action="store_true",
                    help="also write NAME_selftest.c: a C program that checks the model against outputs Keras "
                         "computed for embedded inputs (0 = pass); needs TensorFlow (kerasc[verify])")
@@ -236,18 +241,29 @@ def _convert(args: argparse.Namespace) -> int:
             check_selftest(ir)
             with progress.stage("loading Keras"):
                 import_keras()  # before writing anything: the self-test needs Keras' outputs
+        out = Path(args.out)
         with progress.stage(f"writing {ir.name}.h"):
-            paths = write_files(ir, Path(args.out), force=args.force)
+            if args.package:
+                from .packaging import write_package
+
+                paths = write_package(ir, out, args.package, args.package_version, force=args.force)
+                out = out / ir.name / "selftest"  # beside the library's sources, not compiled with them
+            else:
+                paths = write_files(ir, out, force=args.force)
         if args.self_test:
             from .selftest import write_selftest
 
             with progress.stage("computing Keras' outputs for the self-test"):
-                selftest = write_selftest(ir, args.model, Path(args.out), force=args.force)
+                out.mkdir(parents=True, exist_ok=True)
+                selftest = write_selftest(ir, args.model, out, force=args.force)
     if args.self_test:
         print(f"wrote {selftest}")
     kernels = "" if ir.weight_type == "float32" else f" ({ir.weight_type} kernels)"
+    if args.package:
+        print(f"wrote the {args.package} package {paths[0].parent.parent}: "
+              + ", ".join(str(p_.relative_to(paths[0].parent.parent)) for p_ in paths))
     print(f"wrote {paths[0]} (+ {paths[1].name}): {len(ir.nodes)} layers, "
-          f"flash {ir.weight_bytes} bytes{kernels}, RAM {ir.state_bytes} bytes"
+          f"flash {ir.weight_bytes} bytes{kernels}, RAM {ir.ram_bytes} bytes (state {ir.state_bytes} + scratch {ir.scratch_bytes})"
           f"{'' if ir.causal else ' (no streaming: ' + why_not_stream(ir) + ')'}")
     return EXIT_OK
 
