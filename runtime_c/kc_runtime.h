@@ -3,7 +3,9 @@
  * Portable C99 (also valid C++), header-only, no heap, no mutable globals.
  * Everything here is `static inline` and carries the `kc_` prefix (`kc__` for private
  * helpers), so any number of generated headers can include it in one translation unit.
- * Only float32 arithmetic: no double is used anywhere (Cortex-M FPUs are single-precision).
+ * Only float32 arithmetic by default: no double is used anywhere (Cortex-M FPUs are single-precision).
+ * KC_FLOAT=double (see kc_float below) builds the same code in double precision: the exact reference
+ * of `kerasc verify`, not for firmware.
  *
  * Generated headers check KC_RUNTIME_VERSION and refuse to build against another version.
  * SPDX-License-Identifier: MIT
@@ -11,7 +13,7 @@
 #ifndef KC_RUNTIME_H_INCLUDED
 #define KC_RUNTIME_H_INCLUDED
 
-#define KC_RUNTIME_VERSION 3
+#define KC_RUNTIME_VERSION 4
 #define KC_RUNTIME_QUANT 1 /* has kc_preact_f16 and kc_preact_i8 (headers with --weights float16 / int8) */
 
 #include <math.h>
@@ -21,6 +23,47 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- scalar type
+ * kc_float: the type of every value, weight, state and product of the runtime and the generated
+ * headers. float by default. Compiled with -DKC_FLOAT=double, the same code runs in double precision:
+ * weights keep their float32 values (the initializers are float literals), every activation is libm's
+ * double function (the fast tanh/sigmoid, FMA and KC_SIMD are off), so the result is the model's float32
+ * weights computed in (nearly) exact arithmetic: `kerasc verify` uses it as the reference. Any other
+ * value is an error. The _BYTES macros of a generated header count the float build. */
+#define KC__IS_float 1
+#define KC__IS_double 2
+#define KC__IS(t) KC__IS2(t)
+#define KC__IS2(t) KC__IS_##t
+#ifndef KC_FLOAT
+#define KC_FLOAT float
+#endif
+#if KC__IS(KC_FLOAT) == 2
+#define KC__DOUBLE 1
+typedef double kc_float;
+#define KC__EXP(x) exp(x)
+#define KC__TANH(x) tanh(x)
+#define KC__EXPM1(x) expm1(x)
+#define KC__LOG1P(x) log1p(x)
+#define KC__ERF(x) erf(x)
+#define KC__SQRT(x) sqrt(x)
+#define KC__FABS(x) fabs(x)
+#define KC__LOG(x) log(x)
+#else
+#if KC__IS(KC_FLOAT) != 1
+#error "KC_FLOAT must be float or double"
+#endif
+#define KC__DOUBLE 0
+typedef float kc_float;
+#define KC__EXP(x) expf(x)
+#define KC__TANH(x) tanhf(x)
+#define KC__EXPM1(x) expm1f(x)
+#define KC__LOG1P(x) log1pf(x)
+#define KC__ERF(x) erff(x)
+#define KC__SQRT(x) sqrtf(x)
+#define KC__FABS(x) fabsf(x)
+#define KC__LOG(x) logf(x)
 #endif
 
 /* ---------------------------------------------------------------- products */
@@ -34,13 +77,33 @@ extern "C" {
 #define KC_BLOCK 128
 #endif
 
+/* KC_LOAD_WEIGHT(p): the float weight *p, for every weight the product kernels read (kernels,
+ * biases, int8 scales); KC_LOAD_WEIGHT_U16(p) and KC_LOAD_WEIGHT_I8(p) read float16 (bits) and int8
+ * kernels. Plain loads, unless the weights live in another address space: with KC_WEIGHTS_PROGMEM
+ * (AVR) the generated headers put the weights in flash (PROGMEM) and these read them from there. */
+#if defined(KC_WEIGHTS_PROGMEM)
+#include <avr/pgmspace.h>
+#define KC_LOAD_WEIGHT(p) pgm_read_float(p)
+#define KC_LOAD_WEIGHT_U16(p) pgm_read_word(p)
+#define KC_LOAD_WEIGHT_I8(p) ((int8_t)pgm_read_byte(p))
+#endif
+#ifndef KC_LOAD_WEIGHT
+#define KC_LOAD_WEIGHT(p) (*(p))
+#endif
+#ifndef KC_LOAD_WEIGHT_U16
+#define KC_LOAD_WEIGHT_U16(p) (*(p))
+#endif
+#ifndef KC_LOAD_WEIGHT_I8
+#define KC_LOAD_WEIGHT_I8(p) (*(p))
+#endif
+
 /* ---- fused multiply-add. Where the target has a fast single-precision FMA (FP_FAST_FMAF from
  * <math.h>, or the compiler's __FP_FAST_FMAF: GCC with -mfma / -march=native on x86-64 and on ARM
  * VFPv4 such as Cortex-M4F; clang with FMA on x86 or ARM), every product of the gate loops is added
  * with fmaf(x, w, acc): one rounding instead of two, and one instruction instead of two where
- * int8/float16 widening keeps the FP pipes busy (measured, README "Speed"). Elsewhere (Cortex-M0,
+ * int8/float16 widening keeps the FP pipes busy (measured, docs/speed.md). Elsewhere (Cortex-M0,
  * x86-64 without -mfma, ...) the plain acc + x * w is kept, as is, so that machine code is unchanged.
- * Not on x86 at -Os (measured slower there, README "Speed").
+ * Not on x86 at -Os (measured slower there, docs/speed.md).
  * KC_FMA is 1 when the fused form is used; define KC_NO_FMA to force the plain form (the compiler may
  * still contract it: GCC in GNU mode, clang by default; add -ffp-contract=off for unfused results).
  * The optional vector path below fuses in the same places, so both paths stay bit-identical. */
@@ -51,7 +114,7 @@ extern "C" {
 #else
 #define KC__FMA_WANTED 1
 #endif
-#if !defined(KC_NO_FMA) && KC__FMA_WANTED &&                                                        \
+#if !defined(KC_NO_FMA) && KC__FMA_WANTED && !KC__DOUBLE &&                                                        \
     (defined(FP_FAST_FMAF) || defined(__FP_FAST_FMAF) ||                                            \
      (defined(__clang__) && (defined(__FMA__) || defined(__ARM_FEATURE_FMA))))
 #define KC_FMA 1
@@ -62,7 +125,7 @@ extern "C" {
 #endif
 /* GCC counts each fmaf as a call when it decides what to inline: at -O2 the portable product loop then
  * stays out of line, its trip count unknown, and GCC's -O2 (very cheap) vectoriser skips it (4-5x
- * slower, measured, README "Speed"). So with KC_FMA that loop is always inlined into its caller, except
+ * slower, measured, docs/speed.md). So with KC_FMA that loop is always inlined into its caller, except
  * at -Os and with KC_SIMD (whose vector blocks do not depend on the vectoriser, and which measured
  * 1.4x slower at -O3 when forced inline). */
 #ifndef KC__ACC_INLINE
@@ -82,9 +145,9 @@ extern "C" {
  * the order of the portable loop (bias, then row 0, 1, ...; products rounded, then added), so both
  * paths give the same floats bit for bit with the same compiler and flags (tests/test_speed.py).
  * Worth it where the compiler vectorises the portable loop badly: int8 and float16 weights with GCC
- * (measured, README "Speed"). Not for FPU-less or scalar-FPU microcontrollers (GNU vectors are
+ * (measured, docs/speed.md). Not for FPU-less or scalar-FPU microcontrollers (GNU vectors are
  * lowered to scalar code there, with more register pressure than the portable loop). */
-#if defined(KC_SIMD) && (defined(__GNUC__) || defined(__clang__))
+#if defined(KC_SIMD) && (defined(__GNUC__) || defined(__clang__)) && !KC__DOUBLE
 #ifndef KC_SIMD_LANES
 #if defined(__AVX__)
 #define KC_SIMD_LANES 8
@@ -111,7 +174,7 @@ extern "C" {
 #include <arm_neon.h>
 #endif
 /* Which weight types take the vector path: those the target widens in one or two instructions
- * (elsewhere the lane-by-lane widening is slower than the portable loop, measured, README "Speed"). */
+ * (elsewhere the lane-by-lane widening is slower than the portable loop, measured, docs/speed.md). */
 #define KC__VEC_F32 1
 #if defined(__SSE4_1__) || defined(__ARM_NEON)
 #define KC__VEC_I8 1
@@ -237,33 +300,35 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
 /* KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC) defines
  *   static inline void name(float *acc, const wtype *W, int ld, const float *x, int n, int width)
  * acc (width,) += x (n,) @ W[0:n][0:width], rows ld weights apart (width <= KC_BLOCK), each weight
- * widened to float by LOAD (float32, float16 and int8 kernels share this one loop; LOADV widens a
- * vector of them on the optional KC_SIMD path, which takes the first columns when VEC is 1).
+ * read through its pointer and widened to float by LOAD (float32, float16 and int8 kernels share
+ * this one loop; LOADV widens a vector of them on the optional KC_SIMD path, which takes the first
+ * columns when VEC is 1).
  * Four rows per pass, each added in turn: the sum order is k = 0..n-1, as in the plain loop
  * `for k: for j: acc[j] += x[k] * W[k][j]`, so the result is bit-identical to it. The inner loop has
  * independent lanes (and a constant trip count once inlined), so compilers vectorise it without
  * -ffast-math. */
 #define KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC)                                               \
-    KC__ACC_INLINE void name(float *acc, const wtype *W, int ld, const float *x, int n, int width) \
+    KC__ACC_INLINE void name(kc_float *acc, const wtype *W, int ld, const kc_float *x, int n, int width) \
     {                                                                                               \
         const int n4 = n - n % 4;                                                                   \
         int j0 = 0, k, j;                                                                           \
         KC__VEC_BLOCKS(wtype, LOADV, VEC)                                                           \
         for (k = 0; k < n4; k += 4) {                                                               \
-            const float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];                     \
+            const kc_float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];                  \
             const wtype *w0 = W + (size_t)k * (size_t)ld;                                           \
             const wtype *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;                                \
             for (j = j0; j < width; ++j) {                                                          \
-                acc[j] = KC__MAC(KC__MAC(KC__MAC(KC__MAC(acc[j], x0, LOAD(w0[j])), x1, LOAD(w1[j])),  \
-                                         x2, LOAD(w2[j])),                                          \
-                                 x3, LOAD(w3[j]));                                                  \
+                acc[j] = KC__MAC(KC__MAC(KC__MAC(KC__MAC(acc[j], x0, LOAD(w0 + j)),                 \
+                                                 x1, LOAD(w1 + j)),                                 \
+                                         x2, LOAD(w2 + j)),                                         \
+                                 x3, LOAD(w3 + j));                                                 \
             }                                                                                       \
         }                                                                                           \
         for (k = n4; k < n; ++k) {                                                                  \
-            const float xk = x[k];                                                                  \
+            const kc_float xk = x[k];                                                               \
             const wtype *w = W + (size_t)k * (size_t)ld;                                            \
             for (j = j0; j < width; ++j) {                                                          \
-                acc[j] = KC__MAC(acc[j], xk, LOAD(w[j]));                                           \
+                acc[j] = KC__MAC(acc[j], xk, LOAD(w + j));                                          \
             }                                                                                       \
         }                                                                                           \
     }
@@ -275,15 +340,15 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
  * pre-activation in one pass per block of outputs (b may be NULL: no bias; U may be NULL: no
  * second product). Sum order per output: bias, then x[0..n_x-1], then h[0..n_h-1]. */
 #define KC__DEFINE_PREACT(name, wtype, ACC)                                                        \
-    static inline void name(float *z, const float *b, const wtype *W, const float *x, int n_x,   \
-                            const wtype *U, const float *h, int n_h, int n_out)                  \
+    static inline void name(kc_float *z, const kc_float *b, const wtype *W, const kc_float *x, int n_x,   \
+                            const wtype *U, const kc_float *h, int n_h, int n_out)               \
     {                                                                                               \
-        float acc[KC_BLOCK];                                                                        \
+        kc_float acc[KC_BLOCK];                                                                     \
         int j0, j;                                                                                  \
         for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {                                                  \
             const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;                        \
             for (j = 0; j < width; ++j) {                                                           \
-                acc[j] = b != NULL ? b[j0 + j] : 0.0f;                                              \
+                acc[j] = b != NULL ? KC_LOAD_WEIGHT(b + j0 + j) : 0.0f;                             \
             }                                                                                       \
             ACC(acc, W + j0, n_out, x, n_x, width);                                                 \
             if (U != NULL) {                                                                        \
@@ -295,17 +360,17 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
         }                                                                                           \
     }
 
-#define KC__LOAD_F32(w) (w)
+#define KC__LOAD_F32(p) KC_LOAD_WEIGHT(p)
 /* kc__acc: float32 kernels. */
-KC__DEFINE_ACC(kc__acc, float, KC__LOAD_F32, kc__vload_f32, KC__VEC_F32)
+KC__DEFINE_ACC(kc__acc, kc_float, KC__LOAD_F32, kc__vload_f32, KC__VEC_F32)
 /* kc_preact: float32 kernels W (n_x, n_out) and U (n_h, n_out). */
-KC__DEFINE_PREACT(kc_preact, float, kc__acc)
+KC__DEFINE_PREACT(kc_preact, kc_float, kc__acc)
 
 /* z (n_out,) += x (n_in,) @ W (n_in, n_out), W row-major (Keras' kernel layout); every z[j] is
  * summed in the order k = 0..n_in-1 (see kc__acc). */
-static inline void kc_matvec_acc(float *z, const float *W, const float *x, int n_in, int n_out)
+static inline void kc_matvec_acc(kc_float *z, const kc_float *W, const kc_float *x, int n_in, int n_out)
 {
-    float acc[KC_BLOCK];
+    kc_float acc[KC_BLOCK];
     int j0, j;
     for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {
         const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;
@@ -362,9 +427,10 @@ static inline float kc_half_to_float(uint16_t h)
 }
 #endif
 
-#define KC__LOAD_I8(w) ((float)(w))
+#define KC__LOAD_F16(p) kc_half_to_float(KC_LOAD_WEIGHT_U16(p))
+#define KC__LOAD_I8(p) ((kc_float)KC_LOAD_WEIGHT_I8(p))
 /* kc__acc with float16 weights (bit patterns, widened by kc_half_to_float). */
-KC__DEFINE_ACC(kc__acc_f16, uint16_t, kc_half_to_float, kc__vload_f16, KC__VEC_F16)
+KC__DEFINE_ACC(kc__acc_f16, uint16_t, KC__LOAD_F16, kc__vload_f16, KC__VEC_F16)
 /* kc__acc with int8 weights (unscaled: the caller multiplies by the per-output scale). */
 KC__DEFINE_ACC(kc__acc_i8, int8_t, KC__LOAD_I8, kc__vload_i8, KC__VEC_I8)
 /* kc_preact with float16 kernels W (n_x, n_out) and U (n_h, n_out); b stays float (may be NULL). */
@@ -374,11 +440,11 @@ KC__DEFINE_PREACT(kc_preact_f16, uint16_t, kc__acc_f16)
  * z[j] = b[j] + sW[j] * (x @ Wq)[j] + sU[j] * (h @ Uq)[j], with W[k][j] = sW[j] * Wq[k][j]
  * (symmetric: sW[j] = max_k |W[k][j]| / 127). b may be NULL; U (and sU) may be NULL.
  * Costs two blocks of KC_BLOCK floats of stack. */
-static inline void kc_preact_i8(float *z, const float *b, const int8_t *W, const float *sW, const float *x,
-                                int n_x, const int8_t *U, const float *sU, const float *h, int n_h, int n_out)
+static inline void kc_preact_i8(kc_float *z, const kc_float *b, const int8_t *W, const kc_float *sW, const kc_float *x,
+                                int n_x, const int8_t *U, const kc_float *sU, const kc_float *h, int n_h, int n_out)
 {
-    float acc[KC_BLOCK];
-    float accu[KC_BLOCK];
+    kc_float acc[KC_BLOCK];
+    kc_float accu[KC_BLOCK];
     int j0, j;
     for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {
         const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;
@@ -390,27 +456,27 @@ static inline void kc_preact_i8(float *z, const float *b, const int8_t *W, const
         if (U != NULL) {
             kc__acc_i8(accu, U + j0, n_out, h, n_h, width);
             for (j = 0; j < width; ++j) {
-                acc[j] = sW[j0 + j] * acc[j] + sU[j0 + j] * accu[j];
+                acc[j] = KC_LOAD_WEIGHT(sW + j0 + j) * acc[j] + KC_LOAD_WEIGHT(sU + j0 + j) * accu[j];
             }
         } else {
             for (j = 0; j < width; ++j) {
-                acc[j] = sW[j0 + j] * acc[j];
+                acc[j] = KC_LOAD_WEIGHT(sW + j0 + j) * acc[j];
             }
         }
         for (j = 0; j < width; ++j) {
-            z[j0 + j] = b != NULL ? b[j0 + j] + acc[j] : acc[j];
+            z[j0 + j] = b != NULL ? KC_LOAD_WEIGHT(b + j0 + j) + acc[j] : acc[j];
         }
     }
 }
 
 /* z (n,) = b (n,) */
-static inline void kc_copy(float *z, const float *b, int n)
+static inline void kc_copy(kc_float *z, const kc_float *b, int n)
 {
-    memcpy(z, b, (size_t)n * sizeof(float));
+    memcpy(z, b, (size_t)n * sizeof(kc_float));
 }
 
 /* z (n,) += b (n,) */
-static inline void kc_add(float *z, const float *b, int n)
+static inline void kc_add(kc_float *z, const kc_float *b, int n)
 {
     int j;
     for (j = 0; j < n; ++j) {
@@ -418,8 +484,17 @@ static inline void kc_add(float *z, const float *b, int n)
     }
 }
 
+/* z (n,) += b (n,), b a weight array (read with KC_LOAD_WEIGHT) */
+static inline void kc_add_weights(kc_float *z, const kc_float *b, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        z[j] += KC_LOAD_WEIGHT(b + j);
+    }
+}
+
 /* z (n,) = 0 */
-static inline void kc_zero(float *z, int n)
+static inline void kc_zero(kc_float *z, int n)
 {
     int j;
     for (j = 0; j < n; ++j) {
@@ -432,12 +507,12 @@ static inline void kc_zero(float *z, int n)
  * TensorFlow backend's nn.py); the formula is quoted above each function. */
 
 /* sigmoid: 1 / (1 + exp(-x)), in the form that never overflows exp (libm's expf). */
-static inline float kc__sigmoid_exact(float x)
+static inline kc_float kc__sigmoid_exact(kc_float x)
 {
     if (x >= 0.0f) {
-        return 1.0f / (1.0f + expf(-x));
+        return 1.0f / (1.0f + KC__EXP(-x));
     } else {
-        const float e = expf(x);
+        const kc_float e = KC__EXP(x);
         return e / (1.0f + e);
     }
 }
@@ -453,11 +528,12 @@ static inline float kc__sigmoid_exact(float x)
  *   rest of the range, both signs: tanh 3.9e-7 (x = 7.006), sigmoid 2.1e-7 (x = 13.83); both reach
  *   +-1 (tanh) or 0 and 1 (sigmoid) only within 6e-8. Odd symmetry of tanh is exact.
  *   NaN gives NaN. Only the tanh and sigmoid activations use it (silu, glu, mish, ... stay exact).
- * - KC_EXACT_MATH defined before including this header: libm's tanhf and expf.
+ * - KC_EXACT_MATH defined before including this header (or KC_FLOAT=double): libm's tanhf and expf
+ *   (tanh and exp in double).
  */
-#ifdef KC_EXACT_MATH
-static inline float kc_tanh(float x) { return tanhf(x); }
-static inline float kc_sigmoid(float x) { return kc__sigmoid_exact(x); }
+#if defined(KC_EXACT_MATH) || KC__DOUBLE
+static inline kc_float kc_tanh(kc_float x) { return KC__TANH(x); }
+static inline kc_float kc_sigmoid(kc_float x) { return kc__sigmoid_exact(x); }
 #else
 /* tanh(xc) = xc * P(xc^2) / Q(xc^2) for |xc| <= 9 (or NaN) */
 static inline float kc__tanh_clamped(float xc)
@@ -496,94 +572,94 @@ static inline float kc_sigmoid(float x) { return 0.5f + 0.5f * kc_tanh(0.5f * x)
 #endif
 
 /* softplus: log(1 + exp(x)), stable for large |x| like tf.math.softplus */
-static inline float kc_softplus(float x)
+static inline kc_float kc_softplus(kc_float x)
 {
     if (x > 15.0f) {
-        return x + expf(-x);
+        return x + KC__EXP(-x);
     }
     if (x < -15.0f) {
-        return expf(x);
+        return KC__EXP(x);
     }
-    return log1pf(expf(x));
+    return KC__LOG1P(KC__EXP(x));
 }
 
-static inline float kc_act_linear(float x) { return x; }
-static inline float kc_act_tanh(float x) { return kc_tanh(x); }
-static inline float kc_act_sigmoid(float x) { return kc_sigmoid(x); }
+static inline kc_float kc_act_linear(kc_float x) { return x; }
+static inline kc_float kc_act_tanh(kc_float x) { return kc_tanh(x); }
+static inline kc_float kc_act_sigmoid(kc_float x) { return kc_sigmoid(x); }
 /* relu: max(x, 0) */
-static inline float kc_act_relu(float x) { return x > 0.0f ? x : 0.0f; }
+static inline kc_float kc_act_relu(kc_float x) { return x > 0.0f ? x : 0.0f; }
 /* relu6: min(max(x, 0), 6) */
-static inline float kc_act_relu6(float x) { return x > 0.0f ? (x < 6.0f ? x : 6.0f) : 0.0f; }
+static inline kc_float kc_act_relu6(kc_float x) { return x > 0.0f ? (x < 6.0f ? x : 6.0f) : 0.0f; }
 /* leaky_relu (negative_slope = 0.2): x if x >= 0 else 0.2 x */
-static inline float kc_act_leaky_relu(float x) { return x >= 0.0f ? x : 0.2f * x; }
+static inline kc_float kc_act_leaky_relu(kc_float x) { return x >= 0.0f ? x : 0.2f * x; }
 /* elu (alpha = 1): x if x > 0 else expm1(x) */
-static inline float kc_act_elu(float x) { return x > 0.0f ? x : expm1f(x); }
+static inline kc_float kc_act_elu(kc_float x) { return x > 0.0f ? x : KC__EXPM1(x); }
 /* selu: scale * (x if x > 0 else alpha * expm1(x)) */
-static inline float kc_act_selu(float x)
+static inline kc_float kc_act_selu(kc_float x)
 {
-    const float alpha = 1.67326324235437728f;
-    const float scale = 1.05070098735548049f;
-    return x > 0.0f ? scale * x : scale * alpha * expm1f(x);
+    const kc_float alpha = 1.67326324235437728f;
+    const kc_float scale = 1.05070098735548049f;
+    return x > 0.0f ? scale * x : scale * alpha * KC__EXPM1(x);
 }
 /* celu (alpha = 1): max(x, 0) + alpha * expm1(min(x, 0) / alpha) */
-static inline float kc_act_celu(float x) { return (x > 0.0f ? x : 0.0f) + expm1f(x < 0.0f ? x : 0.0f); }
-static inline float kc_act_softplus(float x) { return kc_softplus(x); }
+static inline kc_float kc_act_celu(kc_float x) { return (x > 0.0f ? x : 0.0f) + KC__EXPM1(x < 0.0f ? x : 0.0f); }
+static inline kc_float kc_act_softplus(kc_float x) { return kc_softplus(x); }
 /* softsign: x / (1 + |x|) */
-static inline float kc_act_softsign(float x) { return x / (1.0f + fabsf(x)); }
+static inline kc_float kc_act_softsign(kc_float x) { return x / (1.0f + KC__FABS(x)); }
 /* silu / swish: x * sigmoid(x) */
-static inline float kc_act_silu(float x) { return x * kc__sigmoid_exact(x); }
+static inline kc_float kc_act_silu(kc_float x) { return x * kc__sigmoid_exact(x); }
 /* gelu (approximate = False): 0.5 x (1 + erf(x / sqrt(2))) */
-static inline float kc_act_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.707106781186547524f)); }
+static inline kc_float kc_act_gelu(kc_float x) { return 0.5f * x * (1.0f + KC__ERF(x * 0.707106781186547524f)); }
 /* exponential: exp(x) */
-static inline float kc_act_exponential(float x) { return expf(x); }
+static inline kc_float kc_act_exponential(kc_float x) { return KC__EXP(x); }
 /* hard_sigmoid (Keras 3): relu6(x + 3) / 6 */
-static inline float kc_act_hard_sigmoid(float x) { return kc_act_relu6(x + 3.0f) / 6.0f; }
+static inline kc_float kc_act_hard_sigmoid(kc_float x) { return kc_act_relu6(x + 3.0f) / 6.0f; }
 /* hard_silu / hard_swish: x * hard_sigmoid(x) */
-static inline float kc_act_hard_silu(float x) { return x * kc_act_hard_sigmoid(x); }
+static inline kc_float kc_act_hard_silu(kc_float x) { return x * kc_act_hard_sigmoid(x); }
 /* hard_tanh: clip(x, -1, 1) */
-static inline float kc_act_hard_tanh(float x) { return x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x); }
+static inline kc_float kc_act_hard_tanh(kc_float x) { return x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x); }
 /* hard_shrink (threshold = 0.5): x if |x| > 0.5 else 0 */
-static inline float kc_act_hard_shrink(float x) { return fabsf(x) > 0.5f ? x : 0.0f; }
+static inline kc_float kc_act_hard_shrink(kc_float x) { return KC__FABS(x) > 0.5f ? x : 0.0f; }
 /* soft_shrink (threshold = 0.5): x - 0.5 if x > 0.5, x + 0.5 if x < -0.5, else 0 */
-static inline float kc_act_soft_shrink(float x)
+static inline kc_float kc_act_soft_shrink(kc_float x)
 {
     return x > 0.5f ? x - 0.5f : (x < -0.5f ? x + 0.5f : 0.0f);
 }
 /* tanh_shrink: x - tanh(x) */
-static inline float kc_act_tanh_shrink(float x) { return x - tanhf(x); }
+static inline kc_float kc_act_tanh_shrink(kc_float x) { return x - KC__TANH(x); }
 /* sparse_plus: 0 if x <= -1, (x + 1)^2 / 4 if x < 1, else x */
-static inline float kc_act_sparse_plus(float x)
+static inline kc_float kc_act_sparse_plus(kc_float x)
 {
     return x <= -1.0f ? 0.0f : (x < 1.0f ? 0.25f * (x + 1.0f) * (x + 1.0f) : x);
 }
 /* sparse_sigmoid: 0 if x <= -1, 1 if x >= 1, else (x + 1) / 2 */
-static inline float kc_act_sparse_sigmoid(float x)
+static inline kc_float kc_act_sparse_sigmoid(kc_float x)
 {
     return x <= -1.0f ? 0.0f : (x >= 1.0f ? 1.0f : 0.5f * (x + 1.0f));
 }
 /* squareplus (b = 4): (x + sqrt(x^2 + b)) / 2 */
-static inline float kc_act_squareplus(float x) { return (x + sqrtf(x * x + 4.0f)) / 2.0f; }
+static inline kc_float kc_act_squareplus(kc_float x) { return (x + KC__SQRT(x * x + 4.0f)) / 2.0f; }
 /* mish: x * tanh(softplus(x)) */
-static inline float kc_act_mish(float x) { return x * tanhf(kc_softplus(x)); }
+static inline kc_float kc_act_mish(kc_float x) { return x * KC__TANH(kc_softplus(x)); }
 /* log_sigmoid: -softplus(-x) */
-static inline float kc_act_log_sigmoid(float x) { return -kc_softplus(-x); }
+static inline kc_float kc_act_log_sigmoid(kc_float x) { return -kc_softplus(-x); }
 
 /* Keras 2 definitions that differ from Keras 3 (models saved by Keras 2 / tf.keras / tf_keras;
  * tf_keras/src/backend.py and tf_keras/src/layers/activation/). */
 /* hard_sigmoid (Keras 2 backend.hard_sigmoid): clip(0.2 x + 0.5, 0, 1) */
-static inline float kc_act_hard_sigmoid_k2(float x)
+static inline kc_float kc_act_hard_sigmoid_k2(kc_float x)
 {
-    const float y = 0.2f * x + 0.5f;
+    const kc_float y = 0.2f * x + 0.5f;
     return y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
 }
 /* LeakyReLU layer as activation (Keras 2 default alpha = 0.3): x if x >= 0 else 0.3 x */
-static inline float kc_act_leaky_relu_k2(float x) { return x >= 0.0f ? x : 0.3f * x; }
+static inline kc_float kc_act_leaky_relu_k2(kc_float x) { return x >= 0.0f ? x : 0.3f * x; }
 /* ThresholdedReLU layer as activation (Keras 2 default theta = 1): x if x > 1 else 0 */
-static inline float kc_act_thresholded_relu_k2(float x) { return x > 1.0f ? x : 0.0f; }
+static inline kc_float kc_act_thresholded_relu_k2(kc_float x) { return x > 1.0f ? x : 0.0f; }
 
 /* kc_vec_NAME(v, n): apply activation NAME to each of the n values of v, in place. */
 #define KC__VEC_ELEMENTWISE(name)                                  \
-    static inline void kc_vec_##name(float *v, int n)              \
+    static inline void kc_vec_##name(kc_float *v, int n)           \
     {                                                              \
         int j;                                                     \
         for (j = 0; j < n; ++j) {                                  \
@@ -624,15 +700,15 @@ KC__VEC_ELEMENTWISE(thresholded_relu_k2)
  * vector of one timestep (the units of a layer). */
 
 /* softmax: exp(x - max) / sum(exp(x - max)) */
-static inline void kc_vec_softmax(float *v, int n)
+static inline void kc_vec_softmax(kc_float *v, int n)
 {
     int j;
-    float m = v[0], s = 0.0f;
+    kc_float m = v[0], s = 0.0f;
     for (j = 1; j < n; ++j) {
         m = v[j] > m ? v[j] : m;
     }
     for (j = 0; j < n; ++j) {
-        v[j] = expf(v[j] - m);
+        v[j] = KC__EXP(v[j] - m);
         s += v[j];
     }
     for (j = 0; j < n; ++j) {
@@ -641,17 +717,17 @@ static inline void kc_vec_softmax(float *v, int n)
 }
 
 /* log_softmax: x - max - log(sum(exp(x - max))) */
-static inline void kc_vec_log_softmax(float *v, int n)
+static inline void kc_vec_log_softmax(kc_float *v, int n)
 {
     int j;
-    float m = v[0], s = 0.0f, ls;
+    kc_float m = v[0], s = 0.0f, ls;
     for (j = 1; j < n; ++j) {
         m = v[j] > m ? v[j] : m;
     }
     for (j = 0; j < n; ++j) {
-        s += expf(v[j] - m);
+        s += KC__EXP(v[j] - m);
     }
-    ls = logf(s);
+    ls = KC__LOG(s);
     for (j = 0; j < n; ++j) {
         v[j] = v[j] - m - ls;
     }
@@ -663,32 +739,32 @@ static inline void kc_vec_log_softmax(float *v, int n)
  * out = max(x - tau, 0). (Keras sums the running sums, where the paper uses c_k alone; we follow
  * Keras.) Each element's sorted position and running sum are found by counting, O(n^2), so no
  * scratch memory is needed; tied values give the same sorted sequence in any order. */
-static inline void kc_vec_sparsemax(float *v, int n)
+static inline void kc_vec_sparsemax(kc_float *v, int n)
 {
     int i, j, k = 0;
-    float csum = 0.0f, tau;
+    kc_float csum = 0.0f, tau;
     for (i = 0; i < n; ++i) {
         int r = 1;
-        float c = v[i];
+        kc_float c = v[i];
         for (j = 0; j < n; ++j) {
             if (v[j] > v[i] || (v[j] == v[i] && j < i)) {
                 ++r;
                 c += v[j];
             }
         }
-        if (v[i] - (c - 1.0f) / (float)r > 0.0f) {
+        if (v[i] - (c - 1.0f) / (kc_float)r > 0.0f) {
             ++k;
             csum += c;
         }
     }
-    tau = (csum - 1.0f) / (float)k;
+    tau = (csum - 1.0f) / (kc_float)k;
     for (i = 0; i < n; ++i) {
         v[i] = v[i] - tau > 0.0f ? v[i] - tau : 0.0f;
     }
 }
 
 /* glu (Dense only): out[j] = x[j] * sigmoid(x[j + n/2]), j < n/2; writes n/2 values in place. */
-static inline void kc_vec_glu(float *v, int n)
+static inline void kc_vec_glu(kc_float *v, int n)
 {
     int j, h = n / 2;
     for (j = 0; j < h; ++j) {
@@ -702,14 +778,14 @@ static inline void kc_vec_glu(float *v, int n)
 
 /* Keras ReLU layer (activations.relu): y = x if x > threshold else 0; clipped to [0, max_value]
  * when clip; then y -= negative_slope * relu(threshold - x). */
-static inline void kc_vec_relu_ext(float *y, const float *x, int n, float negative_slope, int clip,
-                                   float max_value, float threshold)
+static inline void kc_vec_relu_ext(kc_float *y, const kc_float *x, int n, kc_float negative_slope, int clip,
+                                   kc_float max_value, kc_float threshold)
 {
     int j;
     for (j = 0; j < n; ++j) {
-        const float v = x[j];
-        const float below = threshold - v;
-        float r = v > threshold ? v : 0.0f;
+        const kc_float v = x[j];
+        const kc_float below = threshold - v;
+        kc_float r = v > threshold ? v : 0.0f;
         if (clip) {
             r = r < 0.0f ? 0.0f : (r > max_value ? max_value : r);
         }
@@ -718,27 +794,27 @@ static inline void kc_vec_relu_ext(float *y, const float *x, int n, float negati
 }
 
 /* Keras ELU layer (TensorFlow backend elu): y = x if x > 0 else alpha * expm1(x). */
-static inline void kc_vec_elu_alpha(float *y, const float *x, int n, float alpha)
+static inline void kc_vec_elu_alpha(kc_float *y, const kc_float *x, int n, kc_float alpha)
 {
     int j;
     for (j = 0; j < n; ++j) {
-        y[j] = x[j] > 0.0f ? x[j] : alpha * expm1f(x[j]);
+        y[j] = x[j] > 0.0f ? x[j] : alpha * KC__EXPM1(x[j]);
     }
 }
 
 /* Keras PReLU.call: y = relu(x) - alpha * relu(-x), alpha (n,) per feature. */
-static inline void kc_vec_prelu(float *y, const float *x, const float *alpha, int n)
+static inline void kc_vec_prelu(kc_float *y, const kc_float *x, const kc_float *alpha, int n)
 {
     int j;
     for (j = 0; j < n; ++j) {
-        const float v = x[j];
+        const kc_float v = x[j];
         y[j] = (v > 0.0f ? v : 0.0f) - alpha[j] * (v < 0.0f ? -v : 0.0f);
     }
 }
 
 /* y (n,) = x (n,) * a (n,) + c (n,): BatchNormalization at inference and Rescaling, with the
  * per-feature factor and offset folded by kerasc from the layer's weights. */
-static inline void kc_vec_affine(float *y, const float *x, const float *a, const float *c, int n)
+static inline void kc_vec_affine(kc_float *y, const kc_float *x, const kc_float *a, const kc_float *c, int n)
 {
     int j;
     for (j = 0; j < n; ++j) {
@@ -748,7 +824,7 @@ static inline void kc_vec_affine(float *y, const float *x, const float *a, const
 
 /* Keras Normalization (preprocessing) at inference: y = (x - mean) / max(sqrt(variance), eps),
  * with d = max(sqrt(variance), eps) computed by kerasc from the layer's weights. */
-static inline void kc_vec_standardize(float *y, const float *x, const float *mean, const float *d, int n)
+static inline void kc_vec_standardize(kc_float *y, const kc_float *x, const kc_float *mean, const kc_float *d, int n)
 {
     int j;
     for (j = 0; j < n; ++j) {
@@ -761,23 +837,23 @@ static inline void kc_vec_standardize(float *y, const float *x, const float *mea
  *   y = x * inv + (beta - mean * inv)
  * gamma and beta may be NULL (scale=False, center=False). rms: Keras 3's deprecated rms_scaling=True,
  * y = x * rsqrt(variance + epsilon) * gamma (the variance, not the mean square, as Keras computes it). */
-static inline void kc_layer_norm(float *y, const float *x, const float *gamma, const float *beta, int n,
-                                 float epsilon, int rms)
+static inline void kc_layer_norm(kc_float *y, const kc_float *x, const kc_float *gamma, const kc_float *beta, int n,
+                                 kc_float epsilon, int rms)
 {
     int j;
-    float mean = 0.0f, var = 0.0f, r;
+    kc_float mean = 0.0f, var = 0.0f, r;
     for (j = 0; j < n; ++j) {
         mean += x[j];
     }
-    mean /= (float)n;
+    mean /= (kc_float)n;
     for (j = 0; j < n; ++j) {
-        const float d = x[j] - mean;
+        const kc_float d = x[j] - mean;
         var += d * d;
     }
-    var /= (float)n;
-    r = 1.0f / sqrtf(var + epsilon);
+    var /= (kc_float)n;
+    r = 1.0f / KC__SQRT(var + epsilon);
     for (j = 0; j < n; ++j) {
-        const float inv = gamma != NULL ? r * gamma[j] : r;
+        const kc_float inv = gamma != NULL ? r * gamma[j] : r;
         if (rms) {
             y[j] = x[j] * r * (gamma != NULL ? gamma[j] : 1.0f);
         } else {
@@ -791,7 +867,7 @@ static inline void kc_layer_norm(float *y, const float *x, const float *gamma, c
  *   average: acc += x * keep; count[0] += keep; y = acc / count  (keep: 1, or the mask of the step;
  *            a prefix with every step masked gives 0 / 0, as Keras does)
  *   max:     y = x at the first step, else max(y, x) */
-static inline void kc_pool_avg_step(float *y, float *acc, float *count, const float *x, float keep, int n)
+static inline void kc_pool_avg_step(kc_float *y, kc_float *acc, kc_float *count, const kc_float *x, kc_float keep, int n)
 {
     int j;
     count[0] += keep;
@@ -801,7 +877,7 @@ static inline void kc_pool_avg_step(float *y, float *acc, float *count, const fl
     }
 }
 
-static inline void kc_pool_max_step(float *y, float *count, const float *x, int n)
+static inline void kc_pool_max_step(kc_float *y, kc_float *count, const kc_float *x, int n)
 {
     int j;
     for (j = 0; j < n; ++j) {
