@@ -97,13 +97,14 @@ void cm_mark(void);
 float cm_in[{T} * {P}_INPUT_SIZE] __attribute__((section(".noinit")));
 float cm_out[{T} * {out_n}] __attribute__((section(".noinit")));
 static {p}_state st;
+static {p}_scratch scr; /* per-step scratch, apart from the state (static: counted in RAM, not stack) */
 int main(void)
 {{
     int t;
     {p}_reset(&st);
     cm_mark();
     for (t = 0; t < {T}; ++t) {{
-        {p}_step(&st, cm_in + t * {P}_INPUT_SIZE, cm_out + t * {out_n});
+        {p}_step(&st, &scr, cm_in + t * {P}_INPUT_SIZE, cm_out + t * {out_n});
         cm_mark();
     }}
     return 0;
