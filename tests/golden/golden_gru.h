@@ -24,8 +24,8 @@
 #include <string.h>
 #include "kc_runtime.h"
 
-#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 3
-#error "golden_gru.h needs kc_runtime.h version 3: regenerate it with the kerasc that wrote kc_runtime.h"
+#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 4
+#error "golden_gru.h needs kc_runtime.h version 4: regenerate it with the kerasc that wrote kc_runtime.h"
 #endif
 
 #ifdef __cplusplus
@@ -125,14 +125,14 @@ static inline void golden_gru__l0_step(golden_gru_state *st, const float *x /* [
     float *z_t = st->scratch + 6; /* [2] h_tm1 @ U_h + rb_h */
     int j;
     /* z_z = b_z + x @ W_z + h_tm1 @ U_z + rb_z */
-    kc_preact(z_z, golden_gru__l0_b_z, &golden_gru__l0_W_z[0][0], x, 1, &golden_gru__l0_U_z[0][0], st->l0_h, 2, 2);
+    kc_preact(golden_gru__l0_b_z, &golden_gru__l0_W_z[0][0], x, &golden_gru__l0_U_z[0][0], st->l0_h, z_z, 1, 2, 2);
     kc_add(z_z, golden_gru__l0_rb_z, 2);
     /* z_r = b_r + x @ W_r + h_tm1 @ U_r + rb_r */
-    kc_preact(z_r, golden_gru__l0_b_r, &golden_gru__l0_W_r[0][0], x, 1, &golden_gru__l0_U_r[0][0], st->l0_h, 2, 2);
+    kc_preact(golden_gru__l0_b_r, &golden_gru__l0_W_r[0][0], x, &golden_gru__l0_U_r[0][0], st->l0_h, z_r, 1, 2, 2);
     kc_add(z_r, golden_gru__l0_rb_r, 2);
     /* z_t = rb_h + h_tm1 @ U_h;  z_h = b_h + x @ W_h */
-    kc_preact(z_t, golden_gru__l0_rb_h, &golden_gru__l0_U_h[0][0], st->l0_h, 2, NULL, NULL, 0, 2);
-    kc_preact(z_h, golden_gru__l0_b_h, &golden_gru__l0_W_h[0][0], x, 1, NULL, NULL, 0, 2);
+    kc_preact(golden_gru__l0_rb_h, &golden_gru__l0_U_h[0][0], st->l0_h, NULL, NULL, z_t, 2, 0, 2);
+    kc_preact(golden_gru__l0_b_h, &golden_gru__l0_W_h[0][0], x, NULL, NULL, z_h, 1, 0, 2);
     /* every product has read h_tm1: activations and state update in one pass over the units
      * (branch-free activations, so the loop vectorises) */
     for (j = 0; j < 2; ++j) {
@@ -162,9 +162,9 @@ static const float golden_gru__l1_U[2][2] = {
 static inline void golden_gru__l1_step(golden_gru_state *st, const float *x /* [2] */)
 {
     float *z = st->scratch; /* [2] */
-    kc_preact(z, NULL, &golden_gru__l1_W[0][0], x, 2, &golden_gru__l1_U[0][0], st->l1_h, 2, 2);
+    kc_preact(NULL, &golden_gru__l1_W[0][0], x, &golden_gru__l1_U[0][0], st->l1_h, z, 2, 2, 2);
     kc_vec_tanh(z, 2);
-    kc_copy(st->l1_h, z, 2);
+    kc_copy(z, st->l1_h, 2);
 }
 
 /* ------------------------------------------------------------------ model */

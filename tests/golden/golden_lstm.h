@@ -24,8 +24,8 @@
 #include <string.h>
 #include "kc_runtime.h"
 
-#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 3
-#error "golden_lstm.h needs kc_runtime.h version 3: regenerate it with the kerasc that wrote kc_runtime.h"
+#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 4
+#error "golden_lstm.h needs kc_runtime.h version 4: regenerate it with the kerasc that wrote kc_runtime.h"
 #endif
 
 #ifdef __cplusplus
@@ -137,13 +137,13 @@ static inline void golden_lstm__l0_step(golden_lstm_state *st, const float *x /*
     float *z_o = st->scratch + 9; /* [3] */
     int j;
     /* z_i = b_i + x @ W_i + h_tm1 @ U_i */
-    kc_preact(z_i, golden_lstm__l0_b_i, &golden_lstm__l0_W_i[0][0], x, 2, &golden_lstm__l0_U_i[0][0], st->l0_h, 3, 3);
+    kc_preact(golden_lstm__l0_b_i, &golden_lstm__l0_W_i[0][0], x, &golden_lstm__l0_U_i[0][0], st->l0_h, z_i, 2, 3, 3);
     /* z_f = b_f + x @ W_f + h_tm1 @ U_f */
-    kc_preact(z_f, golden_lstm__l0_b_f, &golden_lstm__l0_W_f[0][0], x, 2, &golden_lstm__l0_U_f[0][0], st->l0_h, 3, 3);
+    kc_preact(golden_lstm__l0_b_f, &golden_lstm__l0_W_f[0][0], x, &golden_lstm__l0_U_f[0][0], st->l0_h, z_f, 2, 3, 3);
     /* z_c = b_c + x @ W_c + h_tm1 @ U_c */
-    kc_preact(z_c, golden_lstm__l0_b_c, &golden_lstm__l0_W_c[0][0], x, 2, &golden_lstm__l0_U_c[0][0], st->l0_h, 3, 3);
+    kc_preact(golden_lstm__l0_b_c, &golden_lstm__l0_W_c[0][0], x, &golden_lstm__l0_U_c[0][0], st->l0_h, z_c, 2, 3, 3);
     /* z_o = b_o + x @ W_o + h_tm1 @ U_o */
-    kc_preact(z_o, golden_lstm__l0_b_o, &golden_lstm__l0_W_o[0][0], x, 2, &golden_lstm__l0_U_o[0][0], st->l0_h, 3, 3);
+    kc_preact(golden_lstm__l0_b_o, &golden_lstm__l0_W_o[0][0], x, &golden_lstm__l0_U_o[0][0], st->l0_h, z_o, 2, 3, 3);
     /* every product has read h_tm1 and c_tm1: activations and state update in one pass over the
      * units (branch-free activations, so the loop vectorises) */
     for (j = 0; j < 3; ++j) {
@@ -172,7 +172,7 @@ static const float golden_lstm__l1_b[2] = { 0.232999995f, -0.0469999984f };
 static inline void golden_lstm__l1_step(golden_lstm_state *st, const float *x /* [3] */)
 {
     float *y = st->l1_y; /* [2] */
-    kc_preact(y, golden_lstm__l1_b, &golden_lstm__l1_W[0][0], x, 3, NULL, NULL, 0, 2);
+    kc_preact(golden_lstm__l1_b, &golden_lstm__l1_W[0][0], x, NULL, NULL, y, 3, 0, 2);
     kc_vec_softmax(y, 2);
 }
 
