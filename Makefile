@@ -55,9 +55,10 @@ firmware: setup
 	qemu-system-arm -M mps2-an386 -nographic -semihosting -kernel $(FW_BUILD)/activity_fw.elf
 	qemu-system-arm -M mps2-an386 -nographic -semihosting -kernel $(FW_BUILD)/activity_selftest_fw.elf
 
-# README's supported-layers table from the layer registry (a test fails when it is stale).
+# The supported-layers table of docs/layers.md from the layer registry (a test fails when it is stale).
+# The site itself: `$(PY) -m mkdocs serve` (make test builds it with --strict).
 docs: setup
-	$(PY) -m kerasc.docs --write README.md
+	$(PY) -m kerasc.docs --write docs/layers.md
 
 # docs/img/report.png (the verify report of the demo, in headless Chromium) and docs/inspect.txt.
 docs-assets: setup

@@ -1,7 +1,8 @@
 /* kc_runtime.h - kerasc runtime kernels, shared by every generated model header.
  *
  * Portable C99 (also valid C++), header-only, no heap, no mutable globals, float32 arithmetic only
- * (no double anywhere: Cortex-M FPUs are single-precision). Everything is `static inline` with the
+ * (no double anywhere: Cortex-M FPUs are single-precision; KC_FLOAT=double builds the same code in
+ * double precision as `kerasc verify`'s exact reference, not for firmware). Everything is `static inline` with the
  * `kc_` prefix (`kc__` for private helpers), so any number of generated headers can share one
  * translation unit. Generated headers check KC_RUNTIME_VERSION and refuse another version.
  *
@@ -11,21 +12,23 @@
  *   the same array as an [in] one only where the comment says so.
  *
  * Layout of this file:
- *   1. portable kernels: copies, activations, per-feature layers, pooling, the float16 decoder and
- *      the gate-product loop (written once as a macro, for float32, float16 and int8 weights);
+ *   1. portable kernels: the scalar type kc_float and weight reads, copies, activations, per-feature
+ *      layers, pooling, the float16 decoder and the gate-product loop (written once as a macro, for
+ *      float32, float16 and int8 weights);
  *   2. target-specific paths: fused multiply-add selection, the optional KC_SIMD vector blocks,
  *      hardware float16 conversion;
  *   3. the gate-product kernels kc_preact, kc_preact_f16, kc_preact_i8, built from 1 and 2;
  *   4. optional activations (they need expm1f, log1pf or erff, which some C libraries lack): compiled
  *      when a header that includes this file defines KC_USE_<NAME>, or KC_USE_ALL_ACTIVATIONS.
- * docs/runtime.md describes the macros (KC_BLOCK, KC_NO_FMA, KC_SIMD, KC_EXACT_MATH, ...) and the
+ * docs/runtime.md describes the macros (KC_BLOCK, KC_NO_FMA, KC_SIMD, KC_EXACT_MATH, KC_FLOAT,
+ * KC_WEIGHTS_PROGMEM, ...) and the
  * targets tested.
  * SPDX-License-Identifier: MIT
  */
 #ifndef KC_RUNTIME_H_INCLUDED
 #define KC_RUNTIME_H_INCLUDED
 
-#define KC_RUNTIME_VERSION 4
+#define KC_RUNTIME_VERSION 5
 #define KC_RUNTIME_QUANT 1 /* has kc_preact_f16 and kc_preact_i8 (headers with --weights float16 / int8) */
 
 #include <math.h>
@@ -46,16 +49,77 @@ extern "C" {
 
 /* =============================================================== 1. portable kernels */
 
+/* ---------------------------------------------------------------- scalar type
+ * kc_float: the type of every value, weight, state and product of the runtime and the generated
+ * headers. float by default. Compiled with -DKC_FLOAT=double, the same code runs in double precision:
+ * weights keep their float32 values (the initializers are float literals), every activation is libm's
+ * double function (the fast tanh/sigmoid, FMA and KC_SIMD are off), so the result is the model's float32
+ * weights computed in (nearly) exact arithmetic: `kerasc verify` uses it as the reference. Any other
+ * value is an error. The _BYTES macros of a generated header count the float build. */
+#define KC__IS_float 1
+#define KC__IS_double 2
+#define KC__IS(t) KC__IS2(t)
+#define KC__IS2(t) KC__IS_##t
+#ifndef KC_FLOAT
+#define KC_FLOAT float
+#endif
+#if KC__IS(KC_FLOAT) == 2
+#define KC__DOUBLE 1
+typedef double kc_float;
+#define KC__EXP(x) exp(x)
+#define KC__TANH(x) tanh(x)
+#define KC__EXPM1(x) expm1(x)
+#define KC__LOG1P(x) log1p(x)
+#define KC__ERF(x) erf(x)
+#define KC__SQRT(x) sqrt(x)
+#define KC__FABS(x) fabs(x)
+#define KC__LOG(x) log(x)
+#else
+#if KC__IS(KC_FLOAT) != 1
+#error "KC_FLOAT must be float or double"
+#endif
+#define KC__DOUBLE 0
+typedef float kc_float;
+#define KC__EXP(x) expf(x)
+#define KC__TANH(x) tanhf(x)
+#define KC__EXPM1(x) expm1f(x)
+#define KC__LOG1P(x) log1pf(x)
+#define KC__ERF(x) erff(x)
+#define KC__SQRT(x) sqrtf(x)
+#define KC__FABS(x) fabsf(x)
+#define KC__LOG(x) logf(x)
+#endif
+
+/* KC_LOAD_WEIGHT(p): the float weight *p, for every weight the product kernels read (kernels,
+ * biases, int8 scales); KC_LOAD_WEIGHT_U16(p) and KC_LOAD_WEIGHT_I8(p) read float16 (bits) and int8
+ * kernels. Plain loads, unless the weights live in another address space: with KC_WEIGHTS_PROGMEM
+ * (AVR) the generated headers put the weights in flash (PROGMEM) and these read them from there. */
+#if defined(KC_WEIGHTS_PROGMEM)
+#include <avr/pgmspace.h>
+#define KC_LOAD_WEIGHT(p) pgm_read_float(p)
+#define KC_LOAD_WEIGHT_U16(p) pgm_read_word(p)
+#define KC_LOAD_WEIGHT_I8(p) ((int8_t)pgm_read_byte(p))
+#endif
+#ifndef KC_LOAD_WEIGHT
+#define KC_LOAD_WEIGHT(p) (*(p))
+#endif
+#ifndef KC_LOAD_WEIGHT_U16
+#define KC_LOAD_WEIGHT_U16(p) (*(p))
+#endif
+#ifndef KC_LOAD_WEIGHT_I8
+#define KC_LOAD_WEIGHT_I8(p) (*(p))
+#endif
+
 /* ---------------------------------------------------------------- copies */
 
 /* y = x.  x (n,) [in], y (n,) [out] */
-static inline void kc_copy(const float *x, float *y, int n)
+static inline void kc_copy(const kc_float *x, kc_float *y, int n)
 {
-    memcpy(y, x, (size_t)n * sizeof(float));
+    memcpy(y, x, (size_t)n * sizeof(kc_float));
 }
 
 /* z += b.  z (n,) [in,out], b (n,) [in] */
-static inline void kc_add(float *z, const float *b, int n)
+static inline void kc_add(kc_float *z, const kc_float *b, int n)
 {
     int j;
     for (j = 0; j < n; ++j) {
@@ -63,8 +127,17 @@ static inline void kc_add(float *z, const float *b, int n)
     }
 }
 
+/* z += b, b a weight array (read with KC_LOAD_WEIGHT).  z (n,) [in,out], b (n,) [in] */
+static inline void kc_add_weights(kc_float *z, const kc_float *b, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        z[j] += KC_LOAD_WEIGHT(b + j);
+    }
+}
+
 /* y = 0.  y (n,) [out] */
-static inline void kc_zero(float *y, int n)
+static inline void kc_zero(kc_float *y, int n)
 {
     int j;
     for (j = 0; j < n; ++j) {
@@ -77,12 +150,12 @@ static inline void kc_zero(float *y, int n)
  * (keras/src/activations/activations.py and the TensorFlow backend's nn.py), quoted above it. */
 
 /* sigmoid: 1 / (1 + exp(-x)), in the form that never overflows exp (libm's expf). */
-static inline float kc__sigmoid_exact(float x)
+static inline kc_float kc__sigmoid_exact(kc_float x)
 {
     if (x >= 0.0f) {
-        return 1.0f / (1.0f + expf(-x));
+        return 1.0f / (1.0f + KC__EXP(-x));
     } else {
-        const float e = expf(x);
+        const kc_float e = KC__EXP(x);
         return e / (1.0f + e);
     }
 }
@@ -92,10 +165,10 @@ static inline float kc__sigmoid_exact(float x)
  *   benchmarks/fit_tanh.py); sigmoid(x) = 0.5 + 0.5 * tanh(x / 2). Branch-free and float-only, so the
  *   loop over units vectorises. Maximum absolute error (tests/test_activations.py): tanh 3.9e-7,
  *   sigmoid 2.1e-7; odd symmetry exact; NaN gives NaN.
- * - KC_EXACT_MATH defined: libm's tanhf and expf. */
-#ifdef KC_EXACT_MATH
-static inline float kc_act_tanh(float x) { return tanhf(x); }
-static inline float kc_act_sigmoid(float x) { return kc__sigmoid_exact(x); }
+ * - KC_EXACT_MATH defined (or KC_FLOAT=double): libm's tanhf and expf (tanh and exp in double). */
+#if defined(KC_EXACT_MATH) || KC__DOUBLE
+static inline kc_float kc_act_tanh(kc_float x) { return KC__TANH(x); }
+static inline kc_float kc_act_sigmoid(kc_float x) { return kc__sigmoid_exact(x); }
 #else
 /* tanh(xc) = xc * P(xc^2) / Q(xc^2) for |xc| <= 9 (or NaN) */
 static inline float kc__tanh_clamped(float xc)
@@ -130,63 +203,63 @@ static inline float kc_act_tanh(float x)
 static inline float kc_act_sigmoid(float x) { return 0.5f + 0.5f * kc_act_tanh(0.5f * x); }
 #endif
 
-static inline float kc_act_linear(float x) { return x; }
+static inline kc_float kc_act_linear(kc_float x) { return x; }
 /* relu: max(x, 0) */
-static inline float kc_act_relu(float x) { return x > 0.0f ? x : 0.0f; }
+static inline kc_float kc_act_relu(kc_float x) { return x > 0.0f ? x : 0.0f; }
 /* relu6: min(max(x, 0), 6) */
-static inline float kc_act_relu6(float x) { return x > 0.0f ? (x < 6.0f ? x : 6.0f) : 0.0f; }
+static inline kc_float kc_act_relu6(kc_float x) { return x > 0.0f ? (x < 6.0f ? x : 6.0f) : 0.0f; }
 /* leaky_relu (negative_slope = 0.2): x if x >= 0 else 0.2 x */
-static inline float kc_act_leaky_relu(float x) { return x >= 0.0f ? x : 0.2f * x; }
+static inline kc_float kc_act_leaky_relu(kc_float x) { return x >= 0.0f ? x : 0.2f * x; }
 /* softsign: x / (1 + |x|) */
-static inline float kc_act_softsign(float x) { return x / (1.0f + fabsf(x)); }
+static inline kc_float kc_act_softsign(kc_float x) { return x / (1.0f + KC__FABS(x)); }
 /* silu / swish: x * sigmoid(x) */
-static inline float kc_act_silu(float x) { return x * kc__sigmoid_exact(x); }
+static inline kc_float kc_act_silu(kc_float x) { return x * kc__sigmoid_exact(x); }
 /* exponential: exp(x) */
-static inline float kc_act_exponential(float x) { return expf(x); }
+static inline kc_float kc_act_exponential(kc_float x) { return KC__EXP(x); }
 /* hard_sigmoid (Keras 3): relu6(x + 3) / 6 */
-static inline float kc_act_hard_sigmoid(float x) { return kc_act_relu6(x + 3.0f) / 6.0f; }
+static inline kc_float kc_act_hard_sigmoid(kc_float x) { return kc_act_relu6(x + 3.0f) / 6.0f; }
 /* hard_silu / hard_swish: x * hard_sigmoid(x) */
-static inline float kc_act_hard_silu(float x) { return x * kc_act_hard_sigmoid(x); }
+static inline kc_float kc_act_hard_silu(kc_float x) { return x * kc_act_hard_sigmoid(x); }
 /* hard_tanh: clip(x, -1, 1) */
-static inline float kc_act_hard_tanh(float x) { return x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x); }
+static inline kc_float kc_act_hard_tanh(kc_float x) { return x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x); }
 /* hard_shrink (threshold = 0.5): x if |x| > 0.5 else 0 */
-static inline float kc_act_hard_shrink(float x) { return fabsf(x) > 0.5f ? x : 0.0f; }
+static inline kc_float kc_act_hard_shrink(kc_float x) { return KC__FABS(x) > 0.5f ? x : 0.0f; }
 /* soft_shrink (threshold = 0.5): x - 0.5 if x > 0.5, x + 0.5 if x < -0.5, else 0 */
-static inline float kc_act_soft_shrink(float x)
+static inline kc_float kc_act_soft_shrink(kc_float x)
 {
     return x > 0.5f ? x - 0.5f : (x < -0.5f ? x + 0.5f : 0.0f);
 }
 /* tanh_shrink: x - tanh(x) */
-static inline float kc_act_tanh_shrink(float x) { return x - tanhf(x); }
+static inline kc_float kc_act_tanh_shrink(kc_float x) { return x - KC__TANH(x); }
 /* sparse_plus: 0 if x <= -1, (x + 1)^2 / 4 if x < 1, else x */
-static inline float kc_act_sparse_plus(float x)
+static inline kc_float kc_act_sparse_plus(kc_float x)
 {
     return x <= -1.0f ? 0.0f : (x < 1.0f ? 0.25f * (x + 1.0f) * (x + 1.0f) : x);
 }
 /* sparse_sigmoid: 0 if x <= -1, 1 if x >= 1, else (x + 1) / 2 */
-static inline float kc_act_sparse_sigmoid(float x)
+static inline kc_float kc_act_sparse_sigmoid(kc_float x)
 {
     return x <= -1.0f ? 0.0f : (x >= 1.0f ? 1.0f : 0.5f * (x + 1.0f));
 }
 /* squareplus (b = 4): (x + sqrt(x^2 + b)) / 2 */
-static inline float kc_act_squareplus(float x) { return (x + sqrtf(x * x + 4.0f)) / 2.0f; }
+static inline kc_float kc_act_squareplus(kc_float x) { return (x + KC__SQRT(x * x + 4.0f)) / 2.0f; }
 
 /* Keras 2 definitions that differ from Keras 3 (models saved by Keras 2 / tf.keras / tf_keras;
  * tf_keras/src/backend.py and tf_keras/src/layers/activation/). */
 /* hard_sigmoid (Keras 2 backend.hard_sigmoid): clip(0.2 x + 0.5, 0, 1) */
-static inline float kc_act_hard_sigmoid_k2(float x)
+static inline kc_float kc_act_hard_sigmoid_k2(kc_float x)
 {
-    const float y = 0.2f * x + 0.5f;
+    const kc_float y = 0.2f * x + 0.5f;
     return y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
 }
 /* LeakyReLU layer as activation (Keras 2 default alpha = 0.3): x if x >= 0 else 0.3 x */
-static inline float kc_act_leaky_relu_k2(float x) { return x >= 0.0f ? x : 0.3f * x; }
+static inline kc_float kc_act_leaky_relu_k2(kc_float x) { return x >= 0.0f ? x : 0.3f * x; }
 /* ThresholdedReLU layer as activation (Keras 2 default theta = 1): x if x > 1 else 0 */
-static inline float kc_act_thresholded_relu_k2(float x) { return x > 1.0f ? x : 0.0f; }
+static inline kc_float kc_act_thresholded_relu_k2(kc_float x) { return x > 1.0f ? x : 0.0f; }
 
 /* kc_vec_NAME(v, n): v = NAME(v) element by element.  v (n,) [in,out] */
 #define KC__VEC_ELEMENTWISE(name)                                  \
-    static inline void kc_vec_##name(float *v, int n)              \
+    static inline void kc_vec_##name(kc_float *v, int n)              \
     {                                                              \
         int j;                                                     \
         for (j = 0; j < n; ++j) {                                  \
@@ -219,15 +292,15 @@ KC__VEC_ELEMENTWISE(thresholded_relu_k2)
  * timestep (the units of a layer). Each: v (n,) [in,out]. */
 
 /* softmax: exp(x - max) / sum(exp(x - max)) */
-static inline void kc_vec_softmax(float *v, int n)
+static inline void kc_vec_softmax(kc_float *v, int n)
 {
     int j;
-    float m = v[0], s = 0.0f;
+    kc_float m = v[0], s = 0.0f;
     for (j = 1; j < n; ++j) {
         m = v[j] > m ? v[j] : m;
     }
     for (j = 0; j < n; ++j) {
-        v[j] = expf(v[j] - m);
+        v[j] = KC__EXP(v[j] - m);
         s += v[j];
     }
     for (j = 0; j < n; ++j) {
@@ -236,17 +309,17 @@ static inline void kc_vec_softmax(float *v, int n)
 }
 
 /* log_softmax: x - max - log(sum(exp(x - max))) */
-static inline void kc_vec_log_softmax(float *v, int n)
+static inline void kc_vec_log_softmax(kc_float *v, int n)
 {
     int j;
-    float m = v[0], s = 0.0f, ls;
+    kc_float m = v[0], s = 0.0f, ls;
     for (j = 1; j < n; ++j) {
         m = v[j] > m ? v[j] : m;
     }
     for (j = 0; j < n; ++j) {
-        s += expf(v[j] - m);
+        s += KC__EXP(v[j] - m);
     }
-    ls = logf(s);
+    ls = KC__LOG(s);
     for (j = 0; j < n; ++j) {
         v[j] = v[j] - m - ls;
     }
@@ -258,13 +331,13 @@ static inline void kc_vec_log_softmax(float *v, int n)
  * out = max(x - tau, 0). (Keras sums the running sums, where the paper uses c_k alone; we follow
  * Keras.) Each element's sorted position and running sum are found by counting, O(n^2), so no
  * scratch memory is needed; tied values give the same sorted sequence in any order. */
-static inline void kc_vec_sparsemax(float *v, int n)
+static inline void kc_vec_sparsemax(kc_float *v, int n)
 {
     int i, j, k = 0;
-    float csum = 0.0f, tau;
+    kc_float csum = 0.0f, tau;
     for (i = 0; i < n; ++i) {
         int r = 1;
-        float c = v[i];
+        kc_float c = v[i];
         for (j = 0; j < n; ++j) {
             /* v[j] ahead of v[i]: larger, or equal (>= and <=: == without -Wfloat-equal) and earlier */
             if (v[j] > v[i] || (v[j] >= v[i] && v[j] <= v[i] && j < i)) {
@@ -272,12 +345,12 @@ static inline void kc_vec_sparsemax(float *v, int n)
                 c += v[j];
             }
         }
-        if (v[i] - (c - 1.0f) / (float)r > 0.0f) {
+        if (v[i] - (c - 1.0f) / (kc_float)r > 0.0f) {
             ++k;
             csum += c;
         }
     }
-    tau = (csum - 1.0f) / (float)k;
+    tau = (csum - 1.0f) / (kc_float)k;
     for (i = 0; i < n; ++i) {
         v[i] = v[i] - tau > 0.0f ? v[i] - tau : 0.0f;
     }
@@ -285,7 +358,7 @@ static inline void kc_vec_sparsemax(float *v, int n)
 
 /* glu (Dense only): v[j] = v[j] * sigmoid(v[j + n/2]) for j < n/2.  v (n,) [in,out]: the first n/2
  * values are written. */
-static inline void kc_vec_glu(float *v, int n)
+static inline void kc_vec_glu(kc_float *v, int n)
 {
     int j, h = n / 2;
     for (j = 0; j < h; ++j) {
@@ -299,14 +372,14 @@ static inline void kc_vec_glu(float *v, int n)
 
 /* Keras ReLU layer (activations.relu): y = x if x > threshold else 0; clipped to [0, max_value]
  * when clip; then y -= negative_slope * relu(threshold - x). */
-static inline void kc_vec_relu_ext(const float *x, float *y, int n, float negative_slope, int clip,
-                                   float max_value, float threshold)
+static inline void kc_vec_relu_ext(const kc_float *x, kc_float *y, int n, kc_float negative_slope, int clip,
+                                   kc_float max_value, kc_float threshold)
 {
     int j;
     for (j = 0; j < n; ++j) {
-        const float v = x[j];
-        const float below = threshold - v;
-        float r = v > threshold ? v : 0.0f;
+        const kc_float v = x[j];
+        const kc_float below = threshold - v;
+        kc_float r = v > threshold ? v : 0.0f;
         if (clip) {
             r = r < 0.0f ? 0.0f : (r > max_value ? max_value : r);
         }
@@ -315,18 +388,18 @@ static inline void kc_vec_relu_ext(const float *x, float *y, int n, float negati
 }
 
 /* Keras PReLU.call: y = relu(x) - alpha * relu(-x).  alpha (n,) [in], one per feature. */
-static inline void kc_vec_prelu(const float *x, const float *alpha, float *y, int n)
+static inline void kc_vec_prelu(const kc_float *x, const kc_float *alpha, kc_float *y, int n)
 {
     int j;
     for (j = 0; j < n; ++j) {
-        const float v = x[j];
+        const kc_float v = x[j];
         y[j] = (v > 0.0f ? v : 0.0f) - alpha[j] * (v < 0.0f ? -v : 0.0f);
     }
 }
 
 /* y = x * a + c: BatchNormalization at inference and Rescaling, with the per-feature factor and
  * offset folded by kerasc from the layer's weights.  a, c (n,) [in] */
-static inline void kc_vec_affine(const float *x, const float *a, const float *c, float *y, int n)
+static inline void kc_vec_affine(const kc_float *x, const kc_float *a, const kc_float *c, kc_float *y, int n)
 {
     int j;
     for (j = 0; j < n; ++j) {
@@ -336,7 +409,7 @@ static inline void kc_vec_affine(const float *x, const float *a, const float *c,
 
 /* Keras Normalization (preprocessing) at inference: y = (x - mean) / d, with
  * d = max(sqrt(variance), eps) computed by kerasc from the layer's weights.  mean, d (n,) [in] */
-static inline void kc_vec_standardize(const float *x, const float *mean, const float *d, float *y, int n)
+static inline void kc_vec_standardize(const kc_float *x, const kc_float *mean, const kc_float *d, kc_float *y, int n)
 {
     int j;
     for (j = 0; j < n; ++j) {
@@ -350,23 +423,23 @@ static inline void kc_vec_standardize(const float *x, const float *mean, const f
  * gamma, beta (n,) [in], either may be NULL (scale=False, center=False). rms: Keras 3's deprecated
  * rms_scaling=True, y = x * rsqrt(variance + epsilon) * gamma (the variance, not the mean square, as
  * Keras computes it). */
-static inline void kc_layer_norm(const float *x, const float *gamma, const float *beta, float *y, int n,
-                                 float epsilon, int rms)
+static inline void kc_layer_norm(const kc_float *x, const kc_float *gamma, const kc_float *beta, kc_float *y, int n,
+                                 kc_float epsilon, int rms)
 {
     int j;
-    float mean = 0.0f, var = 0.0f, r;
+    kc_float mean = 0.0f, var = 0.0f, r;
     for (j = 0; j < n; ++j) {
         mean += x[j];
     }
-    mean /= (float)n;
+    mean /= (kc_float)n;
     for (j = 0; j < n; ++j) {
-        const float d = x[j] - mean;
+        const kc_float d = x[j] - mean;
         var += d * d;
     }
-    var /= (float)n;
-    r = 1.0f / sqrtf(var + epsilon);
+    var /= (kc_float)n;
+    r = 1.0f / KC__SQRT(var + epsilon);
     for (j = 0; j < n; ++j) {
-        const float inv = gamma != NULL ? r * gamma[j] : r;
+        const kc_float inv = gamma != NULL ? r * gamma[j] : r;
         if (rms) {
             y[j] = x[j] * r * (gamma != NULL ? gamma[j] : 1.0f);
         } else {
@@ -382,7 +455,7 @@ static inline void kc_layer_norm(const float *x, const float *gamma, const float
 /* average: acc += x * keep; count += keep; y = acc / count (keep: 1, or the mask of the step; a
  * prefix with every step masked gives 0 / 0, as Keras does).
  * acc (n,) [in,out], count (1,) [in,out], x (n,) [in], y (n,) [out] */
-static inline void kc_pool_avg_step(float *acc, float *count, const float *x, float *y, int n, float keep)
+static inline void kc_pool_avg_step(kc_float *acc, kc_float *count, const kc_float *x, kc_float *y, int n, kc_float keep)
 {
     int j;
     count[0] += keep;
@@ -393,7 +466,7 @@ static inline void kc_pool_avg_step(float *acc, float *count, const float *x, fl
 }
 
 /* max: y = x at the first step, else max(y, x).  y (n,) [in,out], count (1,) [in,out], x (n,) [in] */
-static inline void kc_pool_max_step(float *y, float *count, const float *x, int n)
+static inline void kc_pool_max_step(kc_float *y, kc_float *count, const kc_float *x, int n)
 {
     int j;
     for (j = 0; j < n; ++j) {
@@ -429,55 +502,55 @@ static inline float kc__half_to_float_portable(uint16_t h)
 
 /* ---------------------------------------------------------------- gate products
  * KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC) defines
- *   static inline void name(float *acc, const wtype *W, const float *x, int ld, int n, int width)
+ *   static inline void name(kc_float *acc, const wtype *W, const kc_float *x, int ld, int n, int width)
  * acc (width,) [in,out] += x (n,) [in] @ W [in] (rows 0..n-1, columns 0..width-1, rows ld weights
- * apart; width <= KC_BLOCK), each weight widened to float by LOAD. Four rows per pass, each added in
+ * apart; width <= KC_BLOCK), each weight widened to kc_float by LOAD. Four rows per pass, each added in
  * turn: the sum order is k = 0..n-1, as in `for k: for j: acc[j] += x[k] * W[k][j]`, so the result
  * is bit-identical to that plain loop; the inner loop has independent lanes, so compilers vectorise
  * it without -ffast-math. KC__MAC(a, x, w) (a + x * w, fused or not) and KC__VEC_BLOCKS (the KC_SIMD
  * blocks that take the first columns when VEC is 1) come from part 2. */
 #define KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC)                                               \
-    KC__ACC_INLINE void name(float *acc, const wtype *W, const float *x, int ld, int n, int width) \
+    KC__ACC_INLINE void name(kc_float *acc, const wtype *W, const kc_float *x, int ld, int n, int width) \
     {                                                                                               \
         const int n4 = n - n % 4;                                                                   \
         int j0 = 0, k, j;                                                                           \
         KC__VEC_BLOCKS(wtype, LOADV, VEC)                                                           \
         for (k = 0; k < n4; k += 4) {                                                               \
-            const float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];                     \
+            const kc_float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];                     \
             const wtype *w0 = W + (size_t)k * (size_t)ld;                                           \
             const wtype *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;                                \
             for (j = j0; j < width; ++j) {                                                          \
-                acc[j] = KC__MAC(KC__MAC(KC__MAC(KC__MAC(acc[j], x0, LOAD(w0[j])), x1, LOAD(w1[j])),  \
-                                         x2, LOAD(w2[j])),                                          \
-                                 x3, LOAD(w3[j]));                                                  \
+                acc[j] = KC__MAC(KC__MAC(KC__MAC(KC__MAC(acc[j], x0, LOAD(w0 + j)), x1, LOAD(w1 + j)),  \
+                                         x2, LOAD(w2 + j)),                                          \
+                                 x3, LOAD(w3 + j));                                                  \
             }                                                                                       \
         }                                                                                           \
         for (k = n4; k < n; ++k) {                                                                  \
-            const float xk = x[k];                                                                  \
+            const kc_float xk = x[k];                                                                  \
             const wtype *w = W + (size_t)k * (size_t)ld;                                            \
             for (j = j0; j < width; ++j) {                                                          \
-                acc[j] = KC__MAC(acc[j], xk, LOAD(w[j]));                                           \
+                acc[j] = KC__MAC(acc[j], xk, LOAD(w + j));                                           \
             }                                                                                       \
         }                                                                                           \
     }
 
 /* KC__DEFINE_PREACT(name, wtype, ACC) defines
- *   static inline void name(const float *b, const wtype *W, const float *x, const wtype *U,
- *                           const float *h, float *z, int n_x, int n_h, int n_out)
+ *   static inline void name(const kc_float *b, const wtype *W, const kc_float *x, const wtype *U,
+ *                           const kc_float *h, kc_float *z, int n_x, int n_h, int n_out)
  * z = b + x @ W + h @ U: a gate's pre-activation, in one pass per block of outputs.
  * b (n_out,) [in] or NULL (no bias); W (n_x, n_out) [in]; x (n_x,) [in]; U (n_h, n_out) [in] or
  * NULL (no second product); h (n_h,) [in]; z (n_out,) [out], not x or h.
  * Sum order per output: bias, then x[0..n_x-1], then h[0..n_h-1]. */
 #define KC__DEFINE_PREACT(name, wtype, ACC)                                                        \
-    static inline void name(const float *b, const wtype *W, const float *x, const wtype *U,       \
-                            const float *h, float *z, int n_x, int n_h, int n_out)               \
+    static inline void name(const kc_float *b, const wtype *W, const kc_float *x, const wtype *U,       \
+                            const kc_float *h, kc_float *z, int n_x, int n_h, int n_out)               \
     {                                                                                               \
-        float acc[KC_BLOCK];                                                                        \
+        kc_float acc[KC_BLOCK];                                                                        \
         int j0, j;                                                                                  \
         for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {                                                  \
             const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;                        \
             for (j = 0; j < width; ++j) {                                                           \
-                acc[j] = b != NULL ? b[j0 + j] : 0.0f;                                              \
+                acc[j] = b != NULL ? KC_LOAD_WEIGHT(b + j0 + j) : 0.0f;                                          \
             }                                                                                       \
             ACC(acc, W + j0, x, n_out, n_x, width);                                                 \
             if (U != NULL) {                                                                        \
@@ -526,7 +599,7 @@ static inline float kc__vfma_f32(float x, float w, float a)
 #elif !defined(__GNUC__) && !defined(__clang__) && defined(FP_FAST_FMAF)
 #define KC__FMAF(x, w, a) fmaf((x), (w), (a))
 #endif
-#if !defined(KC_NO_FMA) && KC__FMA_WANTED && defined(KC__FMAF)
+#if !defined(KC_NO_FMA) && KC__FMA_WANTED && !KC__DOUBLE && defined(KC__FMAF)
 #define KC_FMA 1
 #define KC__MAC(a, x, w) KC__FMAF((x), (w), (a))
 #else
@@ -573,7 +646,7 @@ static inline float kc_half_to_float(uint16_t h) { return kc__half_to_float_port
  * (elsewhere lane-by-lane widening is slower than the portable loop): float32 always, int8 with
  * SSE4.1/AVX2/AVX-512 or NEON, float16 with F16C. Not for scalar-FPU microcontrollers: GNU vectors
  * are lowered to scalar code there. */
-#if defined(KC_SIMD) && (defined(__GNUC__) || defined(__clang__))
+#if defined(KC_SIMD) && (defined(__GNUC__) || defined(__clang__)) && !KC__DOUBLE
 #ifndef KC_SIMD_LANES
 #if defined(__AVX__)
 #define KC_SIMD_LANES 8
@@ -719,15 +792,17 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
 
 /* =============================================================== 3. gate-product kernels */
 
-#define KC__LOAD_F32(w) (w)
-#define KC__LOAD_I8(w) ((float)(w))
-KC__DEFINE_ACC(kc__acc, float, KC__LOAD_F32, kc__vload_f32, KC__VEC_F32)
-KC__DEFINE_ACC(kc__acc_f16, uint16_t, kc_half_to_float, kc__vload_f16, KC__VEC_F16)
+/* LOAD(p): the weight at p as kc_float (KC_LOAD_WEIGHT*: plain loads, or flash reads on AVR) */
+#define KC__LOAD_F32(p) KC_LOAD_WEIGHT(p)
+#define KC__LOAD_F16(p) kc_half_to_float(KC_LOAD_WEIGHT_U16(p))
+#define KC__LOAD_I8(p) ((kc_float)KC_LOAD_WEIGHT_I8(p))
+KC__DEFINE_ACC(kc__acc, kc_float, KC__LOAD_F32, kc__vload_f32, KC__VEC_F32)
+KC__DEFINE_ACC(kc__acc_f16, uint16_t, KC__LOAD_F16, kc__vload_f16, KC__VEC_F16)
 /* int8: unscaled sums (kc_preact_i8 applies the per-output scales) */
 KC__DEFINE_ACC(kc__acc_i8, int8_t, KC__LOAD_I8, kc__vload_i8, KC__VEC_I8)
 
 /* kc_preact: float32 kernels W (n_x, n_out) and U (n_h, n_out), in Keras' row-major layout. */
-KC__DEFINE_PREACT(kc_preact, float, kc__acc)
+KC__DEFINE_PREACT(kc_preact, kc_float, kc__acc)
 /* kc_preact_f16: float16 kernels (bit patterns); b, x, h, z stay float32.
  * (`kerasc convert --weights float16|int8`: biases, activations, states and all arithmetic stay
  * float32; each weight is widened as it is read, in the same loop order as the float32 kernel.) */
@@ -737,11 +812,11 @@ KC__DEFINE_PREACT(kc_preact_f16, uint16_t, kc__acc_f16)
  * output (per column of the Keras kernel), W[k][j] = sW[j] * Wq[k][j] (symmetric:
  * sW[j] = max_k |W[k][j]| / 127). Arguments as kc_preact, plus sW, sU (n_out,) [in]; U and sU may be
  * NULL. Costs two blocks of KC_BLOCK floats of stack. */
-static inline void kc_preact_i8(const float *b, const int8_t *W, const float *sW, const float *x, const int8_t *U,
-                                const float *sU, const float *h, float *z, int n_x, int n_h, int n_out)
+static inline void kc_preact_i8(const kc_float *b, const int8_t *W, const kc_float *sW, const kc_float *x, const int8_t *U,
+                                const kc_float *sU, const kc_float *h, kc_float *z, int n_x, int n_h, int n_out)
 {
-    float acc[KC_BLOCK];
-    float accu[KC_BLOCK];
+    kc_float acc[KC_BLOCK];
+    kc_float accu[KC_BLOCK];
     int j0, j;
     for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {
         const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;
@@ -753,15 +828,15 @@ static inline void kc_preact_i8(const float *b, const int8_t *W, const float *sW
         if (U != NULL) {
             kc__acc_i8(accu, U + j0, h, n_out, n_h, width);
             for (j = 0; j < width; ++j) {
-                acc[j] = sW[j0 + j] * acc[j] + sU[j0 + j] * accu[j];
+                acc[j] = KC_LOAD_WEIGHT(sW + j0 + j) * acc[j] + KC_LOAD_WEIGHT(sU + j0 + j) * accu[j];
             }
         } else {
             for (j = 0; j < width; ++j) {
-                acc[j] = sW[j0 + j] * acc[j];
+                acc[j] = KC_LOAD_WEIGHT(sW + j0 + j) * acc[j];
             }
         }
         for (j = 0; j < width; ++j) {
-            z[j0 + j] = b != NULL ? b[j0 + j] + acc[j] : acc[j];
+            z[j0 + j] = b != NULL ? KC_LOAD_WEIGHT(b + j0 + j) + acc[j] : acc[j];
         }
     }
 }
@@ -784,15 +859,15 @@ extern "C" {
 #if (defined(KC_USE_SOFTPLUS) || defined(KC_USE_MISH) || defined(KC_USE_LOG_SIGMOID) ||                   \
      defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_SOFTPLUS)
 #define KC__HAVE_SOFTPLUS 1
-static inline float kc_act_softplus(float x)
+static inline kc_float kc_act_softplus(kc_float x)
 {
     if (x > 15.0f) {
-        return x + expf(-x);
+        return x + KC__EXP(-x);
     }
     if (x < -15.0f) {
-        return expf(x);
+        return KC__EXP(x);
     }
-    return log1pf(expf(x));
+    return KC__LOG1P(KC__EXP(x));
 }
 KC__VEC_ELEMENTWISE(softplus)
 #endif
@@ -800,32 +875,32 @@ KC__VEC_ELEMENTWISE(softplus)
 /* mish: x * tanh(softplus(x)) */
 #if (defined(KC_USE_MISH) || defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_MISH)
 #define KC__HAVE_MISH 1
-static inline float kc_act_mish(float x) { return x * tanhf(kc_act_softplus(x)); }
+static inline kc_float kc_act_mish(kc_float x) { return x * KC__TANH(kc_act_softplus(x)); }
 KC__VEC_ELEMENTWISE(mish)
 #endif
 
 /* log_sigmoid: -softplus(-x) */
 #if (defined(KC_USE_LOG_SIGMOID) || defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_LOG_SIGMOID)
 #define KC__HAVE_LOG_SIGMOID 1
-static inline float kc_act_log_sigmoid(float x) { return -kc_act_softplus(-x); }
+static inline kc_float kc_act_log_sigmoid(kc_float x) { return -kc_act_softplus(-x); }
 KC__VEC_ELEMENTWISE(log_sigmoid)
 #endif
 
 /* elu (alpha = 1): x if x > 0 else expm1(x) */
 #if (defined(KC_USE_ELU) || defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_ELU)
 #define KC__HAVE_ELU 1
-static inline float kc_act_elu(float x) { return x > 0.0f ? x : expm1f(x); }
+static inline kc_float kc_act_elu(kc_float x) { return x > 0.0f ? x : KC__EXPM1(x); }
 KC__VEC_ELEMENTWISE(elu)
 #endif
 
 /* selu: scale * (x if x > 0 else alpha * expm1(x)) */
 #if (defined(KC_USE_SELU) || defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_SELU)
 #define KC__HAVE_SELU 1
-static inline float kc_act_selu(float x)
+static inline kc_float kc_act_selu(kc_float x)
 {
-    const float alpha = 1.67326324235437728f;
-    const float scale = 1.05070098735548049f;
-    return x > 0.0f ? scale * x : scale * alpha * expm1f(x);
+    const kc_float alpha = 1.67326324235437728f;
+    const kc_float scale = 1.05070098735548049f;
+    return x > 0.0f ? scale * x : scale * alpha * KC__EXPM1(x);
 }
 KC__VEC_ELEMENTWISE(selu)
 #endif
@@ -833,14 +908,14 @@ KC__VEC_ELEMENTWISE(selu)
 /* celu (alpha = 1): max(x, 0) + alpha * expm1(min(x, 0) / alpha) */
 #if (defined(KC_USE_CELU) || defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_CELU)
 #define KC__HAVE_CELU 1
-static inline float kc_act_celu(float x) { return (x > 0.0f ? x : 0.0f) + expm1f(x < 0.0f ? x : 0.0f); }
+static inline kc_float kc_act_celu(kc_float x) { return (x > 0.0f ? x : 0.0f) + KC__EXPM1(x < 0.0f ? x : 0.0f); }
 KC__VEC_ELEMENTWISE(celu)
 #endif
 
 /* gelu (approximate = False): 0.5 x (1 + erf(x / sqrt(2))) */
 #if (defined(KC_USE_GELU) || defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_GELU)
 #define KC__HAVE_GELU 1
-static inline float kc_act_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.707106781186547524f)); }
+static inline kc_float kc_act_gelu(kc_float x) { return 0.5f * x * (1.0f + KC__ERF(x * 0.707106781186547524f)); }
 KC__VEC_ELEMENTWISE(gelu)
 #endif
 
@@ -848,11 +923,11 @@ KC__VEC_ELEMENTWISE(gelu)
  * x (n,) [in], y (n,) [out]; y may be x. */
 #if (defined(KC_USE_ELU_ALPHA) || defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_ELU_ALPHA)
 #define KC__HAVE_ELU_ALPHA 1
-static inline void kc_vec_elu_alpha(const float *x, float *y, int n, float alpha)
+static inline void kc_vec_elu_alpha(const kc_float *x, kc_float *y, int n, kc_float alpha)
 {
     int j;
     for (j = 0; j < n; ++j) {
-        y[j] = x[j] > 0.0f ? x[j] : alpha * expm1f(x[j]);
+        y[j] = x[j] > 0.0f ? x[j] : alpha * KC__EXPM1(x[j]);
     }
 }
 #endif

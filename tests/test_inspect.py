@@ -85,7 +85,7 @@ def test_every_layer_listed_with_why_it_is_unsupported(mixed):
     # stderr: the one line convert prints, and convert still refuses
     keras2 = [c for c in supported_layers() if c in DOCS and DOCS[c].keras2_only]
     keras3 = [c for c in supported_layers() if c not in keras2]
-    assert keras3[:4] == ["LSTM", "GRU", "SimpleRNN", "Dense"] and "InputLayer" in keras3
+    assert keras3[:5] == ["LSTM", "GRU", "SimpleRNN", "RNN", "Dense"] and "InputLayer" in keras3
     assert r.stderr.strip().splitlines() == [f"kerasc: error: {mixed}: layer 'conv' (Conv1DTranspose) is not "
                                              f"supported; supported layers: {', '.join(keras3)} "
                                              f"(and from Keras 2 files: {', '.join(keras2)})"]
@@ -166,3 +166,24 @@ def test_unreadable_file_is_one_line(tmp_path):
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip() == f"kerasc: error: {bad}: not a Keras model file (expected a .keras zip archive or an " \
                                "HDF5 .h5 model)"
+
+
+def test_summary_never_states_a_shape_it_did_not_compute(keras, tmp_path):
+    """LSTM(4) with a NaN in its kernel cannot be lowered: the summary must not guess that the Dense
+    after it outputs (5, 2) (its output is (2,)); unknown shapes print as ?."""
+    import numpy as np
+
+    m = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4, name="lstm"), keras.layers.Dense(2, name="d")],
+                         name="nanlstm")
+    w = m.get_weights()
+    w[0][0, 0] = np.nan
+    m.set_weights(w)
+    path = tmp_path / "nanlstm.keras"
+    m.save(path)
+    r = kerasc("inspect", path)
+    assert r.returncode != 0 or "not convertible" in r.stdout.lower() or "NaN" in r.stdout, r.stdout + r.stderr
+    assert "input (5, 3) -> output ?" in r.stdout, r.stdout
+    assert "(5, 2)" not in r.stdout, r.stdout
+    assert "gate i (input), unit 0" in r.stdout, r.stdout  # the refusal says where the NaN is
+    d = json.loads(kerasc("inspect", "--json", path).stdout)
+    assert d["output"] == "?" and d["layers"][1]["output"] == "?", d

@@ -40,8 +40,9 @@ ARM = [
 
 TU = '#include "activity.h"\n' \
      "#if KC_FMA != {fma}\n#error KC_FMA is not {fma}\n#endif\n" \
-     "void run(activity_state *st, const float *x, float *y);\n" \
-     "void run(activity_state *st, const float *x, float *y) {{ activity_step(st, x, y); }}\n"
+     "void run(activity_state *st, activity_scratch *scr, const kc_float *x, kc_float *y);\n" \
+     "void run(activity_state *st, activity_scratch *scr, const kc_float *x, kc_float *y)\n" \
+     "{{ activity_step(st, scr, x, y); }}\n"
 
 
 @pytest.fixture(scope="module")
@@ -126,12 +127,13 @@ static void hex32(uint32_t v)
 int main(void)
 {{
     static {name}_state st;
+    static {name}_scratch scr;
     float y[{NAME}_OUTPUT_SIZE];
     int t, j;
     UCSR0B = (1 << TXEN0);
     {name}_reset(&st);
     for (t = 0; t < T_STEPS; ++t) {{
-        {name}_step(&st, xs[t], y);
+        {name}_step(&st, &scr, xs[t], y);
     }}
     put('<');
     for (j = 0; j < {NAME}_OUTPUT_SIZE; ++j) {{
@@ -155,14 +157,14 @@ def _c_inputs(x: np.ndarray) -> str:
     return f"#define T_STEPS {len(x)}\nstatic const float xs[T_STEPS][{x.shape[1]}] = {{\n{rows}\n}};"
 
 
-def _avr_run(header_dir: Path, name: str, x: np.ndarray, tmp_path: Path) -> np.ndarray:
+def _avr_run(header_dir: Path, name: str, x: np.ndarray, tmp_path: Path, flags=()) -> np.ndarray:
     """Last output of NAME_step over x (T, F), on a simulated ATmega2560."""
     cc = require_tool("avr-gcc")
     simavr = require_tool("simavr")
     src = tmp_path / f"{name}_avr.c"
     src.write_text(AVR_MAIN.format(name=name, NAME=name.upper(), inputs=_c_inputs(x)))
     elf = tmp_path / f"{name}.elf"
-    _run([cc, *AVR_STRICT, *AVR_FLAGS, f"-I{header_dir}", src, "-o", elf, "-lm"])
+    _run([cc, *AVR_STRICT, *AVR_FLAGS, *flags, f"-I{header_dir}", src, "-o", elf, "-lm"])
     r = subprocess.run([simavr, "-m", "atmega2560", "-f", "16000000", str(elf)], capture_output=True, text=True,
                        timeout=120)
     m = re.search(r"<((?: [0-9a-f]{8})+) >", r.stdout + r.stderr)  # simavr prints the UART on stderr
@@ -181,19 +183,23 @@ def test_avr_demo_builds_with_werror(demo_headers, wtype, tmp_path):
     _run([cc, *AVR_STRICT, *AVR_FLAGS, "-Wconversion", f"-I{demo_headers[wtype]}", "-c", tu, "-o", tmp_path / "tu.o"])
 
 
-def test_avr_int8_demo_matches_keras_under_simavr(demo_headers, keras, tmp_path):
+@pytest.mark.parametrize("wtype", ["float32", "float16", "int8"])
+def test_avr_demo_matches_keras_under_simavr(demo_headers, keras, wtype, tmp_path):
+    """The demo with its weights in flash (KC_WEIGHTS_PROGMEM: as plain `static const` the float32
+    and float16 weights do not fit the 8 KB of SRAM)."""
     from kerasc.quant import default_tolerance
 
     model = keras.models.load_model(DEMO)
     x = np.load(ROOT / "examples" / "demo" / "held_inputs.npy")[:1, :24]
     k = keras_truth(model, x)[0]
-    y = _avr_run(demo_headers["int8"], "activity", x[0], tmp_path)
-    atol, rtol = default_tolerance("int8")
-    assert_close(y, k, "int8 demo on ATmega2560 (simavr)", atol=atol, rtol=rtol)
+    y = _avr_run(demo_headers[wtype], "activity", x[0], tmp_path, ["-DKC_WEIGHTS_PROGMEM"])
+    atol, rtol = default_tolerance(wtype)
+    assert_close(y, k, f"{wtype} demo on ATmega2560 (simavr)", atol=atol, rtol=rtol)
 
 
 @pytest.mark.parametrize("wtype", ["float32", "float16"])
 def test_avr_small_model_matches_keras_under_simavr(keras, wtype, tmp_path):
+    """Weights in SRAM (no KC_WEIGHTS_PROGMEM): the plain loads of the kernels on a 16-bit-int target."""
     import kerasc
     from kerasc.quant import default_tolerance
 
@@ -231,10 +237,12 @@ def test_optional_activations_define_if_any(keras, tmp_path):
     assert defines == {"m_elu": ["KC_USE_ELU"], "m_gelu": ["KC_USE_GELU", "KC_USE_MISH"], "m_none": []}
     tu = tmp_path / "both.c"
     tu.write_text('#include "m_none.h"\n#include "m_elu.h"\n#include "m_gelu.h"\n'
-                  "int run(void);\nint run(void)\n{\n    float x[2] = { 0.5f, -0.5f }, y[3];\n"
+                  "int run(void);\nint run(void)\n{\n    kc_float x[2] = { 0.5f, -0.5f }, y[3];\n"
                   "    m_elu_state a;\n    m_gelu_state b;\n    m_none_state c;\n"
-                  "    m_elu_reset(&a);\n    m_elu_step(&a, x, y);\n    m_gelu_reset(&b);\n    m_gelu_step(&b, x, y);\n"
-                  "    m_none_reset(&c);\n    m_none_step(&c, x, y);\n    return y[0] > 0.0f;\n}\n")
+                  "    m_elu_scratch sa;\n    m_gelu_scratch sb;\n    m_none_scratch sc;\n"
+                  "    m_elu_reset(&a);\n    m_elu_step(&a, &sa, x, y);\n"
+                  "    m_gelu_reset(&b);\n    m_gelu_step(&b, &sb, x, y);\n"
+                  "    m_none_reset(&c);\n    m_none_step(&c, &sc, x, y);\n    return y[0] > 0.0f;\n}\n")
     for cc in ("gcc", "clang"):
         _run([require_tool(cc), *STRICT, "-O2", f"-I{tmp_path}", "-c", tu, "-o", tmp_path / f"both_{cc}.o"])
 
@@ -251,8 +259,9 @@ def test_float_equal_and_declaration_after_statement_clean(keras, tmp_path):
     kerasc.convert(model, tmp_path, name="bi")
     tu = tmp_path / "bi.c"
     tu.write_text('#define KC_USE_ALL_ACTIVATIONS 1\n#include "bi.h"\n'
-                  "int run(const float *x, float *y, float *work);\n"
-                  "int run(const float *x, float *y, float *work) { static bi_state st; "
-                  "return bi_predict(&st, x, 4, y, work); }\n")
+                  "int run(const kc_float *x, kc_float *y, kc_float *work);\n"
+                  "int run(const kc_float *x, kc_float *y, kc_float *work)\n"
+                  "{\n    static bi_state st;\n    static bi_scratch scr;\n"
+                  "    return bi_predict(&st, &scr, x, 4, y, work);\n}\n")
     for cc in ("gcc", "clang"):
         _run([require_tool(cc), *STRICT, "-O2", f"-I{tmp_path}", "-c", tu, "-o", tmp_path / f"bi_{cc}.o"])
