@@ -2,9 +2,10 @@
  *
  * Portable C99 (also valid C++), header-only, no heap, no mutable globals, float32 arithmetic only
  * (no double anywhere: Cortex-M FPUs are single-precision; KC_FLOAT=double builds the same code in
- * double precision as `kerasc verify`'s exact reference, not for firmware). Everything is `static inline` with the
- * `kc_` prefix (`kc__` for private helpers), so any number of generated headers can share one
- * translation unit. Generated headers check KC_RUNTIME_VERSION and refuse another version.
+ * double precision as `kerasc verify`'s exact reference, not for firmware). Everything is
+ * `static inline` with the `kc_` prefix (`kc__` for private helpers), so any number of generated
+ * headers can share one translation unit. Generated headers check KC_RUNTIME_VERSION and refuse
+ * another version.
  *
  * Argument convention (the order of the generated API: state, inputs, outputs):
  *   [in,out] arrays first, then [in] arrays, then [out] arrays, then element counts, then scalar
@@ -21,8 +22,7 @@
  *   4. optional activations (they need expm1f, log1pf or erff, which some C libraries lack): compiled
  *      when a header that includes this file defines KC_USE_<NAME>, or KC_USE_ALL_ACTIVATIONS.
  * docs/runtime.md describes the macros (KC_BLOCK, KC_NO_FMA, KC_SIMD, KC_EXACT_MATH, KC_FLOAT,
- * KC_WEIGHTS_PROGMEM, ...) and the
- * targets tested.
+ * KC_WEIGHTS_PROGMEM, ...) and the targets tested.
  * SPDX-License-Identifier: MIT
  */
 #ifndef KC_RUNTIME_H_INCLUDED
@@ -455,7 +455,8 @@ static inline void kc_layer_norm(const kc_float *x, const kc_float *gamma, const
 /* average: acc += x * keep; count += keep; y = acc / count (keep: 1, or the mask of the step; a
  * prefix with every step masked gives 0 / 0, as Keras does).
  * acc (n,) [in,out], count (1,) [in,out], x (n,) [in], y (n,) [out] */
-static inline void kc_pool_avg_step(kc_float *acc, kc_float *count, const kc_float *x, kc_float *y, int n, kc_float keep)
+static inline void kc_pool_avg_step(kc_float *acc, kc_float *count, const kc_float *x, kc_float *y, int n,
+                                    kc_float keep)
 {
     int j;
     count[0] += keep;
@@ -812,8 +813,9 @@ KC__DEFINE_PREACT(kc_preact_f16, uint16_t, kc__acc_f16)
  * output (per column of the Keras kernel), W[k][j] = sW[j] * Wq[k][j] (symmetric:
  * sW[j] = max_k |W[k][j]| / 127). Arguments as kc_preact, plus sW, sU (n_out,) [in]; U and sU may be
  * NULL. Costs two blocks of KC_BLOCK floats of stack. */
-static inline void kc_preact_i8(const kc_float *b, const int8_t *W, const kc_float *sW, const kc_float *x, const int8_t *U,
-                                const kc_float *sU, const kc_float *h, kc_float *z, int n_x, int n_h, int n_out)
+static inline void kc_preact_i8(const kc_float *b, const int8_t *W, const kc_float *sW, const kc_float *x,
+                                const int8_t *U, const kc_float *sU, const kc_float *h, kc_float *z, int n_x, int n_h,
+                                int n_out)
 {
     kc_float acc[KC_BLOCK];
     kc_float accu[KC_BLOCK];
