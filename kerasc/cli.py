@@ -217,7 +217,7 @@ def _convert(args: argparse.Namespace) -> int:
         print(f"wrote {selftest}")
     kernels = "" if ir.weight_type == "float32" else f" ({ir.weight_type} kernels)"
     print(f"wrote {paths[0]} (+ {paths[1].name}): {len(ir.nodes)} layers, "
-          f"flash {ir.weight_bytes} bytes{kernels}, RAM {ir.state_bytes} bytes"
+          f"flash {ir.weight_bytes} bytes{kernels}, RAM {ir.ram_bytes} bytes (state {ir.state_bytes} + scratch {ir.scratch_bytes})"
           f"{'' if ir.causal else ' (no streaming: ' + why_not_stream(ir) + ')'}")
     return EXIT_OK
 

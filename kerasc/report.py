@@ -162,7 +162,7 @@ def render_html(report: Report, png: Optional[bytes] = None, inputs: Optional[st
 
         scratch = ir.scratch_floats * FLOAT_BYTES
         summary = {
-            "params": ir.params, "flash": ir.weight_bytes, "ram": ir.state_bytes, "state": ir.state_bytes - scratch,
+            "params": ir.params, "flash": ir.weight_bytes, "ram": ir.ram_bytes, "state": ir.state_bytes,
             "scratch": scratch,
             "streaming": "yes" if ir.causal else f"no ({describe.why_not_stream(ir)})",
         }
