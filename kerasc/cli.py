@@ -1,7 +1,8 @@
 """kerasc command line: convert, verify, inspect, bench.
 
-Exit codes: 0 ok; 1 parity mismatch (verify); 2 usage or conversion error; 3 missing optional
-extra (e.g. TensorFlow for verify). User mistakes print one line on stderr, never a traceback.
+Exit codes: 0 ok (verify: PASS); 1 parity mismatch (verify: FAIL); 2 usage or conversion error; 3 missing
+optional extra (e.g. TensorFlow for verify); 4 verify: PASS (float32-limited), outside tolerance of Keras but
+as close to exact arithmetic as float32 allows (docs/verify.md; --strict never gives 4). User mistakes print one line on stderr, never a traceback.
 Long commands show their progress on stderr when it is a terminal (not with --quiet).
 """
 
@@ -21,7 +22,7 @@ from .progress import NULL, Progress
 from .quant import TOLERANCE
 from .verify import DEFAULT_ATOL, DEFAULT_BATCH, DEFAULT_RTOL, DEFAULT_TIMESTEPS
 
-EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_MISSING_EXTRA = 0, 1, 2, 3
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_MISSING_EXTRA, EXIT_LIMITED = 0, 1, 2, 3, 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,13 +55,21 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", default="float32", choices=["float32", "float16", "int8"],
                    help="storage of the kernels: float32 (default), float16 (half the flash) or int8 (a quarter, "
                         "with one float scale per unit); biases and arithmetic stay float32")
+    c.add_argument("--package", choices=["platformio", "arduino", "zephyr", "esp-idf"], metavar="KIND",
+                   help="write DIR/NAME/ as a library of that build system (platformio, arduino, zephyr, esp-idf): "
+                        "the headers, its manifest and an example that runs the model")
+    c.add_argument("--package-version", default="0.1.0", metavar="X.Y.Z",
+                   help="the library version in the --package manifest (default 0.1.0)")
     c.add_argument("--self-test", action="store_true",
                    help="also write NAME_selftest.c: a C program that checks the model against outputs Keras "
                         "computed for embedded inputs (0 = pass); needs TensorFlow (kerasc[verify])")
 
     v = sub.add_parser("verify", parents=[quiet], help="compare the C with Keras on every layer and timestep",
                        description="Build the generated C and compare it with Keras on every layer and timestep. "
-                                   "Exits 0 only when every value agrees within atol + rtol * |keras|.")
+                                   "Exits 0 (PASS) when every value agrees within atol + rtol * |keras|; 4 (PASS "
+                                   "(float32-limited)) when it does not but the same C in double precision shows that "
+                                   "float32 rounding, amplified by the model, explains it (as far from exact arithmetic "
+                                   "as Keras is); 1 (FAIL) otherwise; 2 usage or conversion error; 3 missing extra.")
     v.add_argument("model", help="a .keras or .h5 model file")
     v.add_argument("--inputs", metavar="X.npy|X.npz",
                    help="inputs to use, shape (batch, timesteps, features) (token ids: (batch, timesteps), integers): "
@@ -89,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--exact-math", action="store_true",
                    help="build the C with -DKC_EXACT_MATH (libm's tanhf/expf), as a firmware built that way, "
                         "instead of the default fast tanh/sigmoid")
+    v.add_argument("--strict", action="store_true",
+                   help="bare tolerance of Keras: PASS (0) or FAIL (1), no double-precision reference build")
     v.add_argument("--json", nargs="?", const="-", metavar="FILE",
                    help="write the result as JSON (schema kerasc-verify/1) to FILE, or alone on stdout without FILE")
     v.add_argument("--junit", metavar="FILE.xml", help="write a JUnit XML report (one test case per layer) to FILE")
@@ -200,16 +211,27 @@ def _convert(args: argparse.Namespace) -> int:
             check_selftest(ir)
             with progress.stage("loading Keras"):
                 import_keras()  # before writing anything: the self-test needs Keras' outputs
+        out = Path(args.out)
         with progress.stage(f"writing {ir.name}.h"):
-            paths = write_files(ir, Path(args.out), force=args.force)
+            if args.package:
+                from .packaging import write_package
+
+                paths = write_package(ir, out, args.package, args.package_version, force=args.force)
+                out = out / ir.name / "selftest"  # beside the library's sources, not compiled with them
+            else:
+                paths = write_files(ir, out, force=args.force)
         if args.self_test:
             from .selftest import write_selftest
 
             with progress.stage("computing Keras' outputs for the self-test"):
-                selftest = write_selftest(ir, args.model, Path(args.out), force=args.force)
+                out.mkdir(parents=True, exist_ok=True)
+                selftest = write_selftest(ir, args.model, out, force=args.force)
     if args.self_test:
         print(f"wrote {selftest}")
     kernels = "" if ir.weight_type == "float32" else f" ({ir.weight_type} kernels)"
+    if args.package:
+        print(f"wrote the {args.package} package {paths[0].parent.parent}: "
+              + ", ".join(str(p_.relative_to(paths[0].parent.parent)) for p_ in paths))
     print(f"wrote {paths[0]} (+ {paths[1].name}): {len(ir.nodes)} layers, "
           f"flash {ir.weight_bytes} bytes{kernels}, RAM {ir.ram_bytes} bytes (state {ir.state_bytes} + scratch {ir.scratch_bytes})"
           f"{'' if ir.causal else ' (no streaming: ' + why_not_stream(ir) + ')'}")
@@ -232,7 +254,7 @@ def _verify(args: argparse.Namespace) -> int:
         x = _read_inputs(args.inputs, args.model) if args.inputs else None
         report = verify(args.model, x=x, atol=args.atol, rtol=args.rtol, timesteps=args.timesteps,
                         batch=args.batch, seed=args.seed, name=args.name, progress=_progress, weights=args.weights,
-                        exact_math=args.exact_math)
+                        exact_math=args.exact_math, strict=args.strict)
     except KerascError as exc:
         if args.json:
             _write_text(args.json, json.dumps(parity.error_dict(source=args.model, error=str(exc),
@@ -259,7 +281,7 @@ def _verify(args: argparse.Namespace) -> int:
         print(parity.offenders_table(rows), file=out)
     if args.report or args.plot:
         _write_report(report, args.report, args.plot, out)
-    return EXIT_OK if report.ok else EXIT_MISMATCH
+    return report.exit_code  # EXIT_OK, EXIT_LIMITED or EXIT_MISMATCH
 
 
 def _write_report(report, report_dir: Optional[str], plot: Optional[str], out) -> None:
