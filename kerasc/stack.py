@@ -20,7 +20,7 @@ from .ir import ModelIR
 
 CC = "arm-none-eabi-gcc"
 TARGET = "cortex-m4f"
-FLAGS = ("-std=c99", "-O2", "-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard")
+FLAGS = ("-std=c99", "-Os", "-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard")
 
 _SU = re.compile(r"^[^\t]*:(\d+):\d+:([A-Za-z_]\w*)\t(\d+)\t(\w+)", re.M)
 _NODE = re.compile(r'node: \{ title: "([^"]+)" label: "([^"\\]*)(?:\\n[^"]*)?"( shape : ellipse)?')
