@@ -140,13 +140,17 @@ def test_two_translation_units_link_with_one_copy_of_the_weights(demo, chain, tm
 
 def test_declarations_only_defines_nothing(demo, tmp_path):
     """A declarations-only translation unit compiles (gcc, clang, g++) to an object with no weights and
-    no code of the model: only references to its four entry points."""
+    no code of the model: only references to the entry points it calls. The implementation unit
+    compiles -Werror clean with each of them too."""
     d, _ = demo
     src = tmp_path / "user.c"
     src.write_text(USER.format(fn="first", k=0))
+    (tmp_path / "impl.c").write_text(IMPL)
     for cc, extra in (("gcc", []), ("clang", []), ("g++", ["-x", "c++", "-std=c++11"])):
         cc = require_tool(cc)
         flags = [f for f in C99 if f != "-std=c99"] + (extra or ["-std=c99"])
+        subprocess.run([cc, *flags, "-Wmissing-declarations", "-O2", f"-I{d}", "-c", str(tmp_path / "impl.c"), "-o",
+                        str(tmp_path / "impl.o")], check=True)
         obj = tmp_path / f"user-{cc.rsplit('/', 1)[-1]}.o"
         subprocess.run([cc, *flags, "-O2", f"-I{d}", "-c", str(src), "-o", str(obj)], check=True)
         out = subprocess.run(["nm", str(obj)], capture_output=True, text=True, check=True).stdout
