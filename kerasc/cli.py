@@ -1,4 +1,4 @@
-"""kerasc command line: convert, verify, inspect, bench.
+"""kerasc command line: convert, verify, inspect, bench, gates.
 
 Exit codes: 0 ok (verify: PASS); 1 parity mismatch (verify: FAIL); 2 usage or conversion error; 3 missing
 optional extra (e.g. TensorFlow for verify); 4 verify: PASS (float32-limited), outside tolerance of Keras but
@@ -112,6 +112,35 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--name", help="C prefix (default: the file name, sanitised)")
     i.add_argument("--json", action="store_true", help="machine-readable output (same content)")
 
+    g = sub.add_parser("gates", help="per-gate weights and statistics of every recurrent layer; plots, traces, "
+                                     "equations",
+                       description="For every recurrent layer (each direction of a Bidirectional): per gate and "
+                                   "kernel the array kerasc puts in the C, in Keras' orientation, with its shape, "
+                                   "min, max, mean, std and NaN/Inf/zero counts. Works on models with NaN/Inf "
+                                   "weights; needs no TensorFlow.")
+    g.add_argument("model", help="a .keras or .h5 model file")
+    g.add_argument("--layer", metavar="NAME", help="only this Keras layer")
+    g.add_argument("--name", help="C prefix (default: the file name, sanitised)")
+    g.add_argument("--json", action="store_true", help="the statistics as JSON (schema kerasc-gates/1) on stdout")
+    g.add_argument("--export", metavar="FILE.npz",
+                   help="write every per-gate array as LAYER/DIRECTION/KERNEL/GATE (e.g. lstm_1/forward/kernel/f): "
+                        "kernel (F, U), recurrent_kernel (U, U), bias and recurrent_bias (U,)")
+    g.add_argument("--plot", metavar="DIR", help="write PNG heatmaps of every kernel (gate boundaries marked) and "
+                                                 "histograms per gate and kernel, with --trace also the "
+                                                 "activations (needs kerasc[report])")
+    g.add_argument("--independent-axes", action="store_true",
+                   help="with --plot: one colour scale per heatmap and own axes per histogram (default: shared)")
+    g.add_argument("--trace", metavar="X.npy|X.npz",
+                   help="run a trace build of the generated C on these inputs ((batch, timesteps, features)) and "
+                        "record every gate and state per unit and timestep (LSTM i, f, c_tilde, o, c, h; GRU z, r, "
+                        "h_tilde, h; SimpleRNN h)")
+    g.add_argument("--trace-out", metavar="FILE.npz", help="where --trace writes (default gates_trace.npz): "
+                                                           "LAYER/DIRECTION/SLOT (batch, timesteps, units)")
+    g.add_argument("--explain", action="store_true",
+                   help="print each layer's equations over the exported names and write a numpy-only script that "
+                        "recomputes the layers from the --export file")
+    g.add_argument("--script", metavar="FILE.py", help="where --explain writes the script (default gates_explain.py)")
+
     b = sub.add_parser("bench", parents=[quiet], help="time the generated C step and sequence against Keras",
                        description="Time the generated C (a C timing program, no Python in the loop) per step and "
                                    "per sequence at -O3 -march=native, -O2 and -Os (and -O3 -march=native and -Os "
@@ -176,7 +205,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _progress = Progress.for_terminal(quiet=getattr(args, "quiet", False))
     warnings.showwarning = _warning_line
     try:
-        return {"convert": _convert, "verify": _verify, "inspect": _inspect, "bench": _bench}[args.command](args)
+        return {"convert": _convert, "verify": _verify, "inspect": _inspect, "bench": _bench,
+                "gates": _gates}[args.command](args)
     except KerascError as exc:
         print(f"kerasc: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -362,6 +392,20 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"kerasc: error: {desc.problems[0]}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
+
+
+def _gates(args: argparse.Namespace) -> int:
+    from .gates import command
+
+    x = None
+    if args.trace:
+        try:
+            x = _read_inputs(args.trace, args.model)
+        except KerascError as exc:  # it speaks of --inputs, verify's name for the same file
+            raise type(exc)(str(exc).replace("--inputs", "--trace", 1)) from None
+    return command(args.model, layer=args.layer, name=args.name, as_json=args.json, export_to=args.export,
+                   plot_dir=args.plot, shared_axes=not args.independent_axes, trace_x=x, trace_out=args.trace_out,
+                   explain=args.explain, script_out=args.script)
 
 
 def _bench(args: argparse.Namespace) -> int:

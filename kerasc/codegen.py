@@ -406,12 +406,14 @@ def size_macros(ir: ModelIR, view: dict) -> list[str]:
     return _aligned(rows)
 
 
-def render_header(ir: ModelIR) -> str:
+def render_header(ir: ModelIR, gate_trace: bool = False) -> str:
+    """NAME.h as shipped; `gate_trace=True` renders the trace build of `kerasc gates --trace` instead, which
+    also calls NAME_GATE_AT / NAME_GATE (defined by the harness shim) to record every gate's activation."""
     tpl = environment().get_template("model.h.j2")
     view = _view(ir)
     view["size_macros"] = size_macros(ir, view)
     return tpl.render(ir=ir, p=ir.name, P=ir.NAME, view=view, MARKER=MARKER,
-                      runtime_version=runtime_version())
+                      runtime_version=runtime_version(), gate_trace=gate_trace)
 
 
 def runtime_source() -> str:

@@ -163,6 +163,7 @@ class CompiledModel:
         self._step_fn = getattr(lib, f"{p}_kc_step")
         self._reset_fn = getattr(lib, f"{p}_kc_reset")
         self._reset_from_fn = getattr(lib, f"{p}_kc_reset_from")
+        self._gate_trace_fn = getattr(lib, f"{p}_kc_gate_trace")
         size = getattr(lib, f"{p}_kc_state_size")()
         self.state_bytes = int(size)
         self.scratch_bytes = int(getattr(lib, f"{p}_kc_scratch_size")())
@@ -289,6 +290,19 @@ class CompiledModel:
         returns one array, or a list in model.outputs order."""
         ys, _ = self._run(self._check_batch(x), trace=False)
         return ys[0] if len(ys) == 1 else ys
+
+    def predict_gates(self, x: Any, offsets: Sequence[int], stride: int) -> tuple[Any, np.ndarray]:
+        """predict(x) on a gate trace build (kerasc.gates), and the [batch][stride] floats its NAME_GATE hooks
+        wrote (offsets: per node, the offset of its block and its floats per timestep); NaN where none wrote."""
+        xs = self._check_batch(x)
+        buf = np.full((max(1, xs[0].shape[0]), max(1, stride)), np.nan, dtype=self.dtype)
+        off = self._ffi.new("long[]", [int(o) for o in offsets] or [0])
+        self._gate_trace_fn(self._f32(buf), off, stride)
+        try:
+            ys, _ = self._run(xs, trace=False)
+        finally:
+            self._gate_trace_fn(self._ffi.NULL, self._ffi.NULL, 0)
+        return (ys[0] if len(ys) == 1 else ys), buf[:xs[0].shape[0]]
 
     def trace(self, x: Any) -> tuple[Any, list[np.ndarray]]:
         """predict(x), plus every traced output (ir.traced order): (batch, timesteps, width) or (batch, width)."""

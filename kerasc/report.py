@@ -171,10 +171,17 @@ def render_html(report: Report, png: Optional[bytes] = None, inputs: Optional[st
         badge={"PASS": "pass", "FAIL": "fail"}.get(v.outcome, "limited"),
         sentence="" if v.sentence.startswith("first disagreement:") else v.sentence,
         max_err=f"{report.max_abs_err:.2e}", png_b64=base64.b64encode(png).decode("ascii"),
-        model=model, summary=summary, inputs=inputs or report.inputs,
+        model=model, summary=summary, inputs=inputs or report.inputs, gates=_gates_section(ir),
         options=lambda row: " ".join(f"{k}={v}" for k, v in row.options.items()),
         generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
     )
+
+
+def _gates_section(ir: Any) -> Any:
+    """The per-gate section (kerasc.gates_plot, templates/report/gates.html.j2); None without recurrent layers."""
+    from .gates_plot import html_section
+
+    return html_section(ir) if ir is not None else None
 
 
 def write_html(report: Report, out_dir: Any, png: Optional[bytes] = None, inputs: Optional[str] = None) -> Path:

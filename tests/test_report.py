@@ -121,7 +121,7 @@ def test_report_renders_in_chromium(verified, tmp_path):
     _, _, _, _, page, png = verified
     images = loaded_images(chromium, page)
     natural = Image.open(__import__("io").BytesIO(png)).size
-    assert images == [(True, natural[0], natural[1])], images
+    assert images[0] == (True, natural[0], natural[1]) and all(ok for ok, _, _ in images), images  # then the gates
     shot = screenshot(chromium, page, tmp_path / "shot.png", width=1000, height=1200)
     pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     assert pixels.shape[:2] == (1200, 1000)
