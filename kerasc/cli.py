@@ -374,14 +374,9 @@ def _write_text(dest: str, text: str) -> None:
 
 
 def _write_bytes(dest: str, data: bytes) -> None:
-    from .errors import ConversionError
-    from .files import atomic_write
+    from .files import write_output
 
-    try:
-        Path(dest).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(Path(dest), data)
-    except OSError as exc:
-        raise ConversionError(f"cannot write {dest}: {exc.strerror or exc}") from None
+    write_output(Path(dest), data)
 
 
 def _inspect(args: argparse.Namespace) -> int:

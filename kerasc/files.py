@@ -49,3 +49,17 @@ def atomic_write(path: Path, data: Union[str, bytes], encoding: str = "ascii") -
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_output(path: Path, data: Union[str, bytes], encoding: str = "utf-8") -> Path:
+    """atomic_write into `path`, creating its directory; an OSError becomes the one-line
+    ConversionError the commands print (exit 2)."""
+    from .errors import ConversionError
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data, encoding)
+    except OSError as exc:
+        raise ConversionError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
