@@ -73,3 +73,46 @@ def _code(header: str) -> str:
 
 def finite_inputs(seed=0, T=5):
     return np.random.default_rng(seed).standard_normal((2, T, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def valid_h5_model(valid_model, tmp_path_factory):
+    """The valid model saved as a whole-model HDF5 file (the layout Keras 2 writes, read by load_h5)."""
+    model, _ = valid_model
+    path = tmp_path_factory.mktemp("valid") / "valid.h5"
+    model.save(path)
+    return model, path
+
+
+def run_cli(*args):
+    """kerasc's command line in this process: (exit code, stdout, stderr). An exception escaping main()
+    (a traceback for the user) fails the test."""
+    import contextlib
+    import io
+    import warnings
+
+    from kerasc import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    shown = warnings.showwarning
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = cli.main([str(a) for a in args])
+            except SystemExit as exc:  # argparse
+                rc = exc.code
+    finally:
+        warnings.showwarning = shown
+    return rc, out.getvalue(), err.getvalue()
+
+
+def assert_one_line_error(rc, err, *needles):
+    """Exit 2, exactly one line on stderr, `kerasc: error: ...` holding every needle, nothing unprintable."""
+    assert rc == 2, f"exit {rc}, stderr {err!r}"
+    lines = err.splitlines()
+    assert len(lines) == 1 and err.endswith("\n") and err.count("\n") == 1, f"not one line: {err!r}"
+    assert lines[0].startswith("kerasc: error: "), err
+    assert all(ch.isprintable() for ch in lines[0]), f"unprintable characters in {err!r}"
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {err!r}"
+    return lines[0]

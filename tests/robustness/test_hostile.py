@@ -1,0 +1,156 @@
+"""Hostile files and arguments (issue #22): a model file must not make kerasc read the host, and
+nothing ends in a traceback. Each case is refused with exit 2 and one line on stderr, before any
+output is written (or, for harmless variants, converts to exactly the original computation)."""
+
+import io
+import json
+import os
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+
+from robust import (NAME, assert_one_line_error, outcome_is_clean, run_cli, valid_h5_model,  # noqa: F401
+                    valid_model)
+
+import kerasc
+
+SENTINEL = np.float32(1234.5678)  # the host file's bytes: a value no model weight has
+KERAS_KERNEL = "layers/lstm/cell/vars/0"
+H5_KERNEL = "model_weights/lstm/valid/lstm/lstm_cell/kernel"
+
+
+def _rewrite_zip(src, dst, member, transform):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.namelist():
+            data = zin.read(item)
+            zout.writestr(item, transform(data) if item == member else data)
+
+
+@pytest.fixture(scope="module")
+def host_files(tmp_path_factory):
+    """A raw host file and an HDF5 host file, both full of SENTINEL (what a hostile model would steal)."""
+    d = tmp_path_factory.mktemp("host")
+    raw = d / "secret.bin"
+    raw.write_bytes(np.full(4096, SENTINEL, np.float32).tobytes())
+    h5 = d / "secret.h5"
+    with h5py.File(h5, "w") as h:
+        h["data"] = np.full((3, 16), SENTINEL, np.float32)
+    return raw, h5
+
+
+def _hostile(h, path, kind, host_files):
+    """Replace dataset `path` of the open h5py file `h` by one whose data comes from outside the file."""
+    raw, host_h5 = host_files
+    shape, dtype = h[path].shape, h[path].dtype
+    parent, name = path.rsplit("/", 1)
+    group = h[parent]
+    del group[name]
+    if kind == "external-storage":
+        group.create_dataset(name, shape, dtype, external=[(str(raw), 0, int(np.prod(shape)) * 4)])
+    elif kind == "virtual":
+        layout = h5py.VirtualLayout(shape, dtype)
+        layout[...] = h5py.VirtualSource(str(host_h5), "data", shape=(3, 16))[:, :shape[1]]
+        group.create_virtual_dataset(name, layout)
+    elif kind == "external-link":
+        group[name] = h5py.ExternalLink(str(host_h5), "/data")
+    elif kind == "soft-link-out":  # a soft link inside the file, leading through an external link
+        h["stolen"] = h5py.ExternalLink(str(host_h5), "/")
+        group[name] = h5py.SoftLink("/stolen/data")
+    elif kind == "filter-lzf":  # a filter HDF5 does not implement (h5py's plugin): refused, not decoded
+        group.create_dataset(name, data=np.full(shape, SENTINEL, dtype), compression="lzf")
+    else:
+        raise AssertionError(kind)
+
+
+HOSTILE = ["external-storage", "virtual", "external-link", "soft-link-out", "filter-lzf"]
+NEEDLES = {"external-storage": "external file", "virtual": "virtual dataset", "external-link": "external link",
+           "soft-link-out": "link", "filter-lzf": "not a standard HDF5 filter"}
+
+
+def _check_refused(path, tmp_path, kind):
+    out = tmp_path / "out"
+    rc, _, err = run_cli("convert", path, "-o", out, "--name", NAME)
+    assert_one_line_error(rc, err, NEEDLES[kind])
+    assert not out.exists() or not any(out.iterdir()), "output written for a hostile file"
+    rc, _, err = run_cli("inspect", path)
+    assert rc == 2 and NEEDLES[kind] in err, err
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_keras_zip_weights_from_outside(valid_model, host_files, tmp_path, kind, record_property):
+    """model.weights.h5 inside a .keras archive."""
+    def transform(data):
+        buf = io.BytesIO(data)
+        with h5py.File(buf, "r+") as h:
+            _hostile(h, KERAS_KERNEL, kind, host_files)
+        return buf.getvalue()
+
+    path = tmp_path / f"{kind}.keras"
+    _rewrite_zip(valid_model[1], path, "model.weights.h5", transform)
+    _check_refused(path, tmp_path, kind)
+    record_property("robustness.files", 1)
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_h5_weights_from_outside(valid_h5_model, host_files, tmp_path, kind, record_property):
+    """A whole-model HDF5 file (Keras 2 layout)."""
+    path = tmp_path / f"{kind}.h5"
+    path.write_bytes(valid_h5_model[1].read_bytes())
+    with h5py.File(path, "r+") as h:
+        _hostile(h, H5_KERNEL, kind, host_files)
+    _check_refused(path, tmp_path, kind)
+    record_property("robustness.files", 1)
+
+
+def test_standard_filters_still_convert(valid_h5_model, tmp_path):
+    """deflate + shuffle + fletcher32 (HDF5's own filters) are read: the same computation as the original."""
+    path = tmp_path / "gzip.h5"
+    path.write_bytes(valid_h5_model[1].read_bytes())
+    with h5py.File(path, "r+") as h:
+        data = h[H5_KERNEL][...]
+        parent, name = H5_KERNEL.rsplit("/", 1)
+        del h[parent][name]
+        h[parent].create_dataset(name, data=data, compression="gzip", shuffle=True, fletcher32=True)
+    status, text = outcome_is_clean(path, tmp_path / "c")
+    ref = kerasc.convert(valid_h5_model[1], tmp_path / "ref", name=NAME)[0].read_text()
+    assert status == "ok" and text == ref.replace(valid_h5_model[1].name, path.name)
+
+
+# ---------------------------------------------------------------------------- 2: deep JSON
+
+def _deep(depth):
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [100_000, 900])
+def test_deep_config_json(valid_model, tmp_path, depth):
+    def transform(data):
+        cfg = json.loads(data)
+        cfg["config"]["layers"][1]["config"]["units"] = "@@"
+        return json.dumps(cfg).replace('"@@"', _deep(depth)).encode()
+
+    path = tmp_path / "deep.keras"
+    _rewrite_zip(valid_model[1], path, "config.json", transform)
+    for cmd in ("convert", "inspect"):
+        rc, _, err = run_cli(cmd, path, *(("-o", tmp_path / "out") if cmd == "convert" else ()))
+        assert_one_line_error(rc, err, "nests deeper than")
+    assert not (tmp_path / "out").exists()
+
+
+def test_deep_metadata_json(valid_model, tmp_path):
+    path = tmp_path / "deepmeta.keras"
+    _rewrite_zip(valid_model[1], path, "metadata.json", lambda data: _deep(100_000).encode())
+    rc, _, err = run_cli("convert", path, "-o", tmp_path / "out")
+    assert_one_line_error(rc, err, "metadata.json")
+
+
+def test_deep_h5_model_config(valid_h5_model, tmp_path):
+    path = tmp_path / "deep.h5"
+    path.write_bytes(valid_h5_model[1].read_bytes())
+    with h5py.File(path, "r+") as h:
+        h.attrs["model_config"] = '{"class_name": "Sequential", "config": ' + _deep(100_000) + "}"
+    for cmd in ("convert", "inspect"):
+        rc, _, err = run_cli(cmd, path, *(("-o", tmp_path / "out") if cmd == "convert" else ()))
+        assert_one_line_error(rc, err, "nests deeper than")
