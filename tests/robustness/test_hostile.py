@@ -154,3 +154,82 @@ def test_deep_h5_model_config(valid_h5_model, tmp_path):
     for cmd in ("convert", "inspect"):
         rc, _, err = run_cli(cmd, path, *(("-o", tmp_path / "out") if cmd == "convert" else ()))
         assert_one_line_error(rc, err, "nests deeper than")
+
+
+# ---------------------------------------------------------------------------- 3, 4: names
+
+@pytest.mark.parametrize("name", ["math", "string", "stddef", "stdint", "stdio", "limits", "unistd", "arm_neon"])
+def test_system_header_names_refused(valid_model, tmp_path, name):
+    """--name math would write math.h, shadowing <math.h> on the include path; so would math.keras."""
+    out = tmp_path / "out"
+    rc, _, err = run_cli("convert", valid_model[1], "-o", out, "--name", name)
+    assert_one_line_error(rc, err, f"<{name}.h>", "--name")
+    stem = tmp_path / f"{name}.keras"
+    stem.write_bytes(valid_model[1].read_bytes())
+    rc, _, err = run_cli("convert", stem, "-o", out)
+    assert_one_line_error(rc, err, f"<{name}.h>", "--name", stem.name)
+    assert not out.exists()
+
+
+def test_every_guarded_header_name_refused():
+    from kerasc import names
+
+    for name in sorted(names.HEADER_NAMES):  # keywords among them (float, assert, ...) are refused as such
+        with pytest.raises(kerasc.ConversionError, match="shadows the system header|is reserved"):
+            names.validate(name)
+        default = names.sanitize(name)  # a keyword gets the suffix _model; others are refused
+        if default in names.HEADER_NAMES:
+            with pytest.raises(kerasc.ConversionError, match="shadows the system header"):
+                names.check_file_safe(default, f"{name}.keras")
+    assert {"math", "string", "stddef", "stdint", "stdio", "float", "limits", "stdlib", "time"} <= names.HEADER_NAMES
+
+
+def test_generated_files_do_not_shadow_standard_headers(valid_model, tmp_path):
+    """Every C standard header this compiler has, included from a file whose include path (-I) holds a
+    converted model: the build sees the system's headers, not kerasc's files."""
+    import shutil
+    import subprocess
+
+    from kerasc import names
+
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    out = tmp_path / "inc"
+    files = kerasc.convert(valid_model[1], out, name="model")
+    have = []
+    for h in sorted(names.C_STANDARD_HEADERS):
+        probe = subprocess.run([cc, "-std=c11", "-E", "-x", "c", "-"], input=f"#include <{h}.h>\n",
+                               capture_output=True, text=True)
+        if probe.returncode == 0:
+            have.append(h)
+    assert {"math", "string", "stddef", "stdint", "stdio"} <= set(have)
+    src = tmp_path / "all.c"
+    src.write_text("".join(f"#include <{h}.h>\n" for h in have) + '#include "model.h"\nint main(void) { return 0; }\n')
+    r = subprocess.run([cc, "-std=c11", "-Wall", "-Werror", "-I", str(out), "-fsyntax-only", str(src)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for f in files:  # and no file kerasc wrote is named like any of them
+        assert f.stem not in names.HEADER_NAMES
+
+
+@pytest.mark.parametrize("length", [129, 240, 300])
+def test_long_names_refused(valid_model, tmp_path, length):
+    out = tmp_path / "out"
+    rc, _, err = run_cli("convert", valid_model[1], "-o", out, "--name", "m" * length)
+    assert_one_line_error(rc, err, "at most 128")
+    assert not out.exists()
+
+
+def test_long_file_name_refused(valid_model, tmp_path):
+    path = tmp_path / ("m" * 240 + ".keras")
+    path.write_bytes(valid_model[1].read_bytes())
+    rc, _, err = run_cli("convert", path, "-o", tmp_path / "out")
+    assert_one_line_error(rc, err, "at most 128", "--name")
+    rc, _, err = run_cli("convert", path, "-o", tmp_path / "out", "--name", "tiny")
+    assert rc == 0, err
+
+
+def test_longest_allowed_name_converts(valid_model, tmp_path):
+    rc, _, err = run_cli("convert", valid_model[1], "-o", tmp_path / "out", "--name", "m" * 128)
+    assert rc == 0, err
