@@ -200,15 +200,16 @@ def _convert(args: argparse.Namespace) -> int:
             check_selftest(ir)
             with progress.stage("loading Keras"):
                 import_keras()  # before writing anything: the self-test needs Keras' outputs
-        with progress.stage(f"writing {ir.name}.h"):
-            paths = write_files(ir, Path(args.out), force=args.force)
+        extra = None
         if args.self_test:
-            from .selftest import write_selftest
+            from .selftest import selftest_file
 
             with progress.stage("computing Keras' outputs for the self-test"):
-                selftest = write_selftest(ir, args.model, Path(args.out), force=args.force)
+                extra = dict([selftest_file(ir, args.model)])
+        with progress.stage(f"writing {ir.name}.h"):
+            paths = write_files(ir, Path(args.out), force=args.force, extra=extra)  # all files or none
     if args.self_test:
-        print(f"wrote {selftest}")
+        print(f"wrote {paths[2]}")
     kernels = "" if ir.weight_type == "float32" else f" ({ir.weight_type} kernels)"
     print(f"wrote {paths[0]} (+ {paths[1].name}): {len(ir.nodes)} layers, "
           f"flash {ir.weight_bytes} bytes{kernels}, RAM {ir.state_bytes} bytes"

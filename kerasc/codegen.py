@@ -10,13 +10,13 @@ import functools
 import re
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import jinja2
 
 from ._resources import runtime_dir, templates_dir
 from .errors import ConversionError
-from .files import atomic_write
+from .files import atomic_write_all
 from .ir import ModelIR, Node
 
 # Every file kerasc writes carries this marker; only such files are overwritten without --force.
@@ -332,25 +332,36 @@ def runtime_source() -> str:
     return (runtime_dir() / RUNTIME_HEADER).read_text()
 
 
-def write_files(ir: ModelIR, out_dir: Path, force: bool = False) -> list[Path]:
-    """Write NAME.h and kc_runtime.h into out_dir; return their paths."""
+def write_files(ir: ModelIR, out_dir: Path, force: bool = False,
+                extra: Optional[dict[str, str]] = None) -> list[Path]:
+    """Write NAME.h and kc_runtime.h (and `extra`: {file name: text}, e.g. the self-test) into out_dir,
+    all of them or none; return their paths."""
     out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConversionError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
     files = {out_dir / f"{ir.name}.h": render_header(ir), out_dir / RUNTIME_HEADER: runtime_source()}
+    files.update({out_dir / fname: text for fname, text in (extra or {}).items()})
     if ir.weight_bytes > LARGE_WEIGHTS_BYTES:
         warnings.warn(f"{ir.name}: the weights take {ir.weight_bytes} bytes of flash, more than most "
                       "microcontrollers have", stacklevel=2)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConversionError(f"cannot create output directory {out_dir}: {exc.strerror or exc}") from None
+    if not out_dir.is_dir():
+        raise ConversionError(f"cannot write into {out_dir}: it is not a directory")
     for path in files:
         check_overwrite(path, force)
-    for path, text in files.items():
-        atomic_write(path, text)
+    try:
+        atomic_write_all(files)
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) and not Path(exc.filename).name.startswith(".") \
+            else str(out_dir)
+        raise ConversionError(f"cannot write {where}: {exc.strerror or exc}; nothing was written") from None
     return list(files)
 
 
 def check_overwrite(path: Path, force: bool) -> None:
+    if path.is_dir():
+        raise ConversionError(f"cannot write {path}: it is a directory; nothing was written")
     if force or not path.exists():
         return
     try:

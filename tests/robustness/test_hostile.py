@@ -233,3 +233,65 @@ def test_long_file_name_refused(valid_model, tmp_path):
 def test_longest_allowed_name_converts(valid_model, tmp_path):
     rc, _, err = run_cli("convert", valid_model[1], "-o", tmp_path / "out", "--name", "m" * 128)
     assert rc == 0, err
+
+
+# ---------------------------------------------------------------------------- 5, 6: output
+
+@pytest.mark.parametrize("out", ["/proc/self", "/proc/self/kerasc-out", "/sys/kernel"])
+def test_unwritable_output(valid_model, out):
+    if not os.path.isdir(out.rsplit("/kerasc-out", 1)[0]):
+        pytest.skip(f"{out}: not on this system (Linux /proc and /sys)")
+    rc, _, err = run_cli("convert", valid_model[1], "-o", out, "--name", NAME)
+    assert_one_line_error(rc, err, "cannot")
+    assert not os.path.exists(f"{out}/{NAME}.h")
+
+
+def test_output_dir_is_a_file(valid_model, tmp_path):
+    (tmp_path / "file").write_text("x")
+    rc, _, err = run_cli("convert", valid_model[1], "-o", tmp_path / "file", "--name", NAME)
+    assert_one_line_error(rc, err, "file")
+
+
+def test_all_outputs_or_none(valid_model, tmp_path):
+    """--force with kc_runtime.h a directory: the error comes before NAME.h is written."""
+    out = tmp_path / "out"
+    (out / "kc_runtime.h").mkdir(parents=True)
+    rc, _, err = run_cli("convert", valid_model[1], "-o", out, "--name", NAME, "--force")
+    assert_one_line_error(rc, err, "kc_runtime.h", "directory")
+    assert sorted(p.name for p in out.iterdir()) == ["kc_runtime.h"], "a partial output was written"
+
+
+def test_all_outputs_or_none_with_self_test(valid_model, tmp_path):
+    """The self-test is written with the headers, all or none (it used to follow them)."""
+    out = tmp_path / "out"
+    (out / f"{NAME}_selftest.c").mkdir(parents=True)
+    rc, _, err = run_cli("convert", valid_model[1], "-o", out, "--name", NAME, "--force", "--self-test")
+    assert_one_line_error(rc, err, "selftest.c", "directory")
+    assert sorted(p.name for p in out.iterdir()) == [f"{NAME}_selftest.c"], "a partial output was written"
+    (out / f"{NAME}_selftest.c").rmdir()
+    rc, stdout, err = run_cli("convert", valid_model[1], "-o", out, "--name", NAME, "--self-test")
+    assert rc == 0, err
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{NAME}.h", "kc_runtime.h", f"{NAME}_selftest.c"])
+
+
+def test_atomic_write_all_rolls_back(tmp_path, monkeypatch):
+    """A rename failing after others succeeded: the replaced files get their old content back, new ones go."""
+    from kerasc import files
+
+    a, b, c = tmp_path / "a.h", tmp_path / "b.h", tmp_path / "c.h"
+    a.write_text("old a")
+    real = os.replace
+    calls = []
+
+    def failing_replace(src, dst):
+        calls.append(dst)
+        if str(dst) == str(c):
+            raise OSError(28, "No space left on device", str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        files.atomic_write_all({a: "new a", b: "new b", c: "new c"})
+    monkeypatch.undo()
+    assert a.read_text() == "old a" and not b.exists() and not c.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h"], "temporary files left behind"
