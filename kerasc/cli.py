@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
-from .errors import KerascError
+from .errors import KerascError, printable
 from .progress import NULL, Progress
 from .quant import TOLERANCE
 from .verify import DEFAULT_ATOL, DEFAULT_BATCH, DEFAULT_RTOL, DEFAULT_TIMESTEPS
@@ -167,7 +167,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return {"convert": _convert, "verify": _verify, "inspect": _inspect, "bench": _bench}[args.command](args)
     except KerascError as exc:
-        print(f"kerasc: error: {exc}", file=sys.stderr)
+        print(f"kerasc: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("kerasc: interrupted", file=sys.stderr)
@@ -180,7 +180,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
-    _progress.message(f"kerasc: warning: {message}")
+    _progress.message(f"kerasc: warning: {printable(message)}")
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -253,11 +253,11 @@ def _verify(args: argparse.Namespace) -> int:
         _write_bytes(args.junit, parity.junit_xml(report, source=args.model, inputs=inputs, weights=args.weights,
                                                   seconds=time.monotonic() - started))
     out = sys.stderr if to_stdout else sys.stdout  # with --json alone, stdout is the JSON document only
-    print(report.table(), file=out)
+    print(printable(report.table(), keep_newlines=True), file=out)
     rows = parity.worst_offenders(report)
     if rows:
         print("worst offenders:", file=out)
-        print(parity.offenders_table(rows), file=out)
+        print(printable(parity.offenders_table(rows), keep_newlines=True), file=out)
     if args.report or args.plot:
         _write_report(report, args.report, args.plot, out)
     return EXIT_OK if report.ok else EXIT_MISMATCH
@@ -336,9 +336,9 @@ def _inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(describe.to_json(desc), indent=2))
     else:
-        print(describe.text(desc))
+        print(printable(describe.text(desc), keep_newlines=True))
     if not desc.convertible:
-        print(f"kerasc: error: {desc.problems[0]}", file=sys.stderr)
+        print(f"kerasc: error: {printable(desc.problems[0])}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
 

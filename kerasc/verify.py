@@ -16,7 +16,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from .errors import ConversionError, MissingExtraError
+from .errors import ConversionError, MissingExtraError, printable
 from .progress import NULL, Progress
 
 DEFAULT_ATOL = 1e-5
@@ -163,7 +163,7 @@ class Report:
         head = f"{'layer':<28} {'class':<15} {'output shape':<16} {'max |err|':>10} {'max rel':>9} {'worst t':>8}  status"
         lines = [head, "-" * len(head)]
         for r in self.layers:
-            label = f"[{r.index}] {r.name}"
+            label = printable(f"[{r.index}] {r.name}")
             wt = "-" if r.worst_t is None else str(r.worst_t)
             status = "ok" if r.ok else f"MISMATCH ({r.mismatches})"
             lines.append(f"{label[:28]:<28} {r.keras_class[:15]:<15} {str(r.shape):<16} {r.max_abs_err:>10.2e} "

@@ -295,3 +295,56 @@ def test_atomic_write_all_rolls_back(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert a.read_text() == "old a" and not b.exists() and not c.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h"], "temporary files left behind"
+
+
+# ---------------------------------------------------------------------------- 8: control characters
+
+HOSTILE_NAME = "ls\ntm\x00\u2028\x1b[2J\x1b]0;owned\x07\u202e"
+
+
+def _renamed(valid_model, tmp_path, extra=None, name=HOSTILE_NAME, weights_too=False):
+    def transform(data):
+        cfg = json.loads(data)
+        layer = cfg["config"]["layers"][1]["config"]
+        layer["name"] = name
+        layer.update(extra or {})
+        return json.dumps(cfg).encode()
+
+    def weights(data):  # the saved layer name, which maps the weights to the layer
+        buf = io.BytesIO(data)
+        with h5py.File(buf, "r+") as h:
+            h["layers/lstm/vars"].attrs["name"] = name
+        return buf.getvalue()
+
+    mid = tmp_path / "ctl0.keras"
+    _rewrite_zip(valid_model[1], mid, "config.json", transform)
+    if not weights_too:
+        return mid
+    path = tmp_path / "ctl.keras"
+    _rewrite_zip(mid, path, "model.weights.h5", weights)
+    return path
+
+
+def _clean_text(text):
+    return all(ch == "\n" or ch.isprintable() for ch in text) and "\x1b" not in text
+
+
+def test_control_characters_in_messages(valid_model, tmp_path):
+    path = _renamed(valid_model, tmp_path, {"peephole": True})  # an error naming the layer
+    rc, _, err = run_cli("convert", path, "-o", tmp_path / "out")
+    line = assert_one_line_error(rc, err)
+    assert "\\x1b" in line and "\\u2028" in line and "\\x00" in line, line
+    rc, out, err = run_cli("inspect", path)
+    assert rc == 2 and _clean_text(out), repr(out)
+    assert_one_line_error(rc, err)
+
+
+def test_control_characters_in_tables(valid_model, tmp_path):
+    """A model whose layer name holds control characters converts (the header escapes them); the
+    inspect table prints them escaped, one row per layer."""
+    path = _renamed(valid_model, tmp_path, name=HOSTILE_NAME.replace("\x00", ""), weights_too=True)
+    rc, out, err = run_cli("inspect", path)
+    assert rc == 0, err
+    assert _clean_text(out), repr(out)
+    rows = [line for line in out.splitlines() if "ls\\x0atm" in line]
+    assert len(rows) == 1, out
