@@ -348,3 +348,28 @@ def test_control_characters_in_tables(valid_model, tmp_path):
     assert _clean_text(out), repr(out)
     rows = [line for line in out.splitlines() if "ls\\x0atm" in line]
     assert len(rows) == 1, out
+
+
+# ---------------------------------------------------------------------------- 9: not a regular file
+
+@pytest.mark.parametrize("cmd", ["convert", "inspect", "verify"])
+def test_fifo_as_model(tmp_path, cmd):
+    """In a child process with a timeout: before the fix this blocked forever (open() of a FIFO waits
+    for a writer), which must fail the test, not hang the suite."""
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "model.keras"
+    os.mkfifo(fifo)
+    args = [sys.executable, "-m", "kerasc", cmd, str(fifo)] + (["-o", str(tmp_path / "out")] if cmd == "convert" else [])
+    try:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"kerasc {cmd} blocked on a FIFO")
+    assert_one_line_error(r.returncode, r.stderr, "FIFO", "regular file")
+
+
+def test_device_as_model():
+    rc, _, err = run_cli("inspect", "/dev/zero")
+    assert_one_line_error(rc, err, "device")
