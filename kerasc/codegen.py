@@ -232,7 +232,7 @@ def _view(ir: ModelIR) -> dict:
                   if T[s.tensor].domain >= len(ir.inputs) else "timesteps",
                   "at": _offset(region[T[s.tensor].domain], steps(T[s.tensor].domain), s.work_offset)}
                  for s in ir.stored if s.work_offset is not None]
-    work_floats = " + ".join(f"(size_t){_len_of(ir, d, '(T)')} * {floats}u" for d, floats in ir.work_domains)
+    work_floats = " + ".join(f"(size_t){macro_len(ir, d)} * {floats}u" for d, floats in ir.work_domains)
     transient = None
     if ir.stateful:
         transient = [sv.cname for n in ir.nodes for sv in n.state if not (n.stateful and sv.persistent)]
@@ -245,7 +245,7 @@ def _view(ir: ModelIR) -> dict:
         "work_bufs": work_bufs, "seq_tvars": [i["tvar"] for i in seq_inputs], "transient": transient,
         "tlens": tlens, "work_floats": f"({work_floats or '0'})",
         "needs_tmax": any("tmax" in b["at"] for b in work_bufs),
-        "out_steps": f"({_len_of(ir, outputs[0]['domain'], '(T)')})" if outputs[0]["seq"] and
+        "out_steps": f"({macro_len(ir, outputs[0]['domain'])})" if outputs[0]["seq"] and
         ir.domains[outputs[0]["domain"]].derived else "",
         "in_shape": in_desc, "out_shape": out_desc,
         "predict_args": ", ".join(["&st"] + [p.split()[-1].lstrip("*") for p in params]),
@@ -279,6 +279,19 @@ def _len_of(ir: ModelIR, d: int, T: str) -> str:
     if not ir.domains[d].derived:
         return T
     return length_expr(ir, d, lambda k: f"(int){T}" if T == "tmax" else T)
+
+
+# The argument T of the size macros (NAME_WORK_FLOATS(T), NAME_OUTPUT_TIMESTEPS(T)), as a signed long
+# clamped at 0: any integer type works (unsigned, narrower or wider than int), nothing wraps for lengths
+# shorter than a convolution's kernel, and no comparison of an unsigned value with 0 (-Wtype-limits).
+MACRO_T = "((long)(T) > 0 ? (long)(T) : 0L)"
+
+
+def macro_len(ir: ModelIR, d: int) -> str:
+    """Length of time axis d in a size macro: a long >= 0, every input T timesteps long."""
+    if not ir.domains[d].derived:
+        return MACRO_T
+    return length_expr(ir, d, lambda k: MACRO_T)
 
 
 def _offset(region: str, length: str, per_step: int) -> str:

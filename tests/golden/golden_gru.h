@@ -50,7 +50,7 @@ extern "C" {
 #define GOLDEN_GRU_WEIGHT_BYTES 152       /* const weights (flash) */
 #define GOLDEN_GRU_STATE_BYTES 48        /* sizeof(golden_gru_state) (RAM) */
 /* golden_gru_predict needs a caller buffer of this many floats for T timesteps */
-#define GOLDEN_GRU_WORK_FLOATS(T) ((size_t)(T) * 2u)
+#define GOLDEN_GRU_WORK_FLOATS(T) ((size_t)((long)(T) > 0 ? (long)(T) : 0L) * 2u)
 
 /* Trace hook, off by default: called with (output index, timestep or -1, const float *values, count)
  * after each Keras layer output (numbered in layer order, one number per output of a layer).

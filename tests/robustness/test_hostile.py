@@ -373,3 +373,57 @@ def test_fifo_as_model(tmp_path, cmd):
 def test_device_as_model():
     rc, _, err = run_cli("inspect", "/dev/zero")
     assert_one_line_error(rc, err, "device")
+
+
+# ---------------------------------------------------------------------------- 11: size macros
+
+def test_size_macros_any_integer_type(keras, tmp_path):
+    """NAME_WORK_FLOATS(T) and NAME_OUTPUT_TIMESTEPS(T) with signed, unsigned, narrower and wider
+    arguments, and lengths shorter than the convolution's kernel: the same values, no wrap, and no
+    warning under -Wtype-limits -Wsign-compare -Werror."""
+    import shutil
+    import subprocess
+
+    from helpers import randomize
+
+    m = keras.Sequential([keras.Input((None, 2)), keras.layers.Conv1D(2, 3, name="conv"),
+                          keras.layers.LSTM(3, go_backwards=True, return_sequences=True, name="lstm"),
+                          keras.layers.Dense(1, name="dense")], name="sizes")
+    randomize(m, seed=1)
+    out = tmp_path / "inc"
+    kerasc.convert(m, out, name="sizes")
+    header = (out / "sizes.h").read_text()
+    assert "SIZES_WORK_FLOATS(T)" in header and "SIZES_OUTPUT_TIMESTEPS(T)" in header
+    src = tmp_path / "sizes.c"
+    src.write_text(r'''#include <stdint.h>
+#include <stdio.h>
+#include "sizes.h"
+#define SHOW(e) printf("%s %ld %lu\n", #e, (long)SIZES_OUTPUT_TIMESTEPS(e), (unsigned long)SIZES_WORK_FLOATS(e))
+int main(void) {
+    unsigned u = 2u; int i = 2; unsigned char uc = 2; uint64_t w = 2; int8_t s8 = 2; size_t z = 2;
+    unsigned u7 = 7u; long l7 = 7; uint16_t h7 = 7; int neg = -5;
+    size_t work = SIZES_WORK_FLOATS(u);
+    long steps = SIZES_OUTPUT_TIMESTEPS(u);
+    SHOW(u); SHOW(i); SHOW(uc); SHOW(w); SHOW(s8); SHOW(z); SHOW(0u); SHOW(1); SHOW(2u);
+    SHOW(u7); SHOW(l7); SHOW(h7); SHOW(7); SHOW(7u); SHOW(neg);
+    return (int)(work + (size_t)steps);
+}
+''')
+    compilers = [c for c in ("gcc", "clang") if shutil.which(c)]
+    if not compilers:
+        pytest.skip("no C compiler (gcc or clang)")
+    for cc in compilers:
+        exe = tmp_path / f"sizes-{cc}"
+        r = subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wtype-limits", "-Wsign-compare",
+                            "-Wconversion", "-Werror", "-I", str(out), str(src), "-o", str(exe)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, f"{cc}: {r.stderr}"
+        run = subprocess.run([str(exe)], capture_output=True, text=True)
+        values = {}
+        for line in run.stdout.splitlines():
+            name, steps, work = line.split()
+            values[name] = (int(steps), int(work))
+        short = {k: v for k, v in values.items() if k in ("u", "i", "uc", "w", "s8", "z", "0u", "1", "2u", "neg")}
+        assert len(short) == 10 and set(short.values()) == {(0, 0)}, f"{cc}: shorter than the kernel: {values}"
+        seven = {values[k] for k in ("u7", "l7", "h7", "7", "7u")}
+        assert len(seven) == 1 and values["7"][0] == 5 and values["7"][1] > 0, f"{cc}: {values}"
