@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"timesteps of random inputs (default {DEFAULT_TIMESTEPS}, or the model's fixed length)")
     v.add_argument("--batch", type=_positive_int, metavar="B",
                    help=f"sequences of random inputs (default {DEFAULT_BATCH})")
-    v.add_argument("--seed", type=int, default=0, metavar="S", help="seed of random inputs (default 0)")
+    v.add_argument("--seed", type=_seed, default=0, metavar="S", help="seed of random inputs (default 0)")
     v.add_argument("--atol", type=_tolerance, metavar="A",
                    help=f"absolute tolerance (default {DEFAULT_ATOL:g}, or that of --weights)")
     v.add_argument("--rtol", type=_tolerance, metavar="R",
@@ -124,6 +124,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0 or value >= 1 << 128:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed (an integer >= 0)")
     return value
 
 
@@ -284,31 +294,48 @@ def _write_report(report, report_dir: Optional[str], plot: Optional[str], out) -
 def _read_inputs(path: str, model: str):
     """--inputs: a .npy array, or an .npz with one array per model input (named like the Keras inputs, or in
     model order)."""
+    import zipfile
+
     import numpy as np
 
     from .errors import ConversionError
+    from .load import read_magic
 
+    read_magic(Path(path))  # a regular file (not a FIFO), or a one-line error
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ConversionError(f"--inputs {path}: cannot read it as a .npy or .npz file ({exc})") from None
     if isinstance(data, np.ndarray):
-        return data
+        return _numeric(data, path)
     with data:
         keys = list(data.files)
+        try:
+            arrays = {k: _numeric(data[k], f"{path}[{k}]") for k in keys}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise ConversionError(f"--inputs {path}: cannot read it as an .npz file ({exc})") from None
         if len(keys) == 1:
-            return data[keys[0]]
+            return arrays[keys[0]]
         from .load import load
 
         wanted = [ref[0] for ref in load(model).inputs]
         if all(k in keys for k in wanted):
-            arrays = [data[k] for k in wanted]
-            return arrays[0] if len(arrays) == 1 else arrays
+            picked = [arrays[k] for k in wanted]
+            return picked[0] if len(picked) == 1 else picked
         if len(wanted) > 1 and len(keys) == len(wanted):
-            return [data[k] for k in keys]
+            return [arrays[k] for k in keys]
         raise ConversionError(f"--inputs {path}: the .npz holds {len(keys)} arrays {keys}; the model has "
                               f"{len(wanted)} input(s) {wanted}: give an .npz with one array, or with one named "
                               f"{wanted[0]!r}")
+
+
+def _numeric(a, where: str):
+    from .errors import ConversionError
+
+    if a.dtype.kind not in "biuf":
+        raise ConversionError(f"--inputs {where}: holds {a.dtype} values; inputs must be numbers (floats, or "
+                              "integer token ids)")
+    return a
 
 
 def _write_text(dest: str, text: str) -> None:

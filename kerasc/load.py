@@ -120,12 +120,12 @@ def read_magic(path: Path) -> bytes:
     if not stat.S_ISREG(st.st_mode):
         kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
                 or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-        raise ConversionError(f"{path}: is {kind}; kerasc reads models from regular files only")
+        raise ConversionError(f"{path}: is {kind}; kerasc reads regular files only")
     try:  # O_NONBLOCK: should the path have been swapped for a FIFO since the stat, the open does not wait
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as fh:
             if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                raise ConversionError(f"{path}: is not a regular file; kerasc reads models from regular files only")
+                raise ConversionError(f"{path}: is not a regular file; kerasc reads regular files only")
             return fh.read(8)
     except OSError as exc:
         raise ConversionError(f"{path}: cannot read it ({exc.strerror or exc})") from None

@@ -23,6 +23,8 @@ DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4
 DEFAULT_TIMESTEPS = 16
 DEFAULT_BATCH = 2
+MAX_TIMESTEPS = (1 << 31) - 1  # NAME_predict takes `int timesteps`
+MAX_RANDOM_INPUT_BYTES = 1 << 30  # random inputs verify generates (the C and Keras each hold a copy)
 
 
 @contextlib.contextmanager
@@ -185,6 +187,8 @@ def make_inputs(ir: Any, timesteps: Optional[int], batch: Optional[int], seed: i
     """Seeded N(0, 1) inputs: one array, or a list in model.inputs order. Sequences that meet inside
     the model get the same length; a model's fixed lengths win over `timesteps`. Inputs of token ids
     get uniform int32 tokens in [0, input_dim), shape (batch, timesteps)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConversionError(f"seed {seed!r} is not a non-negative integer")
     rng = np.random.default_rng(seed)
     B = batch or DEFAULT_BATCH
     xs = []
@@ -196,6 +200,13 @@ def make_inputs(ir: Any, timesteps: Optional[int], batch: Optional[int], seed: i
                 raise ConversionError(f"the model was built for {fixed} timesteps; --timesteps {timesteps} "
                                       "cannot be used")
             T = fixed or timesteps or DEFAULT_TIMESTEPS
+            if T > MAX_TIMESTEPS:
+                raise ConversionError(f"--timesteps {T}: at most {MAX_TIMESTEPS} (NAME_predict takes an int)")
+            nbytes = B * T * (1 if t.ctype != "float" else t.width) * 4
+            if nbytes > MAX_RANDOM_INPUT_BYTES:
+                raise ConversionError(f"random inputs of {B} x {T} timesteps x {t.width} would take {nbytes} bytes; "
+                                      f"kerasc generates at most {MAX_RANDOM_INPUT_BYTES} (lower --timesteps or "
+                                      "--batch)")
             if t.ctype != "float":
                 xs.append(rng.integers(0, ir.token_limit(k), (B, T)).astype(np.int32))
                 continue
@@ -205,8 +216,26 @@ def make_inputs(ir: Any, timesteps: Optional[int], batch: Optional[int], seed: i
     return xs[0] if len(xs) == 1 else xs
 
 
+def fixed_batch(model: Any) -> Optional[int]:
+    """The batch size a model's first input was built for (stateful models fix it), None if any."""
+    from .load import load
+
+    record = load(model)
+    by_name = {r.name: r for r in record.layers}
+    first = by_name.get(record.inputs[0][0]) if record.inputs else None
+    if first is None:
+        return None
+    shape = first.config.get("batch_shape") or first.config.get("batch_input_shape")
+    size = shape[0] if isinstance(shape, (list, tuple)) and shape else first.config.get("batch_size")
+    return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+
+
 def as_input(ir: Any, k: int, a: Any) -> np.ndarray:
     """Input k as the C takes it: float32, or int32 token ids (kerasc.harness.token_ids)."""
+    kind = np.asarray(a).dtype.kind
+    if kind not in "biuf":
+        raise ConversionError(f"input {k} holds {np.asarray(a).dtype} values; inputs must be numbers "
+                              "(floats, or integer token ids)")
     if k < len(ir.inputs) and ir.tensors[ir.inputs[k]].ctype != "float":
         from .harness import token_ids
 
@@ -361,8 +390,12 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
         with progress.stage("reading the model"):
             ir = quantize(build(model, name), wtype) if compiled is None else compiled.ir
             used_seed: Optional[int] = None
+            built_for = fixed_batch(model) if ir.stateful else None
+            if built_for is not None and batch is not None and batch != built_for:
+                raise ConversionError(f"the stateful model was built for batch size {built_for}; --batch {batch} "
+                                      "cannot be used")
             if x is None:
-                x = make_inputs(ir, timesteps, batch, seed)
+                x = make_inputs(ir, timesteps, batch or built_for, seed)
                 used_seed = seed
                 inputs = f"seeded N(0, 1) values, seed {seed}"
             else:
@@ -370,6 +403,9 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
             xs = [as_input(ir, k, a) for k, a in enumerate(x if isinstance(x, (list, tuple)) else [x])]
             x = xs[0] if len(xs) == 1 else xs
             check_inputs(ir, x)
+            if built_for is not None and xs[0].shape[0] != built_for:
+                raise ConversionError(f"inputs of batch size {xs[0].shape[0]} given; the stateful model was built for "
+                                      f"batch size {built_for}")
         with progress.stage("loading the model in Keras"):
             kmodel = load_keras_model(model)
         with progress.stage("building the C"):

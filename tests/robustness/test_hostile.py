@@ -367,7 +367,7 @@ def test_fifo_as_model(tmp_path, cmd):
                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     except subprocess.TimeoutExpired:
         pytest.fail(f"kerasc {cmd} blocked on a FIFO")
-    assert_one_line_error(r.returncode, r.stderr, "FIFO", "regular file")
+    assert_one_line_error(r.returncode, r.stderr, "FIFO", "regular files only")
 
 
 def test_device_as_model():
@@ -427,3 +427,50 @@ int main(void) {
         assert len(short) == 10 and set(short.values()) == {(0, 0)}, f"{cc}: shorter than the kernel: {values}"
         seven = {values[k] for k in ("u7", "l7", "h7", "7", "7u")}
         assert len(seven) == 1 and values["7"][0] == 5 and values["7"][1] > 0, f"{cc}: {values}"
+
+
+# ---------------------------------------------------------------------------- 7: verify arguments
+
+@pytest.mark.parametrize("timesteps,needle", [(2147483648, "at most 2147483647"), (1 << 28, "bytes")])
+def test_verify_huge_timesteps(valid_model, timesteps, needle):
+    rc, _, err = run_cli("verify", valid_model[1], "--timesteps", timesteps)
+    assert_one_line_error(rc, err, needle)
+
+
+def test_verify_negative_seed(valid_model):
+    rc, _, err = run_cli("verify", valid_model[1], "--seed", "-1")
+    assert rc == 2 and "is not a seed" in err.splitlines()[-1], err
+    with pytest.raises(kerasc.ConversionError, match="seed"):
+        kerasc.verify(valid_model[1], seed=-1)
+
+
+@pytest.mark.parametrize("kind", ["npy", "npz"])
+def test_verify_string_inputs(valid_model, tmp_path, kind):
+    x = np.array([[["a", "b", "c"]] * 4] * 2)
+    path = tmp_path / f"x.{kind}"
+    if kind == "npy":
+        np.save(path, x)
+    else:
+        np.savez(path, x=x)
+    rc, _, err = run_cli("verify", valid_model[1], "--inputs", path)
+    assert_one_line_error(rc, err, "numbers")
+    with pytest.raises(kerasc.ConversionError, match="numbers"):
+        kerasc.verify(valid_model[1], x=x)
+
+
+def test_verify_stateful_fixed_batch(keras, tmp_path):
+    """A stateful model built for batch size 3: random inputs take that batch size (not the default 2)."""
+    from helpers import randomize
+
+    m = keras.Sequential([keras.Input(batch_shape=(3, None, 2)), keras.layers.LSTM(3, stateful=True, name="lstm"),
+                          keras.layers.Dense(2, name="dense")], name="st")
+    randomize(m, seed=2)
+    path = tmp_path / "st.keras"
+    m.save(path)
+    rc, out, err = run_cli("verify", path, "--timesteps", 4)
+    # (exit 1 is accepted here: at batch 3 the stateful LSTM's sub-model trace disagrees, reported
+    # separately; this test is about the arguments: no Keras traceback, the model's batch size used)
+    assert rc in (0, 1), err + out
+    assert "input (3, 4, 2)" in out, out
+    rc, _, err = run_cli("verify", path, "--batch", 2)
+    assert_one_line_error(rc, err, "batch size 3")
