@@ -120,6 +120,10 @@ class LayerResult:
     # and units, shape (T,). None for vector outputs (and for outputs whose shape is wrong).
     err_t: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
     tol_ratio_t: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+    # Values NaN on both sides or the same infinity on both sides (agreement, not in the errors above),
+    # and the number of finite pairs the errors are measured over (-1: not known).
+    nonfinite_agree: int = 0
+    finite_compared: int = -1
 
     @property
     def ok(self) -> bool:
@@ -168,12 +172,19 @@ class Report:
             label = printable(f"[{r.index}] {r.name}")
             wt = "-" if r.worst_t is None else str(r.worst_t)
             status = "ok" if r.ok else f"MISMATCH ({r.mismatches})"
-            lines.append(f"{label[:28]:<28} {r.keras_class[:15]:<15} {str(r.shape):<16} {r.max_abs_err:>10.2e} "
-                         f"{r.max_rel_err:>9.1e} {wt:>8}  {status}")
+            if r.nonfinite_agree:
+                status += f" ({r.nonfinite_agree} NaN or infinite in both)"
+            if r.finite_compared == 0:  # nothing finite compared: no error to show
+                errs = f"{'-':>10} {'-':>9}"
+            else:
+                errs = f"{r.max_abs_err:>10.2e} {r.max_rel_err:>9.1e}"
+            lines.append(f"{label[:28]:<28} {r.keras_class[:15]:<15} {str(r.shape):<16} {errs} {wt:>8}  {status}")
         verdict = "PASS" if self.ok else "FAIL"
         lines.append(f"{verdict}: {self.model}, input {self.input_shape}"
                      f"{'' if self.seed is None else f' (random, seed {self.seed})'}, tolerance atol {self.atol:g} + "
-                     f"rtol {self.rtol:g} * |keras|; max error {self.max_abs_err:.2e}")
+                     f"rtol {self.rtol:g} * |keras|; max error {self.max_abs_err:.2e}"
+                     + (f" over the finite values; {agree} values NaN or the same infinity in both C and Keras "
+                        "count as agreement" if (agree := sum(r.nonfinite_agree for r in self.layers)) else ""))
         bad = self.first_failure
         if bad is not None:
             lines.append(f"first disagreement: {bad.first_bad}")
@@ -308,11 +319,18 @@ def compare(index: int, name: str, cls: str, c: np.ndarray, k: np.ndarray, atol:
     if c.shape != k.shape:
         return LayerResult(index, name, cls, tuple(k.shape), float("inf"), float("inf"), None, int(k.size),
                            f"layer [{index}] '{name}': C output shape {c.shape} != Keras {k.shape}")
-    err = np.abs(c.astype(np.float64) - k.astype(np.float64))
-    err = np.where(np.isnan(err), np.inf, err)
-    tol = atol + rtol * np.abs(k.astype(np.float64))
+    c64, k64 = c.astype(np.float64), k.astype(np.float64)
+    finite = np.isfinite(c64) & np.isfinite(k64)
+    # NaN on both sides, or the same infinity on both sides, is agreement (counted and reported as such);
+    # a non-finite value on one side only is a mismatch; errors are measured over the finite pairs.
+    agree_nf = (np.isnan(c64) & np.isnan(k64)) | (np.isinf(c64) & np.isinf(k64) & (np.sign(c64) == np.sign(k64)))
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(np.where(finite, c64, 0.0) - np.where(finite, k64, 0.0))
+    err = np.where(finite, diff, np.where(agree_nf, 0.0, np.inf))
+    tol = np.where(finite, atol + rtol * np.abs(np.where(finite, k64, 0.0)), atol)
     bad = err > tol
-    rel = err / np.maximum(np.abs(k), 1e-30)
+    rel = np.where(finite, diff / np.maximum(np.abs(np.where(finite, k64, 0.0)), 1e-30),
+                   np.where(agree_nf, 0.0, np.inf))
     ratio = np.where(tol > 0, err / np.where(tol > 0, tol, 1.0), np.where(err > 0, np.inf, 0.0))
     seq = k.ndim == 3
     worst = np.unravel_index(int(np.argmax(err)), err.shape) if err.size else None
@@ -335,7 +353,8 @@ def compare(index: int, name: str, cls: str, c: np.ndarray, k: np.ndarray, atol:
     return LayerResult(index, name, cls, tuple(k.shape), float(err.max()) if err.size else 0.0,
                        float(rel.max()) if rel.size else 0.0,
                        (int(worst[1]) if seq and worst is not None else None), int(bad.sum()), first_bad,
-                       float(ratio.max()) if ratio.size else 0.0, err_t, ratio_t)
+                       float(ratio.max()) if ratio.size else 0.0, err_t, ratio_t,
+                       nonfinite_agree=int(agree_nf.sum()), finite_compared=int(finite.sum()))
 
 
 def environment(kmodel: Any = None, defines: Any = ()) -> dict[str, str]:

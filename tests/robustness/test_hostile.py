@@ -5,6 +5,7 @@ output is written (or, for harmless variants, converts to exactly the original c
 import io
 import json
 import os
+import re
 import zipfile
 
 import h5py
@@ -474,3 +475,32 @@ def test_verify_stateful_fixed_batch(keras, tmp_path):
     assert "input (3, 4, 2)" in out, out
     rc, _, err = run_cli("verify", path, "--batch", 2)
     assert_one_line_error(rc, err, "batch size 3")
+
+
+# ---------------------------------------------------------------------------- 10: non-finite inputs
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_verify_nonfinite_inputs(valid_model, tmp_path, value):
+    """All-NaN or all-inf inputs: the table says what was compared (NaN/inf in both C and Keras is
+    agreement, counted), and prints no inf or nan error beside ok and PASS."""
+    path = tmp_path / "x.npy"
+    np.save(path, np.full((2, 4, 3), value, np.float32))
+    rc, out, err = run_cli("verify", valid_model[1], "--inputs", path)
+    assert rc == 0, out + err
+    rows = [line for line in out.splitlines() if line.startswith("[")]
+    assert rows and all("NaN or infinite in both" in r for r in rows), out
+    for line in rows + [line for line in out.splitlines() if line.startswith("PASS")]:
+        assert not re.search(r"\b(inf|nan)\b", line), line  # numbers printed as inf/nan (prose says NaN)
+    assert "count as agreement" in out, out
+
+
+def test_verify_nonfinite_on_one_side_is_a_mismatch():
+    from kerasc.verify import compare
+
+    k = np.array([[1.0, np.nan, np.inf, 2.0]], np.float32)
+    for c in (np.array([[1.0, 0.0, np.inf, 2.0]], np.float32), np.array([[1.0, np.nan, -np.inf, 2.0]], np.float32),
+              np.array([[np.nan, np.nan, np.inf, 2.0]], np.float32)):
+        r = compare(0, "x", "Dense", c, k, 1e-5, 1e-4)
+        assert not r.ok and r.mismatches == 1, (c, r)
+    r = compare(0, "x", "Dense", k.copy(), k, 1e-5, 1e-4)
+    assert r.ok and r.nonfinite_agree == 2 and r.max_abs_err == 0.0
