@@ -43,16 +43,16 @@ NAME = "probe"  # every file is converted under one C prefix, so headers compare
 
 
 def outcome_is_clean(path, out_dir):
-    """Convert `path`; return ('error', message) for a ConversionError, or ('ok', header text).
-    Any other exception propagates (a crash is a test failure). A failed convert writes nothing."""
-    import kerasc
-
-    try:
-        paths = kerasc.convert(path, out_dir, name=NAME)
-    except kerasc.ConversionError as exc:
+    """Convert `path` through the command line (in this process); return ('error', the one stderr line)
+    for exit 2, or ('ok', header text) for exit 0. Anything else fails: an exception escaping main()
+    (a traceback), another exit code, more than one line on stderr, or a partial output after an error."""
+    rc, _, err = run_cli("convert", path, "-o", out_dir, "--name", NAME)
+    if rc == 2:
+        line = assert_one_line_error(rc, err)
         assert not out_dir.exists() or not any(out_dir.iterdir()), f"{path}: partial output after an error"
-        return "error", str(exc)
-    return "ok", paths[0].read_text()
+        return "error", line[len("kerasc: error: "):]
+    assert rc == 0, f"{path}: exit {rc}: {err}"
+    return "ok", (out_dir / f"{NAME}.h").read_text()
 
 
 def same_computation_or_verified(path, header, reference_header, x):
