@@ -28,7 +28,7 @@ def check_hdf5_file(h5file: Any, where: str) -> None:
     more than MAX_OBJECTS objects or nesting deeper than MAX_DEPTH. `where` names the file in messages."""
     import h5py
 
-    seen: set[Any] = set()
+    seen: set[Any] = {_address(h5file["/"])}
     count = 0
     stack: list[tuple[Any, int]] = [(h5file["/"], 0)]
     while stack:
@@ -52,8 +52,11 @@ def check_hdf5_file(h5file: Any, where: str) -> None:
                 raise ConversionError(f"{where}: more than {MAX_OBJECTS} HDF5 objects; kerasc reads at most that many")
             obj = group.get(key)
             token = _address(obj)
-            if token in seen:  # a second hard link to an object already checked (or a cycle)
-                continue
+            if token in seen:
+                if isinstance(obj, h5py.Group):  # Keras links every group once; twice is a cycle or a trap
+                    raise ConversionError(f"{where}: HDF5 group {_show(path)} is linked more than once (a cycle "
+                                          "or a shared group); Keras writes a tree")
+                continue  # a second hard link to a dataset already checked
             seen.add(token)
             if isinstance(obj, h5py.Group):
                 stack.append((obj, depth + 1))

@@ -141,7 +141,8 @@ def test_config_structure_fuzz(valid_model, tmp_path_factory, data):
     parent, key, value = _get(cfg, path[:-1]), path[-1], _get(cfg, path)
     op = data.draw(st.sampled_from(["move", "duplicate", "swap", "values", "nest"]), label="op")
     if op == "move":
-        target = data.draw(st.sampled_from([p for p, n in _json_nodes(cfg) if isinstance(n, dict)]), label="to")
+        target = data.draw(st.sampled_from([p for p, n in _json_nodes(cfg) if isinstance(n, dict)
+                                            and p[:len(path)] != path]), label="to")  # not into itself
         dest = _get(cfg, target)
         if dest is not value:
             dest[data.draw(st.sampled_from(["layers", "config", "name", "inbound_nodes", "cell", "layer"]))] = value

@@ -59,15 +59,17 @@ def _hostile(h, path, kind, host_files):
     elif kind == "soft-link-out":  # a soft link inside the file, leading through an external link
         h["stolen"] = h5py.ExternalLink(str(host_h5), "/")
         group[name] = h5py.SoftLink("/stolen/data")
+    elif kind == "cycle":  # a hard link back to the group holding it: a walk never ends
+        group[name] = group
     elif kind == "filter-lzf":  # a filter HDF5 does not implement (h5py's plugin): refused, not decoded
         group.create_dataset(name, data=np.full(shape, SENTINEL, dtype), compression="lzf")
     else:
         raise AssertionError(kind)
 
 
-HOSTILE = ["external-storage", "virtual", "external-link", "soft-link-out", "filter-lzf"]
+HOSTILE = ["external-storage", "virtual", "external-link", "soft-link-out", "filter-lzf", "cycle"]
 NEEDLES = {"external-storage": "external file", "virtual": "virtual dataset", "external-link": "external link",
-           "soft-link-out": "link", "filter-lzf": "not a standard HDF5 filter"}
+           "soft-link-out": "link", "filter-lzf": "not a standard HDF5 filter", "cycle": "linked more than once"}
 
 
 def _check_refused(path, tmp_path, kind):
