@@ -1,5 +1,5 @@
 """Error of float16 and int8 kernels against the float Keras model: the measurement behind the
-default tolerances of `kerasc verify --weights` (kerasc.quant.TOLERANCE; README "How the default tolerances were chosen").
+default tolerances of `kerasc verify --weights` (kerasc.quant.TOLERANCE; docs/quantization.md "How the default tolerances were chosen").
 
 For the demo model and a sweep of random models (LSTM, GRU reset_after True/False, SimpleRNN,
 Bidirectional(LSTM), each with a Dense head; 4 to 128 units; weights N(0, gain / sqrt(fan_in)),

@@ -32,7 +32,7 @@ SUPPORTED_RNN = ELEMENTWISE + VECTOR
 SUPPORTED_DENSE = ELEMENTWISE + VECTOR + WIDTH_HALVING
 
 # Keras 2 (standalone 2.x, tf.keras, tf_keras 2.x): the names its activations.get() accepts, in
-# every position (tf_keras/src/activations.py). All but these agree with Keras 3 (see the README, "A Keras 2 model computes what it computed in Keras 2"):
+# every position (tf_keras/src/activations.py). All but these agree with Keras 3 (see docs/keras2.md, "A Keras 2 model computes what it computed in Keras 2"):
 KERAS2 = (
     "linear", "tanh", "sigmoid", "hard_sigmoid", "relu", "relu6", "leaky_relu", "elu", "selu",
     "softplus", "softsign", "swish", "silu", "gelu", "exponential", "mish", "softmax", "log_softmax",

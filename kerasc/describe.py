@@ -250,12 +250,13 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
             steps = ins[0].timesteps if ins else None
             ins = [s if s.known else _Shape(width, seq, steps, False) for s in ins] or [_Shape(width, seq, steps,
                                                                                                False)]
-        ir, error = None, None
+        ir, error, outputs = None, None, set()  # outputs: the output shapes the guesses that lower give
         for flip in ((False,) if known else (False, True)):
             tried = [_Shape(s.width, s.seq != (flip and not s.known), s.timesteps, s.known) for s in ins]
             try:
-                ir = _lower_alone(rec, tried, record, prefix)
-                break
+                alone = _lower_alone(rec, tried, record, prefix)
+                ir = ir or alone
+                outputs.add(_layer_rows(alone)[0].output)
             except ConversionError as exc:
                 error = error or str(exc)
             except MALFORMED as exc:
@@ -268,7 +269,7 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
             guessed = not known and kernel is None  # its output width follows from a guessed input width
             if not known:
                 row.input = "?"
-            if guessed:
+            if guessed or len(outputs) > 1:  # its output follows from a guess (a width, a time axis or not)
                 row.output, row.state_bytes = "?", None
             outs = sorted((t for t in ir.tensors if t.keras_layer == rec.name and t.producer >= 0),
                           key=lambda t: t.keras_port)
@@ -281,11 +282,11 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
             row = LayerInfo(index=0, name=rec.name, keras_class=rec.class_name, status=note(error),
                             input=_shapes([shape_text(s.seq, s.timesteps, s.width) for s in ins]) if known else "?",
                             output="?", params=sum(int(getattr(w, "size", 0)) for w in rec.weights))
-            shapes[(rec.name, 0)] = _Shape(None, base.seq, base.timesteps, False)
+            shapes[(rec.name, 0)] = _Shape(None, base.seq, None, False)  # its length is unknown too
         row.index = len(rows)
         rows.append(row)
     outs = [shapes.get((r[0], r[2])) for r in record.outputs]
-    out = _shapes([shape_text(s.seq, s.timesteps, s.width) if s and s.width else "?" for s in outs]) \
+    out = _shapes([shape_text(s.seq, s.timesteps, s.width) if s and s.known and s.width else "?" for s in outs]) \
         if outs else "?"
     return Description(prefix, record.source, record.keras_version, _shapes(model_in) if model_in else "?", out, rows,
                        None, problems)
@@ -350,8 +351,8 @@ def text(desc: Description) -> str:
     lines.append("-" * len(fmt(head)))
     if ir is not None:
         scratch = ir.scratch_floats * FLOAT_BYTES
-        lines.append(f"total: {ir.params} parameters; flash {ir.weight_bytes} bytes (weights); RAM {ir.state_bytes} "
-                     f"bytes (state {ir.state_bytes - scratch} + scratch {scratch})")
+        lines.append(f"total: {ir.params} parameters; flash {ir.weight_bytes} bytes (weights); RAM {ir.ram_bytes} "
+                     f"bytes (state {ir.state_bytes} + scratch {scratch})")
         if ir.needs_work:
             lines.append(f"work buffer: {ir.name}_predict takes a caller buffer of {ir.work_per_step * FLOAT_BYTES} "
                          f"bytes per timestep ({ir.NAME}_WORK_FLOATS(T) floats)")
@@ -360,6 +361,7 @@ def text(desc: Description) -> str:
                          f"{ir.name}_reset clears it")
         lines.append("flash by --weights: " + ", ".join(f"{w} {b} bytes" for w, b in flash_by_weights(ir).items()))
         lines.append(f"streaming ({ir.name}_step): {'yes' if ir.causal else 'no, ' + why_not_stream(ir)}")
+        lines += stack_lines(ir)
         for row in desc.layers:
             if row.ignored:
                 lines.append(f"note: layer '{row.name}': training-only options ignored: {', '.join(row.ignored)}")
@@ -386,16 +388,41 @@ def to_json(desc: Description) -> dict[str, Any]:
     info: dict[str, Any] = {
         "name": desc.name, "source": desc.source, "keras_version": desc.keras_version,
         "input": desc.input, "output": desc.output, "convertible": desc.convertible, "problems": desc.problems,
-        "params": None, "flash_bytes": None, "ram_bytes": None, "scratch_bytes": None,
-        "work_bytes_per_timestep": None, "stateful": None, "streaming": None, "streaming_note": "", "layers": layers,
+        "params": None, "flash_bytes": None, "ram_bytes": None, "state_bytes": None, "scratch_bytes": None,
+        "work_bytes_per_timestep": None, "stateful": None, "streaming": None, "streaming_note": "", "stack": None,
+        "layers": layers,
     }
     if ir is not None:
-        info.update({"params": ir.params, "flash_bytes": ir.weight_bytes, "ram_bytes": ir.state_bytes,
-                     "scratch_bytes": ir.scratch_floats * FLOAT_BYTES,
+        info.update({"params": ir.params, "flash_bytes": ir.weight_bytes, "ram_bytes": ir.ram_bytes,
+                     "state_bytes": ir.state_bytes, "scratch_bytes": ir.scratch_bytes,
                      "work_bytes_per_timestep": ir.work_per_step * FLOAT_BYTES, "stateful": ir.stateful,
                      "streaming": ir.causal, "flash_bytes_by_weights": flash_by_weights(ir),
-                     "streaming_note": "" if ir.causal else why_not_stream(ir)})
+                     "streaming_note": "" if ir.causal else why_not_stream(ir), "stack": stack_json(ir)})
     return info
+
+
+def stack_lines(ir: ModelIR) -> list[str]:
+    """inspect's stack lines: each entry point's peak on a Cortex-M4F, measured by the compiler."""
+    from . import stack
+
+    r = stack.measure(ir)
+    if r is None:
+        return [f"stack: not measured ({stack.CC} not found, or it could not build the header)"]
+    out = [f"stack on {r.target} ({r.compiler}, {' '.join(f for f in r.flags if f.startswith('-O'))}, "
+           "-fstack-usage):"]
+    out += [f"  {stack.describe_peak(p)}" for p in r.peaks]
+    return out
+
+
+def stack_json(ir: ModelIR) -> Optional[dict]:
+    from . import stack
+
+    r = stack.measure(ir)
+    if r is None:
+        return None
+    return {"compiler": r.compiler, "target": r.target, "flags": list(r.flags),
+            "entry_points": {p.entry: {"bytes": p.bytes, "path": [[n, s] for n, s in p.path],
+                                       "library": list(p.library), "bounded": p.bounded} for p in r.peaks}}
 
 
 def flash_by_weights(ir: ModelIR) -> dict[str, int]:

@@ -1,12 +1,12 @@
-"""docs: the README's table of supported layers and options, generated from the code.
+"""docs: the table of supported layers and options (docs/layers.md), generated from the code.
 
 The layer registry (kerasc/layers: each handler's LayerDoc, which check_options also enforces),
 the activation tables (kerasc/activations.py) and the training-only options are the single
-source of truth; this module renders them between two markers in README.md.
+source of truth; this module renders them between two markers in docs/layers.md.
 
-    python -m kerasc.docs                    # print the block
-    python -m kerasc.docs --write README.md  # replace the block in README.md
-    python -m kerasc.docs --check README.md  # exit 1 if README.md is out of date (a test runs this)
+    python -m kerasc.docs                          # print the block
+    python -m kerasc.docs --write docs/layers.md   # replace the block in docs/layers.md (make docs)
+    python -m kerasc.docs --check docs/layers.md   # exit 1 if docs/layers.md is out of date (a test runs this)
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from .layers import DOCS, INPUT_DOC, REGISTRY, TRAINING_ONLY, LayerDoc, Option
 
 BEGIN = "<!-- kerasc:supported-begin -->"
 END = "<!-- kerasc:supported-end -->"
-COMMAND = "python -m kerasc.docs --write README.md"
+PAGE = "docs/layers.md"
+COMMAND = f"python -m kerasc.docs --write {PAGE}"
 
 
 class DocsError(Exception):
@@ -93,7 +94,7 @@ def replace_block(text: str, block: Optional[str] = None) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m kerasc.docs",
-                                description="Generate the README's table of supported layers and options.")
+                                description=f"Generate the table of supported layers and options ({PAGE}).")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--write", metavar="FILE", help="replace the block between the markers in FILE")
     mode.add_argument("--check", metavar="FILE", help="exit 1 if the block in FILE is out of date")

@@ -280,7 +280,9 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
             mask_of[t] = _out_mask(rec, k, b, outs, carried, [mask_of.get(i) for i in inputs])
             if rec.class_name in MASK_MAKERS and k > 0:
                 continue  # the mask: internal, Keras' Masking and Embedding have one output
-            b.tensors[t].keras_layer, b.tensors[t].keras_port = rec.name, k
+            keras_ref = rec.keras_ports[k] if rec.keras_ports is not None else (rec.name, k)
+            if keras_ref is not None:  # (None: a value inside a Keras layer, see rnn_api)
+                b.tensors[t].keras_layer, b.tensors[t].keras_port = keras_ref
             produced[(rec.name, k)] = t
     outputs = []
     for ref in record.outputs:

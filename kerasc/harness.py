@@ -54,6 +54,15 @@ def math_defines(exact_math: bool) -> tuple:
     return ("KC_EXACT_MATH",) if exact_math else ()
 
 
+# The macro of the double-precision build (kc_runtime.h "scalar type"): the exact reference of verify.
+DOUBLE_DEFINE = "KC_FLOAT=double"
+
+
+def scalar_of(defines: Sequence[str]) -> str:
+    """The C scalar type (kc_float) of a build with these macros: "double" or "float"."""
+    return "double" if DOUBLE_DEFINE in defines else "float"
+
+
 def compile_models(irs: Sequence[ModelIR], defines: Sequence[str] = (),
                    headers: Optional[dict[str, str]] = None) -> list["CompiledModel"]:
     """Build one extension holding every model in `irs` (distinct names) and wrap each.
@@ -64,7 +73,7 @@ def compile_models(irs: Sequence[ModelIR], defines: Sequence[str] = (),
         raise ConversionError(f"models compiled together need distinct names; got {names}")
     env = environment()
     shim = env.get_template("harness/shim.c.j2").render(models=irs, shims=[shim_view(ir) for ir in irs])
-    cdef = env.get_template("harness/cdef.h.j2").render(models=irs)
+    cdef = env.get_template("harness/cdef.h.j2").render(models=irs, scalar=scalar_of(defines))
     sources = {f"{ir.name}.h": render_header(ir) for ir in irs}
     sources[RUNTIME_HEADER] = runtime_source()
     sources.update(headers or {})
@@ -146,14 +155,19 @@ class CompiledModel:
         self.ir = ir
         self.name = ir.name
         self.defines = tuple(defines)  # the macros it was built with, e.g. ("KC_EXACT_MATH",)
+        self.scalar = scalar_of(self.defines)  # kc_float: "float", or "double" (KC_FLOAT=double)
+        self.dtype = np.float64 if self.scalar == "double" else np.float32  # of inputs, outputs, traces
         self._ffi = ffi
         p = ir.name
         self._predict_fn = getattr(lib, f"{p}_kc_predict")
         self._step_fn = getattr(lib, f"{p}_kc_step")
         self._reset_fn = getattr(lib, f"{p}_kc_reset")
         self._reset_from_fn = getattr(lib, f"{p}_kc_reset_from")
+        self._gate_trace_fn = getattr(lib, f"{p}_kc_gate_trace")
         size = getattr(lib, f"{p}_kc_state_size")()
         self.state_bytes = int(size)
+        self.scratch_bytes = int(getattr(lib, f"{p}_kc_scratch_size")())
+        self._scratch = ffi.new("char[]", max(1, self.scratch_bytes))  # shared by predict and step
         self._stream_state = ffi.new("char[]", max(1, size))
         self._predict_state = ffi.new("char[]", max(1, size))
         self._batch_states: Any = None  # stateful models: one state per batch row, kept across calls
@@ -181,10 +195,10 @@ class CompiledModel:
         return self.ir.causal
 
     def _f32(self, a: np.ndarray) -> Any:
-        return self._ffi.from_buffer("float[]", a)
+        return self._ffi.from_buffer(f"{self.scalar}[]", a)
 
     def _ptrs(self, arrays: Sequence[np.ndarray]) -> Any:
-        return self._ffi.new("float *[]", [self._f32(a) for a in arrays] or [self._ffi.NULL])
+        return self._ffi.new(f"{self.scalar} *[]", [self._f32(a) for a in arrays] or [self._ffi.NULL])
 
     def _check_batch(self, x: Any) -> list[np.ndarray]:
         ir = self.ir
@@ -203,7 +217,7 @@ class CompiledModel:
                     raise ValueError(f"{self.name}: {label}: expected token ids of shape (batch, timesteps), "
                                      f"got {a.shape}")
                 a = token_ids(a)[:, :, None]
-            a = np.ascontiguousarray(np.asarray(a, dtype=np.float32)) if t.ctype == "float" else a
+            a = np.ascontiguousarray(np.asarray(a, dtype=self.dtype)) if t.ctype == "float" else a
             want = 3 if t.seq else 2
             if a.ndim != want or a.shape[-1] != t.width:
                 layout = "(batch, timesteps, features)" if t.seq else "(batch, features)"
@@ -247,19 +261,19 @@ class CompiledModel:
         def shape(t: Any) -> tuple:
             return (B, ir.length(t.domain, steps), t.width) if t.seq else (B, t.width)
 
-        ys = [np.zeros(shape(ir.tensors[i]), dtype=np.float32) for i in ir.outputs]
-        work = np.zeros(max(1, ir.work_floats(max(ts))), dtype=np.float32)
+        ys = [np.zeros(shape(ir.tensors[i]), dtype=self.dtype) for i in ir.outputs]
+        work = np.zeros(max(1, ir.work_floats(max(ts))), dtype=self.dtype)
         tbuf = offs = None
         stride = 0
         sizes = [int(np.prod(shape(t)[1:])) for t in ir.traced]
         if trace:
             offs_np = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if sizes else np.zeros(0)
             stride = int(sum(sizes))
-            tbuf = np.full((B, max(1, stride)), np.nan, dtype=np.float32)
+            tbuf = np.full((B, max(1, stride)), np.nan, dtype=self.dtype)
             offs = self._ffi.new("long[]", [int(o) for o in offs_np] or [0])
         if B:
             st, st_stride = self._states(B)
-            rc = self._predict_fn(st, st_stride, self._ptrs(xs), self._ffi.new("int[]", ts), B, self._ptrs(ys),
+            rc = self._predict_fn(st, self._scratch, st_stride, self._ptrs(xs), self._ffi.new("int[]", ts), B, self._ptrs(ys),
                                   self._f32(work), self._f32(tbuf) if trace else self._ffi.NULL,
                                   offs if trace else self._ffi.NULL, stride)
             if rc != 0:
@@ -276,6 +290,19 @@ class CompiledModel:
         returns one array, or a list in model.outputs order."""
         ys, _ = self._run(self._check_batch(x), trace=False)
         return ys[0] if len(ys) == 1 else ys
+
+    def predict_gates(self, x: Any, offsets: Sequence[int], stride: int) -> tuple[Any, np.ndarray]:
+        """predict(x) on a gate trace build (kerasc.gates), and the [batch][stride] floats its NAME_GATE hooks
+        wrote (offsets: per node, the offset of its block and its floats per timestep); NaN where none wrote."""
+        xs = self._check_batch(x)
+        buf = np.full((max(1, xs[0].shape[0]), max(1, stride)), np.nan, dtype=self.dtype)
+        off = self._ffi.new("long[]", [int(o) for o in offsets] or [0])
+        self._gate_trace_fn(self._f32(buf), off, stride)
+        try:
+            ys, _ = self._run(xs, trace=False)
+        finally:
+            self._gate_trace_fn(self._ffi.NULL, self._ffi.NULL, 0)
+        return (ys[0] if len(ys) == 1 else ys), buf[:xs[0].shape[0]]
 
     def trace(self, x: Any) -> tuple[Any, list[np.ndarray]]:
         """predict(x), plus every traced output (ir.traced order): (batch, timesteps, width) or (batch, width)."""
@@ -301,18 +328,18 @@ class CompiledModel:
         vin = [ti for ti in self.ir.inputs if not self.ir.tensors[ti].seq]
         if len(vectors) != len(vin):
             raise ValueError(f"{self.name}: reset_from takes {len(vin)} vector inputs, got {len(vectors)}")
-        arrays = [np.ascontiguousarray(np.asarray(v, dtype=np.float32)) for v in vectors]
+        arrays = [np.ascontiguousarray(np.asarray(v, dtype=self.dtype)) for v in vectors]
         for a, ti in zip(arrays, vin):
             if a.shape != (self.ir.tensors[ti].width,):
                 raise ValueError(f"{self.name}: reset_from expects shape ({self.ir.tensors[ti].width},), got {a.shape}")
         full = []
         it = iter(arrays)
         for ti in self.ir.inputs:
-            full.append(next(it) if not self.ir.tensors[ti].seq else np.zeros(1, dtype=np.float32))
+            full.append(next(it) if not self.ir.tensors[ti].seq else np.zeros(1, dtype=self.dtype))
         if not vin:
             self._reset_fn(self._stream_state)
             return
-        self._reset_from_fn(self._stream_state, self._ptrs(full))
+        self._reset_from_fn(self._stream_state, self._scratch, self._ptrs(full))
 
     def step(self, *x_t: Any) -> Any:
         """Feed one timestep (features,) of each sequence input; return the outputs (without time axis)
@@ -327,15 +354,15 @@ class CompiledModel:
         for ti in ir.inputs:
             t = ir.tensors[ti]
             if not t.seq:
-                xs.append(np.zeros(1, dtype=np.float32))
+                xs.append(np.zeros(1, dtype=self.dtype))
                 continue
             if t.ctype != "float":  # one token id: a scalar (or shape (1,))
                 a = token_ids(next(it)).reshape(-1)
             else:
-                a = np.ascontiguousarray(np.asarray(next(it), dtype=np.float32))
+                a = np.ascontiguousarray(np.asarray(next(it), dtype=self.dtype))
             if a.shape != (t.width,):
                 raise ValueError(f"{self.name}: step expects one timestep of shape ({t.width},), got {a.shape}")
             xs.append(a)
-        ys = [np.zeros(ir.tensors[i].width, dtype=np.float32) for i in ir.outputs]
-        self._step_fn(self._stream_state, self._ptrs(xs), self._ptrs(ys))
+        ys = [np.zeros(ir.tensors[i].width, dtype=self.dtype) for i in ir.outputs]
+        self._step_fn(self._stream_state, self._scratch, self._ptrs(xs), self._ptrs(ys))
         return ys[0] if len(ys) == 1 else ys

@@ -11,7 +11,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -40,6 +40,11 @@ class LayerRecord:
     # The positional arguments of each call as saved (tensors as Keras' __keras_tensor__ dicts,
     # constants as values), for op layers such as NotEqual(x, 0.0).
     call_args: list[list[Any]] = field(default_factory=list)
+    # Set by kerasc.rnn_api for layers rewritten from Keras' generic RNN API: the form the model used
+    # (e.g. "RNN(LSTMCell)"), and the Keras tensor (layer, output index) each output stands for
+    # (None: a value inside a Keras layer, with no tensor of its own; default: this layer's outputs).
+    origin: Optional[str] = None
+    keras_ports: Optional[list[Optional[tuple[str, int]]]] = None
 
 
 @dataclass
@@ -57,10 +62,12 @@ class ModelRecord:
 
 def load(source: Any) -> ModelRecord:
     """Read a `keras.Model` (Keras 3 or tf_keras), a `.keras` file or an `.h5` file into a ModelRecord."""
+    from .rnn_api import canonical
+
     if isinstance(source, (str, Path)):
-        return _load_file(Path(source))
+        return canonical(_load_file(Path(source)))
     if hasattr(source, "get_config") and hasattr(source, "layers"):
-        return _load_live(source)
+        return canonical(_load_live(source))
     raise ConversionError(
         f"cannot read a model from {type(source).__name__}: pass a keras.Model or a path to a .keras or .h5 file"
     )
@@ -179,6 +186,8 @@ class _KerasWeights:
             raise ConversionError(f"{path}: model.weights.h5 is not a readable HDF5 file ({exc})") from None
         check_hdf5_file(self.h5, f"{path}: model.weights.h5")  # before reading any data
         self.groups = self._map_groups(cfg)
+        self.configs = {lc.get("config", {}).get("name") or lc.get("name"): lc.get("config")
+                        for lc in cfg["config"].get("layers", []) if isinstance(lc, dict)}
 
     def _map_groups(self, cfg: dict[str, Any]) -> dict[str, Any]:
         root = self.h5.get("layers")
@@ -215,9 +224,11 @@ class _KerasWeights:
 
     def of(self, name: str, class_name: str) -> list[np.ndarray]:
         group = self.groups.get(name)
-        return [] if group is None else self._collect(group)
+        return [] if group is None else self._collect(group, self.configs.get(name))
 
-    def _collect(self, group: Any) -> list[np.ndarray]:
+    def _collect(self, group: Any, cfg: Any = None) -> list[np.ndarray]:
+        """The arrays of `group` in get_weights() order; `cfg`, the config of the object it saves,
+        orders list containers (StackedRNNCells' `cells`)."""
         arrays: list[np.ndarray] = []
         own = group.get("vars")
         if own is not None:
@@ -230,6 +241,27 @@ class _KerasWeights:
         children = [k for k in group if k != "vars"]
         children.sort(key=lambda k: (self.CHILD_ORDER.index(k) if k in self.CHILD_ORDER else len(self.CHILD_ORDER), k))
         for key in children:
+            sub = cfg.get(key) if isinstance(cfg, dict) else None
+            if isinstance(sub, list):
+                arrays.extend(self._collect_list(group[key], sub))
+            else:
+                arrays.extend(self._collect(group[key], sub.get("config") if isinstance(sub, dict) else None))
+        return arrays
+
+    def _collect_list(self, group: Any, specs: list[Any]) -> list[np.ndarray]:
+        """A list of objects (e.g. cells): the saver keys them by class (`gru_cell`, `gru_cell_1`, ...),
+        so their order is the config's, not the keys' alphabetical one."""
+        used: dict[str, int] = {}
+        arrays: list[np.ndarray] = []
+        seen = set()
+        for spec in specs:
+            base = _snake_case(str(spec.get("class_name", ""))) if isinstance(spec, dict) else ""
+            used[base] = used.get(base, -1) + 1
+            key = base if used[base] == 0 else f"{base}_{used[base]}"
+            if key in group:
+                seen.add(key)
+                arrays.extend(self._collect(group[key], spec.get("config")))
+        for key in sorted(k for k in group if k not in seen):  # what the config does not name: as stored
             arrays.extend(self._collect(group[key]))
         return arrays
 
@@ -328,9 +360,11 @@ def _parse_node(node: Any, source: str, lname: str) -> tuple[list[TensorRef], di
 
 
 def _io_refs(value: Any) -> list[TensorRef]:
-    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
-        value = [value]
-    return [(str(v[0]), int(v[1]), int(v[2])) for v in value or []]
+    """Model inputs/outputs: one [name, node, index] triple, or nested lists of them (a layer's nested
+    outputs, e.g. RNN(StackedRNNCells) states [y, [h0, c0], h1]), flattened in Keras' order."""
+    if isinstance(value, (list, tuple)) and len(value) == 3 and isinstance(value[0], str):
+        return [(str(value[0]), int(value[1]), int(value[2]))]
+    return [ref for v in value or [] for ref in _io_refs(v)]
 
 
 def _functional(config: dict[str, Any], weights_of: Any, name: str, source: str, kv: str) -> ModelRecord:

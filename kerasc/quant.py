@@ -10,7 +10,7 @@ float as it reads it (kc_preact_f16 / kc_preact_i8 in kc_runtime.h).
            kernel): scale[j] = max_k |W[k][j]| / 127, q[k][j] = round(W[k][j] / scale[j]) in [-127, 127]
 
 The error this adds is measured against the float Keras model by `kerasc verify --weights ...`;
-TOLERANCE holds the default tolerance of each type, chosen from benchmarks/quant_error.py (README "How the default tolerances were chosen").
+TOLERANCE holds the default tolerance of each type, chosen from benchmarks/quant_error.py (docs/quantization.md "How the default tolerances were chosen").
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .ir import CArray, ModelIR, Node
 
 # weight type -> (atol, rtol) used by verify when none is given.
 # float16 and int8: about 3x and 2.4x the worst atol needed (at this rtol) over the demo model and 60 random
-# saturating models of 4 to 128 units over 32 timesteps (benchmarks/quant_error.py; README "How the default tolerances were chosen").
+# saturating models of 4 to 128 units over 32 timesteps (benchmarks/quant_error.py; docs/quantization.md "How the default tolerances were chosen").
 TOLERANCE = {"float32": (1e-5, 1e-4), "float16": (1e-2, 1e-2), "int8": (2e-1, 5e-2)}
 WEIGHT_TYPES = tuple(TOLERANCE)
 NOTE = {"float16": "IEEE half bit patterns in uint16_t, widened to float as read",

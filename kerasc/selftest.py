@@ -57,7 +57,7 @@ def render_selftest(ir: ModelIR, x: np.ndarray, y: np.ndarray, atol: float, rtol
         "x_shape": (f"[{cases}]" + (f"[{timesteps}]" if ir.input_seq else "")
                     + ("" if tokens else f"[{ir.input_width}]")),
         "y_shape": f"[{cases}]" + (f"[{out_steps}]" if ir.output_seq else "") + f"[{ir.output_width}]",
-        "stack_bytes": ir.state_bytes + 4 * (int(y[0].size) + work_floats + ir.output_width),
+        "locals_bytes": ir.state_bytes + ir.scratch_bytes + 4 * (int(y[0].size) + work_floats + ir.output_width),
     }
     tpl = environment().get_template("selftest.c.j2")
     return tpl.render(ir=ir, p=ir.name, P=ir.NAME, view=view, MARKER=MARKER)
@@ -91,6 +91,18 @@ def selftest_file(ir: ModelIR, model: Any, *, cases: int = DEFAULT_CASES, timest
     check_selftest(ir)
     x, y = reference_data(ir, model, cases=cases, timesteps=timesteps, seed=seed)
     return f"{ir.name}_selftest.c", render_selftest(ir, x, y, *default_tolerance(ir.weight_type))
+
+
+def write_selftest_text(out_dir: Path, fname: str, text: str, force: bool = False) -> Path:
+    """Write an already rendered NAME_selftest.c into out_dir (created); return its path."""
+    path = Path(out_dir) / fname
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        check_overwrite(path, force)
+        atomic_write(path, text)
+    except OSError as exc:
+        raise ConversionError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
 
 
 def write_selftest(ir: ModelIR, model: Any, out_dir: Path, *, cases: int = DEFAULT_CASES,

@@ -1,7 +1,9 @@
-"""Documentation generated from the code cannot drift: the README's supported-layers block is what
-`python -m kerasc.docs` renders from the layer registry, and the options it lists are exactly
-the ones conversion accepts."""
+"""Documentation generated from the code cannot drift: the supported-layers block of docs/layers.md is
+what `python -m kerasc.docs` renders from the layer registry, and the options it lists are exactly
+the ones conversion accepts. The MkDocs site (mkdocs.yml, docs/) builds with --strict, and the
+README's links into docs/ point at pages that exist."""
 
+import re
 import subprocess
 import sys
 
@@ -15,12 +17,33 @@ from kerasc.layers import DOCS, REGISTRY, TRAINING_ONLY, Context, to_node
 from kerasc.load import LayerRecord
 
 README = ROOT / "README.md"
+LAYERS_PAGE = ROOT / docs.PAGE
 
 
-def test_readme_block_is_up_to_date():
-    text = README.read_text(encoding="utf-8")
+def test_layers_page_block_is_up_to_date():
+    text = LAYERS_PAGE.read_text(encoding="utf-8")
     assert text.count(docs.BEGIN) == 1 and text.count(docs.END) == 1
-    assert docs.replace_block(text) == text, f"README.md is out of date: run `{docs.COMMAND}`"
+    assert docs.replace_block(text) == text, f"{docs.PAGE} is out of date: run `{docs.COMMAND}`"
+
+
+def test_mkdocs_site_builds_strict(tmp_path):
+    """Every page in the nav, every link and anchor resolves: mkdocs --strict turns each into a failure."""
+    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-f", str(ROOT / "mkdocs.yml"),
+                        "-d", str(tmp_path / "site")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, f"mkdocs build --strict failed:\n{r.stdout}{r.stderr}"
+    assert "WARNING" not in r.stderr, r.stderr
+    assert (tmp_path / "site" / "layers" / "index.html").is_file()
+    assert (tmp_path / "site" / "img" / "report.png").is_file()
+
+
+def test_readme_is_a_front_page_whose_links_exist():
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 250, "README.md is the front page: move details into docs/"
+    assert "make demo" in "\n".join(text.splitlines()[:6]) and "make test" in "\n".join(text.splitlines()[:6])
+    targets = re.findall(r"\]\(((?:docs/)[^)#\s]+)(?:#[^)]*)?\)", text)
+    assert targets, "README.md links into docs/"
+    missing = sorted({t for t in targets if not (ROOT / t).exists()})
+    assert not missing, f"README.md links to missing files: {missing}"
 
 
 def run(*args):

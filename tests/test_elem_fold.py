@@ -1,7 +1,7 @@
 """Folding BatchNormalization into the Dense before it keeps the numeric contract: over random layer sizes,
 with and without a Dense bias, and moving statistics from 1e-3 to 1e2 (variance) with means of the size of
 the outputs, the folded C agrees with Keras' unfolded Dense + BatchNormalization within atol 1e-5 +
-rtol 1e-4 (measured: at most about 0.2 of that tolerance; README "Activation layers, normalizations")."""
+rtol 1e-4 (measured: at most about 0.2 of that tolerance; docs/layers-around.md "Activation layers, normalizations")."""
 
 import numpy as np
 import pytest

@@ -120,3 +120,51 @@ def test_sanitised_default_names(raw, expected):
     from kerasc.names import sanitize
 
     assert sanitize(raw) == expected
+
+
+def _with_bad(model, index, where, value=np.nan):
+    w = model.get_weights()
+    w[index][where] = value
+    model.set_weights(w)
+    return model
+
+
+@pytest.mark.parametrize("make,index,where,value,needles", [
+    # LSTM kernel (F, 4U), gates i, f, c, o: column 6 of U=4 is gate f, unit 2
+    (lambda k: k.layers.LSTM(4, name="l"), 0, (1, 6), np.nan,
+     ["layer 'l' (LSTM): kernel (3, 16) has 1 NaN value(s) of 48", "row 1 (input feature 1), column 6",
+      "gate f (forget), unit 2"]),
+    # recurrent kernel (U, 4U): column 15 is gate o, unit 3; an Inf counted as such
+    (lambda k: k.layers.LSTM(4, name="l"), 1, (2, 15), np.inf,
+     ["recurrent_kernel (4, 16) has 1 Inf value(s)", "row 2 (unit of h_tm1 2), column 15", "gate o (output), unit 3"]),
+    # GRU reset_after bias (2, 3U): row 1 is the recurrent bias; column 4 of U=3 is gate r, unit 1
+    (lambda k: k.layers.GRU(3, name="g"), 2, (1, 4), np.nan,
+     ["layer 'g' (GRU): bias (2, 9)", "row 1 (recurrent bias), column 4", "gate r (reset), unit 1"]),
+    # GRU Keras 2 style bias (3U,): index 8 is gate h, unit 2
+    (lambda k: k.layers.GRU(3, reset_after=False, name="g"), 2, (8,), -np.inf,
+     ["bias (9,) has 1 Inf value(s)", "index 8", "gate h (candidate), unit 2"]),
+    # Bidirectional: the backward layer's weights come after the forward layer's three
+    (lambda k: k.layers.Bidirectional(k.layers.GRU(2, name="gg"), name="bi"), 4, (0, 1), np.nan,
+     ["the backward direction of 'bi'", "recurrent_kernel (2, 6)", "gate z (update), unit 1"]),
+    # Dense: no gates, row and column
+    (lambda k: k.layers.Dense(2, name="d"), 0, (2, 1), np.nan,
+     ["layer 'd' (Dense): kernel (3, 2) has 1 NaN value(s) of 6", "row 2 (input feature 2), column 1"]),
+])
+def test_nan_or_inf_weights_are_located(keras, make, index, where, value, needles):
+    """A NaN or Inf weight is refused with where it is: gate, kernel or recurrent kernel, direction,
+    the first row and column, and how many values."""
+    m = keras.Sequential([keras.Input((None, 3)), make(keras)])
+    msg = _err(_with_bad(m, index, where, value))
+    for needle in needles:
+        assert needle in msg, msg
+    assert "\n" not in msg
+
+
+def test_every_bad_value_is_counted(keras):
+    m = keras.Sequential([keras.Input((None, 3)), keras.layers.SimpleRNN(2, name="r")])
+    w = m.get_weights()
+    w[0][:, 1] = np.nan
+    w[0][0, 0] = np.inf
+    m.set_weights(w)
+    msg = _err(m)
+    assert "kernel (3, 2) has 3 NaN, 1 Inf value(s) of 6; the first at row 0 (input feature 0), column 0" in msg, msg

@@ -1,4 +1,4 @@
-"""Fused multiply-add in kc_runtime.h's gate products (README "Speed"): KC_FMA is 1 exactly where the target
+"""Fused multiply-add in kc_runtime.h's gate products (docs/speed.md): KC_FMA is 1 exactly where the target
 has a fast single-precision FMA (x86-64 with -mfma, Cortex-M4F hard float) and 0 elsewhere (x86-64 without
 -mfma, Cortex-M0) or with -DKC_NO_FMA; the fused build really uses the FMA instruction; -DKC_NO_FMA gives
 the machine code and the floats of the build without FMA; the fused results agree with real Keras within
@@ -24,7 +24,7 @@ TARGETS = [
     ("gcc", ["-O2"], 0),
     ("gcc", ["-O2", "-mfma"], 1),
     ("gcc", ["-O2", "-mfma", "-DKC_NO_FMA"], 0),
-    ("gcc", ["-Os", "-mfma"], 0),  # x86 at -Os: measured slower fused (README "Speed")
+    ("gcc", ["-Os", "-mfma"], 0),  # x86 at -Os: measured slower fused (docs/speed.md)
     ("clang", ["-O2", "-mfma"], 1),
     ("clang", ["-O2"], 0),
     ("arm-none-eabi-gcc", M0, 0),

@@ -2,14 +2,16 @@
 
 This package is the only place that knows how Keras packs its weights. Each handler is
 registered under its Keras class name, with a LayerDoc saying which options it implements:
-check_options() accepts exactly those, and the README's table of supported layers is
+check_options() accepts exactly those, and the table of supported layers (docs/layers.md) is
 generated from them (`python -m kerasc.docs`), so the two cannot disagree.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -18,7 +20,7 @@ from ..ir import CArray, Node
 from ..load import LayerRecord
 
 # Options that only matter for training (or only for speed in Keras); they never change what
-# inference computes. Listed in the README; a node records which ones its layer carried.
+# inference computes. Listed in docs/layers.md; a node records which ones its layer carried.
 TRAINING_ONLY = (
     "trainable", "dropout", "recurrent_dropout", "seed",
     "kernel_initializer", "recurrent_initializer", "bias_initializer", "unit_forget_bias",
@@ -75,13 +77,13 @@ class Option:
 
     name: str
     values: Optional[tuple] = None  # the values accepted (check_options refuses others); None: the handler checks
-    doc: str = ""  # what is supported, in words, for the README (default: derived from `values`)
+    doc: str = ""  # what is supported, in words, for docs/layers.md (default: derived from `values`)
     default: Any = None  # Keras' default: inspect shows only the options that differ from it
 
 
 @dataclass(frozen=True)
 class LayerDoc:
-    """What a handler implements, for check_options, inspect and the README table."""
+    """What a handler implements, for check_options, inspect and the table in docs/layers.md."""
 
     options: tuple[Option, ...]
     notes: str = ""
@@ -202,8 +204,28 @@ def flag(rec: LayerRecord, key: str, default: bool) -> bool:
     return value
 
 
-def expect_weights(rec: LayerRecord, shapes: list[tuple[int, ...]], names: list[str]) -> list[np.ndarray]:
-    """Check the weight arrays against the shapes the config implies; refuse NaN/Inf."""
+# `kerasc gates` shows the statistics of a model with NaN/Inf weights: it lowers with the finite check off
+# (the per-gate split is the same); convert, verify and inspect never do.
+_NON_FINITE_OK: contextvars.ContextVar[bool] = contextvars.ContextVar("kerasc_non_finite_ok", default=False)
+
+
+@contextlib.contextmanager
+def non_finite_allowed():
+    """Within this block, expect_weights accepts NaN/Inf weights (for `kerasc gates`' statistics only:
+    a header written from such weights would not compile)."""
+    token = _NON_FINITE_OK.set(True)
+    try:
+        yield
+    finally:
+        _NON_FINITE_OK.reset(token)
+
+
+def expect_weights(rec: LayerRecord, shapes: list[tuple[int, ...]], names: list[str],
+                   gates: Sequence[str] = ()) -> list[np.ndarray]:
+    """Check the weight arrays against the shapes the config implies; refuse NaN/Inf, saying where.
+
+    `gates`: Keras' gate order along the last axis of every array (LSTM "ifco", GRU "zrh"), so a bad
+    value is reported by gate and unit, not only by its column in the fused kernel."""
     ws = rec.weights
     if len(ws) != len(shapes) or any(tuple(w.shape) != s for w, s in zip(ws, shapes)):
         got = [tuple(w.shape) for w in ws]
@@ -214,10 +236,45 @@ def expect_weights(rec: LayerRecord, shapes: list[tuple[int, ...]], names: list[
     out = []
     for w, n in zip(ws, names):
         w = np.asarray(w, dtype=np.float32)
-        if not np.all(np.isfinite(w)):
-            raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): array '{n}' contains NaN or Inf")
+        if not np.all(np.isfinite(w)) and not _NON_FINITE_OK.get():
+            raise ConversionError(_non_finite(rec, n, w, gates))
         out.append(w)
     return out
+
+
+# Keras' gate letters (LSTM i, f, c, o; GRU z, r, h; SimpleRNN's one unnamed gate) in words.
+GATE_WORDS = {"i": "input", "f": "forget", "c": "cell candidate", "o": "output",
+              "z": "update", "r": "reset", "h": "candidate", "": "cell"}
+_AXES = {"kernel": ("input feature", "column"), "recurrent_kernel": ("unit of h_tm1", "column")}
+
+
+def _non_finite(rec: LayerRecord, name: str, w: np.ndarray, gates: Sequence[str]) -> str:
+    """Where the NaN/Inf values of weight array `name` are: how many, the first one's row and column,
+    and (fused recurrent kernels) its gate and unit; the direction inside a Bidirectional."""
+    bad = ~np.isfinite(w)
+    n_nan, n_inf = int(np.isnan(w).sum()), int(np.isinf(w).sum())
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    counts = ", ".join(f"{k} {what}" for k, what in ((n_nan, "NaN"), (n_inf, "Inf")) if k)
+    if w.ndim == 1:
+        pos = f"index {first[0]}"
+    elif w.ndim == 2 and name in _AXES:
+        pos = f"row {first[0]} ({_AXES[name][0]} {first[0]}), column {first[1]}"
+    elif w.ndim == 2 and name == "bias":  # GRU reset_after (2, 3U): row 0 input bias, row 1 recurrent bias
+        pos = f"row {first[0]} ({('input', 'recurrent')[first[0]]} bias), column {first[1]}"
+    else:
+        pos = "index " + ", ".join(map(str, first))
+    where = ""
+    if gates and w.ndim >= 1 and w.shape[-1] % len(gates) == 0:
+        units = w.shape[-1] // len(gates)
+        g = gates[first[-1] // units]
+        where = f": gate {g} ({GATE_WORDS[g]}), unit {first[-1] % units}"
+    owner = f"layer '{rec.name}' ({rec.class_name})"
+    parent, _, leaf = rec.name.rpartition("/")
+    direction = leaf.split("_", 1)[0]
+    if parent and direction in ("forward", "backward"):
+        owner = f"layer '{rec.name}' ({rec.class_name}, the {direction} direction of '{parent}')"
+    return (f"{owner}: {name} {tuple(w.shape)} has {counts} value(s) of {w.size}; the first at {pos}{where}; "
+            "a model with NaN or Inf weights computes NaN (retrain, or fix the weights)")
 
 
 from . import cudnn, dense, embedding, merge, masking, noop, recurrent, wrappers  # noqa: E402,F401  (register the handlers)

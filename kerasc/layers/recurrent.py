@@ -14,11 +14,10 @@ from .. import activations
 from ..errors import ConversionError
 from ..ir import Gate, Node, Port, StateVar
 from ..load import LayerRecord
-from . import Context, LayerDoc, Option, check_options, expect_weights, flag, known_options, positive_int, register
+from . import (GATE_WORDS, Context, LayerDoc, Option, check_options, expect_weights, flag, known_options, positive_int,
+               register)
 
 GATES = {"LSTM": ("i", "f", "c", "o"), "GRU": ("z", "r", "h"), "SimpleRNN": ("",)}
-GATE_WORDS = {"i": "input", "f": "forget", "c": "cell candidate", "o": "output",
-              "z": "update", "r": "reset", "h": "candidate", "": "cell"}
 KIND = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
 
 _ACT_DOC = "any activation below"
@@ -73,7 +72,7 @@ def recurrent(rec: LayerRecord, ctx: Context) -> Node:
     if use_bias:
         shapes.append((2, G * units) if reset_after else (G * units,))
         names.append("bias")
-    ws = expect_weights(rec, shapes, names)
+    ws = expect_weights(rec, shapes, names, gates if G > 1 else ())
     kernel, rkernel = ws[0], ws[1]
     bias = ws[2] if use_bias else None
 
@@ -151,7 +150,7 @@ def recurrent(rec: LayerRecord, ctx: Context) -> Node:
         in_width=F, out_width=units, in_seq=True, out_seq=ret_seq,
         out_ref=f"st->{ctx.cid}_y" if ctx.masked else h_ref, extra_ports=extra,
         state=tuple(state), arrays=tuple(arrays), options=opts, gates=tuple(out_gates),
-        summary=f"{cls}({', '.join(parts)})", ignored=ignored,
+        summary=f"{cls}({', '.join(parts)})" + (f" [{rec.origin}]" if rec.origin else ""), ignored=ignored,
     )
 
 
@@ -164,3 +163,21 @@ def _reset_after(rec: LayerRecord, ctx: Context) -> bool:
     if not ctx.legacy:
         return True
     return len(rec.weights) == 3 and getattr(rec.weights[2], "ndim", 1) == 2
+
+
+RNN_DOC = LayerDoc((Option("cell", doc="`LSTMCell`, `GRUCell` (both `reset_after`), `SimpleRNNCell`, or "
+                                       "`StackedRNNCells` of them"),
+                    Option("return_sequences", _BOOL, default=False), Option("return_state", _BOOL, default=False),
+                    Option("go_backwards", _BOOL, default=False), Option("stateful", _BOOL, default=False),
+                    Option("unroll", _BOOL, doc="ignored (the same computation)", default=False),
+                    Option("zero_output_for_mask", _BOOL, default=False)),
+                   "computes as the LSTM, GRU or SimpleRNN of its cell, with the cell's options; StackedRNNCells: "
+                   "the cells in turn at each timestep, `return_state` gives every cell's states in Keras' order "
+                   "(not inside Bidirectional; with `go_backwards` only without a mask); also in Bidirectional")
+
+
+@register("RNN", doc=RNN_DOC)
+def rnn(rec: LayerRecord, ctx: Context) -> Node:
+    """kerasc.rnn_api rewrites RNN(cell) into the layer of its cell when loading: this entry only
+    lists it among the supported layers."""
+    raise AssertionError("RNN(cell) is rewritten by kerasc.rnn_api, not lowered by a layer handler")

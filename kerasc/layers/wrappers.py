@@ -33,7 +33,7 @@ def _inner(rec: LayerRecord, key: str) -> tuple[str, dict[str, Any]]:
 
 
 TD_DOC = LayerDoc((Option("layer", doc="a `Dense`"),), "the Dense applied at every timestep")
-BIDI_DOC = LayerDoc((Option("layer", doc="`LSTM`, `GRU` or `SimpleRNN`"),
+BIDI_DOC = LayerDoc((Option("layer", doc="`LSTM`, `GRU`, `SimpleRNN`, or `RNN` of one of their cells"),
                      Option("merge_mode", doc="`concat`, `sum`, `mul`, `ave`, or `None` (two outputs)",
                             default="concat"),
                      Option("backward_layer", doc="a custom backward RNN")),
