@@ -207,7 +207,8 @@ class Report:
             extra = ""
             if ex is not None and i < len(ex.layers):
                 le = ex.layers[i]
-                extra = f" {le.max_ce:>9.2e} {le.max_ke:>9.2e} {le.max_sens:>9.2e}"
+                extra = "".join(f" {v:>9.2e}" if np.isfinite(v) else f" {'-':>9}"  # non-finite: nothing measured
+                                for v in (le.max_ce, le.max_ke, le.max_sens))
             if r.finite_compared == 0:  # nothing finite compared: no error to show
                 errs = f"{'-':>10} {'-':>9}"
             else:
