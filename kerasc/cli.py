@@ -356,7 +356,10 @@ def _read_inputs(path: str, model: str):
     from .errors import ConversionError
     from .load import read_magic
 
-    read_magic(Path(path))  # a regular file (not a FIFO), or a one-line error
+    try:
+        read_magic(Path(path))  # a regular file (not a FIFO), or a one-line error
+    except ConversionError as exc:
+        raise ConversionError(f"--inputs {path}: cannot read it ({str(exc).split(': ', 1)[-1]})") from None
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
