@@ -7,7 +7,6 @@ and h5py only, so conversion works without TensorFlow installed.
 from __future__ import annotations
 
 import io
-import json
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from typing import Any, Optional
 import numpy as np
 
 from .errors import ConversionError
+from .h5safe import check_hdf5_file
+from .jsonsafe import parse_json
 from .load_legacy import HDF5_MAGIC, keras_major, load_h5
 
 MAX_CONFIG_BYTES = 64 << 20
@@ -100,18 +101,41 @@ def _load_live(model: Any) -> ModelRecord:
 # ---------------------------------------------------------------------------- files
 
 def _load_file(path: Path) -> ModelRecord:
-    if not path.exists():
-        raise ConversionError(f"{path}: no such file")
-    if path.is_dir():
-        raise ConversionError(f"{path}: is a directory (TensorFlow SavedModel directories are not supported; "
-                              "save the model as a .keras file)")
-    with path.open("rb") as fh:
-        magic = fh.read(8)
+    magic = read_magic(path)
     if magic.startswith(b"PK"):
         return _load_keras_zip(path)
     if magic == HDF5_MAGIC:
         return load_h5(path)
     raise ConversionError(f"{path}: not a Keras model file (expected a .keras zip archive or an HDF5 .h5 model)")
+
+
+def read_magic(path: Path) -> bytes:
+    """The first 8 bytes of a model file, refusing anything that is not a regular file (a FIFO or a
+    device would block or never end) before reading it."""
+    import os
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ConversionError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConversionError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ConversionError(f"{path}: is a directory (TensorFlow SavedModel directories are not supported; "
+                              "save the model as a .keras file)")
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise ConversionError(f"{path}: is {kind}; kerasc reads regular files only")
+    try:  # O_NONBLOCK: should the path have been swapped for a FIFO since the stat, the open does not wait
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ConversionError(f"{path}: is not a regular file; kerasc reads regular files only")
+            return fh.read(8)
+    except OSError as exc:
+        raise ConversionError(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
 
 def _load_keras_zip(path: Path) -> ModelRecord:
@@ -126,15 +150,16 @@ def _load_keras_zip(path: Path) -> ModelRecord:
                 if info.filename in ("config.json", "metadata.json", "model.weights.h5") and info.file_size > limit:
                     raise ConversionError(f"{path}: {info.filename} is {info.file_size} bytes; kerasc reads at most "
                                           f"{limit}")
-            cfg = json.loads(zf.read("config.json"))
-            meta = json.loads(zf.read("metadata.json")) if "metadata.json" in names else {}
+            cfg = parse_json(zf.read("config.json"), f"{path}: config.json")
+            meta = parse_json(zf.read("metadata.json"), f"{path}: metadata.json") if "metadata.json" in names else {}
             weights_blob = zf.read("model.weights.h5")
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+        # NotImplementedError: a compression method zipfile lacks; RuntimeError: an encrypted member
         raise ConversionError(f"{path}: cannot read the .keras archive ({exc})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConversionError(f"{path}: config.json is not valid JSON ({exc})") from None
     if not isinstance(cfg, dict) or "config" not in cfg:
         raise ConversionError(f"{path}: config.json does not describe a Keras model")
+    if not isinstance(meta, dict):
+        raise ConversionError(f"{path}: metadata.json is not a JSON object")
     weights = _KerasWeights(path, weights_blob, cfg)
     version = str(meta.get("keras_version", "unknown"))
     record = _from_config(cfg, weights.of, path.stem, path.name, version)  # DESIGN: default name = file stem
@@ -159,6 +184,7 @@ class _KerasWeights:
             self.h5 = h5py.File(io.BytesIO(blob), "r")
         except OSError as exc:
             raise ConversionError(f"{path}: model.weights.h5 is not a readable HDF5 file ({exc})") from None
+        check_hdf5_file(self.h5, f"{path}: model.weights.h5")  # before reading any data
         self.groups = self._map_groups(cfg)
         self.configs = {lc.get("config", {}).get("name") or lc.get("name"): lc.get("config")
                         for lc in cfg["config"].get("layers", []) if isinstance(lc, dict)}

@@ -14,7 +14,6 @@ semantics is decided by its `keras_version` attribute (see `is_keras2`), never b
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Optional
@@ -22,6 +21,8 @@ from typing import Any, Optional
 import numpy as np
 
 from .errors import ConversionError
+from .h5safe import check_hdf5_file
+from .jsonsafe import parse_json
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -56,7 +57,8 @@ def saved_by_keras2(path: Path) -> bool:
         with zipfile.ZipFile(path) as zf:
             if "metadata.json" not in zf.namelist():
                 return False
-            major = keras_major(str(json.loads(zf.read("metadata.json")).get("keras_version", "")))
+            meta = parse_json(zf.read("metadata.json"), f"{path}: metadata.json")
+            major = keras_major(str(meta.get("keras_version", ""))) if isinstance(meta, dict) else None
             return major is not None and major < 3
     return False
 
@@ -87,6 +89,7 @@ def load_h5(path: Path) -> Any:
     except OSError as exc:
         raise ConversionError(f"{path}: not a readable HDF5 file ({exc})") from None
     with h5:
+        check_hdf5_file(h5, str(path))  # before reading any data
         if "model_config" not in h5.attrs:
             what = "a weights-only file (model.save_weights)" if "layer_names" in h5.attrs else "not a Keras model"
             raise ConversionError(f"{path}: this HDF5 file has no model_config attribute: it is {what}; "
@@ -97,9 +100,10 @@ def load_h5(path: Path) -> Any:
             raise ConversionError(f"{path}: saved by Keras {version}; supported: files saved by Keras 2.x "
                                   "(standalone, tf.keras, tf_keras) or Keras 3")
         try:
-            cfg = json.loads(_text(h5.attrs["model_config"]))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConversionError(f"{path}: model_config is not valid JSON ({exc})") from None
+            text = _text(h5.attrs["model_config"])
+        except (UnicodeDecodeError, OSError, TypeError) as exc:
+            raise ConversionError(f"{path}: model_config is not text ({exc})") from None
+        cfg = parse_json(text, f"{path}: model_config")
         if not isinstance(cfg, dict) or "config" not in cfg:
             raise ConversionError(f"{path}: model_config does not describe a Keras model")
         cfg = _normalize(cfg)
