@@ -82,7 +82,7 @@ def _skeleton(header: str) -> list[str]:
     """A generated header without what changes when only the weights change: the source line, the
     weights hash and the float literals."""
     lines = header.splitlines()[1:]
-    return [_FLOAT_LITERAL.sub("#", ln) for ln in lines if "Weights SHA-256" not in ln]
+    return [re.sub(r" +", " ", _FLOAT_LITERAL.sub("#", ln)) for ln in lines if "Weights SHA-256" not in ln]
 
 
 def _header_sources(ir: Any, header: Path) -> dict[str, str]:
