@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 all: test
 
-# Debian packages for the C side (compilers, ARM cross toolchains, qemu, the Eigen headers of the C++
+# Debian packages for the C side (compilers, ARM and AVR cross toolchains, qemu and simavr, the Eigen headers of the C++
 # benchmark yardstick) and headless Chromium (the verify report is checked in a real browser).
 # Installed when run as root with apt available; otherwise the tests that need them say so (and fail
 # under CI=true).

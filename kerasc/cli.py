@@ -154,6 +154,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="few repetitions and no callgrind: a smoke run")
     b.add_argument("--no-keras", action="store_true", help="skip the Keras columns")
     b.add_argument("--no-ref", action="store_true", help="skip the yardsticks (ref_rnn.c and Eigen)")
+    b.add_argument("--target", choices=["host", "cortex-m4f", "cortex-m4", "cortex-m0"], default="host",
+                   help="host (default): time on this machine; cortex-m4f|cortex-m4|cortex-m0: cycles per step "
+                        "in the cycle-approximate Cortex-M simulator (arm-none-eabi-gcc -O2 and -Os; needs "
+                        "kerasc[bench] and the repository's benchmarks/; default 8 timesteps)")
     return p
 
 
@@ -417,6 +421,9 @@ def _bench(args: argparse.Namespace) -> int:
             print("kerasc: error: --timesteps must be at least 1", file=sys.stderr)
             return EXIT_USAGE
         s.timesteps = args.timesteps
+    if args.target != "host":
+        print(bench.run_cortexm(args.model, args.target, args.timesteps, progress=_progress))
+        return EXIT_OK
     s.keras = not args.no_keras
     _, text = bench.run([(Path(args.model).name, args.model)], s, ref=not args.no_ref, progress=_progress)
     print(text)

@@ -48,7 +48,7 @@ def test_weights_and_state_measured_with_nm_match_header_and_inspect(firmware):
     weights, state, kinds = 0, None, set()
     for line in run([nm, "-S", firmware / "activity_fw.elf"]).stdout.splitlines():
         parts = line.split()
-        if len(parts) == 4 and parts[3].startswith("activity__") and parts[2] not in "tT":  # not the layer code
+        if len(parts) == 4 and parts[3].startswith("activity__") and parts[2] not in "tT":  # (t: a layer's step)
             weights += int(parts[1], 16)
             kinds.add(parts[2])
         if len(parts) == 4 and parts[3] == "model_state":
