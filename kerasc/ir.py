@@ -72,11 +72,11 @@ class CArray:
         when it is long)."""
         rows = self.literals()
         head = f"static const {'kc_float' if self.ctype == 'float' else self.ctype} {self.cname}{self.dims} {attr} = "
-        if self.values.ndim <= 1:
-            inline = "{ " + ", ".join(rows[0]) + " };"
-            if len(head) + len(inline) <= LINE_COLUMNS:
-                return head + inline
-        width = max(len(v) for row in rows for v in row)
+        # one column width per C type, so the layout depends on the shapes only: a retrained model's
+        # header differs from the old one in its numbers, line for line
+        width = max([LITERAL_WIDTH[self.ctype]] + [len(v) for row in rows for v in row])
+        if self.values.ndim <= 1 and len(head) + 4 + len(rows[0]) * (width + 2) <= LINE_COLUMNS:
+            return head + "{ " + ", ".join(rows[0]) + " };"
         cells = [[v.rjust(width) for v in row] for row in rows]
         if self.values.ndim <= 1:
             per = max(1, (LINE_COLUMNS - 3) // (width + 2))
@@ -92,6 +92,7 @@ class CArray:
 
 
 LINE_COLUMNS = 100  # generated weight rows wrap before this column
+LITERAL_WIDTH = {"float": 16, "uint16_t": 5, "int8_t": 4}  # widest literal: -1.17549435e-38f, 65535, -127
 
 
 def c_float(v: float) -> str:

@@ -128,52 +128,54 @@ GOLDEN_GRU__API int golden_gru_predict(golden_gru_state *st, golden_gru_scratch 
  */
 /* Keras layer 'gru' (GRU) kernel, update gate: [in=1][units=2], x[k] feeds unit j through W[k][j] */
 static const kc_float golden_gru__l0_W_z[1][2] GOLDEN_GRU_WEIGHTS_ATTR = {
-    { -0.551999986f, -0.363000005f }
+    {    -0.551999986f,    -0.363000005f }
 };
 /* Keras layer 'gru' (GRU) recurrent_kernel, update gate: [units=2][units=2], h_tm1[k] feeds unit j */
 static const kc_float golden_gru__l0_U_z[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
-    {   0.421999991f,    0.42899999f },
-    {  -0.172000006f, -0.0260000005f }
+    {     0.421999991f,      0.42899999f },
+    {    -0.172000006f,   -0.0260000005f }
 };
 /* Keras layer 'gru' (GRU) input bias, update gate: [units=2] */
-static const kc_float golden_gru__l0_b_z[2] GOLDEN_GRU_WEIGHTS_ATTR = { -0.0890000015f, 0.213f };
+static const kc_float golden_gru__l0_b_z[2] GOLDEN_GRU_WEIGHTS_ATTR = {
+      -0.0890000015f,           0.213f
+};
 /* Keras layer 'gru' (GRU) recurrent bias (reset_after), update gate: [units=2] */
 static const kc_float golden_gru__l0_rb_z[2] GOLDEN_GRU_WEIGHTS_ATTR = {
-    -0.0649999976f,  -0.935000002f
+      -0.0649999976f,    -0.935000002f
 };
 /* Keras layer 'gru' (GRU) kernel, reset gate: [in=1][units=2], x[k] feeds unit j through W[k][j] */
 static const kc_float golden_gru__l0_W_r[1][2] GOLDEN_GRU_WEIGHTS_ATTR = {
-    { -0.391000003f,  0.133000001f }
+    {    -0.391000003f,     0.133000001f }
 };
 /* Keras layer 'gru' (GRU) recurrent_kernel, reset gate: [units=2][units=2], h_tm1[k] feeds unit j */
 static const kc_float golden_gru__l0_U_r[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
-    {  0.238000005f, -0.224999994f },
-    { -0.486000001f, -0.566999972f }
+    {     0.238000005f,    -0.224999994f },
+    {    -0.486000001f,    -0.566999972f }
 };
 /* Keras layer 'gru' (GRU) input bias, reset gate: [units=2] */
 static const kc_float golden_gru__l0_b_r[2] GOLDEN_GRU_WEIGHTS_ATTR = {
-    -0.493000001f, -0.555999994f
+       -0.493000001f,    -0.555999994f
 };
 /* Keras layer 'gru' (GRU) recurrent bias (reset_after), reset gate: [units=2] */
 static const kc_float golden_gru__l0_rb_r[2] GOLDEN_GRU_WEIGHTS_ATTR = {
-    -0.211999997f,  0.507000029f
+       -0.211999997f,     0.507000029f
 };
 /* Keras layer 'gru' (GRU) kernel, candidate gate: [in=1][units=2], x[k] feeds unit j through W[k][j] */
 static const kc_float golden_gru__l0_W_h[1][2] GOLDEN_GRU_WEIGHTS_ATTR = {
-    { -0.123999998f,  0.063000001f }
+    {    -0.123999998f,     0.063000001f }
 };
 /* Keras layer 'gru' (GRU) recurrent_kernel, candidate gate: [units=2][units=2], h_tm1[k] feeds unit j */
 static const kc_float golden_gru__l0_U_h[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
-    { -0.377000004f, -0.407000005f },
-    {  0.152999997f, -0.925999999f }
+    {    -0.377000004f,    -0.407000005f },
+    {     0.152999997f,    -0.925999999f }
 };
 /* Keras layer 'gru' (GRU) input bias, candidate gate: [units=2] */
 static const kc_float golden_gru__l0_b_h[2] GOLDEN_GRU_WEIGHTS_ATTR = {
-    -0.379999995f,  0.324000001f
+       -0.379999995f,     0.324000001f
 };
 /* Keras layer 'gru' (GRU) recurrent bias (reset_after), candidate gate: [units=2] */
 static const kc_float golden_gru__l0_rb_h[2] GOLDEN_GRU_WEIGHTS_ATTR = {
-    0.492000014f, 0.314999998f
+        0.492000014f,     0.314999998f
 };
 
 static inline void golden_gru__l0_step(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x /* [1] */)
@@ -209,13 +211,13 @@ static inline void golden_gru__l0_step(golden_gru_state *st, golden_gru_scratch 
  */
 /* Keras layer 'rnn' (SimpleRNN) kernel, cell gate: [in=2][units=2], x[k] feeds unit j through W[k][j] */
 static const kc_float golden_gru__l1_W[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
-    {  -0.119000003f,  -0.921999991f },
-    {  0.0850000009f, -0.0879999995f }
+    {    -0.119000003f,    -0.921999991f },
+    {    0.0850000009f,   -0.0879999995f }
 };
 /* Keras layer 'rnn' (SimpleRNN) recurrent_kernel, cell gate: [units=2][units=2], h_tm1[k] feeds unit j */
 static const kc_float golden_gru__l1_U[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
-    { 0.0379999988f,  0.771000028f },
-    { 0.0920000002f,  0.137999997f }
+    {    0.0379999988f,     0.771000028f },
+    {    0.0920000002f,     0.137999997f }
 };
 
 static inline void golden_gru__l1_step(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x /* [2] */)

@@ -129,63 +129,63 @@ GOLDEN_LSTM__API int golden_lstm_predict(golden_lstm_state *st, golden_lstm_scra
  */
 /* Keras layer 'lstm' (LSTM) kernel, input gate: [in=2][units=3], x[k] feeds unit j through W[k][j] */
 static const kc_float golden_lstm__l0_W_i[2][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
-    {  0.0170000009f,   0.680000007f,   0.611999989f },
-    {   0.340000004f, -0.0680000037f,  -0.189999998f }
+    {    0.0170000009f,     0.680000007f,     0.611999989f },
+    {     0.340000004f,   -0.0680000037f,    -0.189999998f }
 };
 /* Keras layer 'lstm' (LSTM) recurrent_kernel, input gate: [units=3][units=3], h_tm1[k] feeds unit j */
 static const kc_float golden_lstm__l0_U_i[3][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
-    { -0.959999979f, -0.407000005f, -0.233999997f },
-    {  0.272000015f,  0.521000028f,       -0.103f },
-    {  0.263999999f, -0.368999988f,  0.693000019f }
+    {    -0.959999979f,    -0.407000005f,    -0.233999997f },
+    {     0.272000015f,     0.521000028f,          -0.103f },
+    {     0.263999999f,    -0.368999988f,     0.693000019f }
 };
 /* Keras layer 'lstm' (LSTM) bias, input gate: [units=3] */
 static const kc_float golden_lstm__l0_b_i[3] GOLDEN_LSTM_WEIGHTS_ATTR = {
-          -0.125f,  0.391000003f, -0.219999999f
+             -0.125f,     0.391000003f,    -0.219999999f
 };
 /* Keras layer 'lstm' (LSTM) kernel, forget gate: [in=2][units=3], x[k] feeds unit j through W[k][j] */
 static const kc_float golden_lstm__l0_W_f[2][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
-    { -0.254999995f, -0.149000004f, -0.263999999f },
-    {  0.231999993f,        0.412f, -0.101000004f }
+    {    -0.254999995f,    -0.149000004f,    -0.263999999f },
+    {     0.231999993f,           0.412f,    -0.101000004f }
 };
 /* Keras layer 'lstm' (LSTM) recurrent_kernel, forget gate: [units=3][units=3], h_tm1[k] feeds unit j */
 static const kc_float golden_lstm__l0_U_f[3][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
-    { -0.597000003f, -0.745999992f, 0.0179999992f },
-    { -0.407000005f,  0.173999995f,  0.123999998f },
-    {  0.411000013f,   0.31400001f,  0.201000005f }
+    {    -0.597000003f,    -0.745999992f,    0.0179999992f },
+    {    -0.407000005f,     0.173999995f,     0.123999998f },
+    {     0.411000013f,      0.31400001f,     0.201000005f }
 };
 /* Keras layer 'lstm' (LSTM) bias, forget gate: [units=3] */
 static const kc_float golden_lstm__l0_b_f[3] GOLDEN_LSTM_WEIGHTS_ATTR = {
-    -0.00899999961f,    0.171000004f,   -0.437999994f
+     -0.00899999961f,     0.171000004f,    -0.437999994f
 };
 /* Keras layer 'lstm' (LSTM) kernel, cell candidate gate: [in=2][units=3], x[k] feeds unit j through W[k][j] */
 static const kc_float golden_lstm__l0_W_c[2][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
-    {   0.284999996f, -0.0280000009f,   0.372999996f },
-    { -0.0759999976f,   0.342999995f,  -0.435000002f }
+    {     0.284999996f,   -0.0280000009f,     0.372999996f },
+    {   -0.0759999976f,     0.342999995f,    -0.435000002f }
 };
 /* Keras layer 'lstm' (LSTM) recurrent_kernel, cell candidate gate: [units=3][units=3], h_tm1[k] feeds unit j */
 static const kc_float golden_lstm__l0_U_c[3][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
-    {  0.449000001f, -0.116999999f, -0.372000009f },
-    {  0.549000025f,  -0.64200002f,       -0.331f },
-    {  0.477999985f, -0.666000009f,  0.307000011f }
+    {     0.449000001f,    -0.116999999f,    -0.372000009f },
+    {     0.549000025f,     -0.64200002f,          -0.331f },
+    {     0.477999985f,    -0.666000009f,     0.307000011f }
 };
 /* Keras layer 'lstm' (LSTM) bias, cell candidate gate: [units=3] */
 static const kc_float golden_lstm__l0_b_c[3] GOLDEN_LSTM_WEIGHTS_ATTR = {
-      0.298999995f, -0.0520000011f,   0.246000007f
+        0.298999995f,   -0.0520000011f,     0.246000007f
 };
 /* Keras layer 'lstm' (LSTM) kernel, output gate: [in=2][units=3], x[k] feeds unit j through W[k][j] */
 static const kc_float golden_lstm__l0_W_o[2][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
-    {  -0.924000025f,   0.782999992f, -0.0480000004f },
-    {  -0.757000029f,   0.196999997f,  -0.335000008f }
+    {    -0.924000025f,     0.782999992f,   -0.0480000004f },
+    {    -0.757000029f,     0.196999997f,    -0.335000008f }
 };
 /* Keras layer 'lstm' (LSTM) recurrent_kernel, output gate: [units=3][units=3], h_tm1[k] feeds unit j */
 static const kc_float golden_lstm__l0_U_o[3][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
-    {  0.192000002f,  0.358999997f, -0.150000006f },
-    {       -0.419f, -0.866999984f,  0.063000001f },
-    {  0.300999999f, -0.884000003f,  0.173999995f }
+    {     0.192000002f,     0.358999997f,    -0.150000006f },
+    {          -0.419f,    -0.866999984f,     0.063000001f },
+    {     0.300999999f,    -0.884000003f,     0.173999995f }
 };
 /* Keras layer 'lstm' (LSTM) bias, output gate: [units=3] */
 static const kc_float golden_lstm__l0_b_o[3] GOLDEN_LSTM_WEIGHTS_ATTR = {
-    -0.261000007f,  0.542999983f,  0.303000003f
+       -0.261000007f,     0.542999983f,     0.303000003f
 };
 
 static inline void golden_lstm__l0_step(golden_lstm_state *st, golden_lstm_scratch *scr, const kc_float *x /* [2] */)
@@ -221,13 +221,13 @@ static inline void golden_lstm__l0_step(golden_lstm_state *st, golden_lstm_scrat
  */
 /* Keras layer 'head' (Dense) kernel: [in=3][units=2], x[k] feeds unit j through W[k][j] */
 static const kc_float golden_lstm__l1_W[3][2] GOLDEN_LSTM_WEIGHTS_ATTR = {
-    { -0.0890000015f,   0.316000015f },
-    {   0.629999995f,   0.896000028f },
-    {        -0.787f,   0.442000002f }
+    {   -0.0890000015f,     0.316000015f },
+    {     0.629999995f,     0.896000028f },
+    {          -0.787f,     0.442000002f }
 };
 /* Keras layer 'head' (Dense) bias: [units=2] */
 static const kc_float golden_lstm__l1_b[2] GOLDEN_LSTM_WEIGHTS_ATTR = {
-      0.232999995f, -0.0469999984f
+        0.232999995f,   -0.0469999984f
 };
 
 static inline void golden_lstm__l1_step(golden_lstm_state *st, const kc_float *x /* [3] */)
