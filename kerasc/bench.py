@@ -280,10 +280,11 @@ def _bench_inputs(ir: Any, batch: int, T: int, seed: int) -> np.ndarray:
 def _stateful_step_model(keras: Any, model: Any, features: Optional[int]) -> Any:
     """A copy of `model` that takes one timestep per call (batch 1) and keeps its recurrent state
     (features None: a model of token ids, one int32 per timestep)."""
+    from .layers import traits
 
     def clone(layer: Any) -> Any:
         cfg = layer.get_config()
-        if type(layer).__name__ in ("LSTM", "GRU", "SimpleRNN"):
+        if traits(type(layer).__name__).recurrent:
             cfg["stateful"] = True
         return type(layer).from_config(cfg)
 
@@ -305,13 +306,13 @@ def _best(fn: Callable[[], Any], n: int) -> float:
 
 
 def keras_timings(keras: Any, model: Any, x: np.ndarray, s: Settings, row: Row, tokens: bool = False) -> None:
-    import tensorflow as tf
+    from .keras_bridge import tf_function
 
     x1 = x[:, :1]
     try:
         sm = _stateful_step_model(keras, model, None if tokens else x.shape[-1])
         row.keras["eager step"] = _best(lambda: sm(x1, training=False), s.keras_reps)
-        fn = tf.function(lambda a: sm(a, training=False))
+        fn = tf_function(lambda a: sm(a, training=False))
         row.keras["tf.function step"] = _best(lambda: fn(x1), s.keras_reps)
         row.keras["predict 1 step"] = _best(lambda: sm.predict(x1, verbose=0), max(1, s.keras_reps // 4))
     except Exception as exc:  # a model Keras cannot make stateful: say so in the table
@@ -360,7 +361,7 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
     only, one LSTM or GRU(reset_after) layer): ref_rnn.c at ref_src, the Eigen step when eigen is
     (eigen_rnn.cpp, Eigen include directory). floor_exe: stream_bound, timed on the model's weight bytes
     in the rounds of the first build."""
-    from .graph import build
+    from .lower import build
     from .harness import compile_models
     from .quant import quantize
 
@@ -383,7 +384,7 @@ def bench_model(label: str, model: Any, s: Settings, work: Path, ref_src: Option
     keras = kmodel = None
     if s.keras:
         try:
-            from .verify import import_keras, load_keras_model
+            from .keras_bridge import import_keras, load_keras_model
 
             keras = import_keras()
             kmodel = load_keras_model(model)

@@ -186,7 +186,7 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 def _convert(args: argparse.Namespace) -> int:
     from .codegen import write_files
     from .describe import why_not_stream
-    from .graph import build
+    from .lower import build
     from .quant import quantize
 
     progress = _progress
@@ -195,7 +195,7 @@ def _convert(args: argparse.Namespace) -> int:
             ir = quantize(build(args.model, args.name), args.weights)
         if args.self_test:
             from .selftest import check_selftest
-            from .verify import import_keras
+            from .keras_bridge import import_keras
 
             check_selftest(ir)
             with progress.stage("loading Keras"):
