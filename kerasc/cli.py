@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
                                    "with -DKC_SIMD, the optional vector path), against Keras (eager step, "
                                    "tf.function step, predict) and, for a single LSTM/GRU layer, against two "
                                    "yardsticks: ../shared/bench/ref_rnn.c when present ($KERASC_REF_RNN overrides) "
-                                   "and a hand-optimised C++/Eigen step (benchmarks/eigen_rnn.cpp; needs the Eigen 3 "
+                                   "and a hand-optimised C++/Eigen step (eigen_rnn.cpp, shipped with kerasc; needs the Eigen 3 "
                                    "headers, e.g. Debian's libeigen3-dev, and g++ or $CXX).")
     b.add_argument("model", help="a .keras model file")
     b.add_argument("--timesteps", type=int, help="sequence length when the model does not fix it (default 100)")

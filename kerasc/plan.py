@@ -97,7 +97,8 @@ def _phases(nodes: list[Node], tensors: tuple[Tensor, ...]) -> tuple[list[Phase]
     return [Phase(p["kind"], p["domain"], tuple(p["nodes"])) for p in phases], where
 
 
-def _storage(nodes: list[Node], tensors: tuple[Tensor, ...], where: dict[int, int], outputs: tuple[int, ...],
+def _storage(nodes: list[Node], tensors: tuple[Tensor, ...], where: dict[int, int],
+             outputs: tuple[int, ...],
              single_out: bool) -> tuple[list[Stored], dict[int, int]]:
     """Which sequences are kept whole, and where; returns them and the work floats per timestep."""
     readers: dict[int, list[int]] = {}
