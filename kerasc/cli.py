@@ -1,7 +1,8 @@
-"""kerasc command line: convert, verify, inspect, bench.
+"""kerasc command line: convert, verify, inspect, bench, gates.
 
-Exit codes: 0 ok; 1 parity mismatch (verify); 2 usage or conversion error; 3 missing optional
-extra (e.g. TensorFlow for verify). User mistakes print one line on stderr, never a traceback.
+Exit codes: 0 ok (verify: PASS); 1 parity mismatch (verify: FAIL); 2 usage or conversion error; 3 missing
+optional extra (e.g. TensorFlow for verify); 4 verify: PASS (float32-limited), outside tolerance of Keras but
+as close to exact arithmetic as float32 allows (docs/verify.md; --strict never gives 4). User mistakes print one line on stderr, never a traceback.
 Long commands show their progress on stderr when it is a terminal (not with --quiet).
 """
 
@@ -21,7 +22,7 @@ from .progress import NULL, Progress
 from .quant import TOLERANCE
 from .verify import DEFAULT_ATOL, DEFAULT_BATCH, DEFAULT_RTOL, DEFAULT_TIMESTEPS
 
-EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_MISSING_EXTRA = 0, 1, 2, 3
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_MISSING_EXTRA, EXIT_LIMITED = 0, 1, 2, 3, 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,13 +55,21 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", default="float32", choices=["float32", "float16", "int8"],
                    help="storage of the kernels: float32 (default), float16 (half the flash) or int8 (a quarter, "
                         "with one float scale per unit); biases and arithmetic stay float32")
+    c.add_argument("--package", choices=["platformio", "arduino", "zephyr", "esp-idf"], metavar="KIND",
+                   help="write DIR/NAME/ as a library of that build system (platformio, arduino, zephyr, esp-idf): "
+                        "the headers, its manifest and an example that runs the model")
+    c.add_argument("--package-version", default="0.1.0", metavar="X.Y.Z",
+                   help="the library version in the --package manifest (default 0.1.0)")
     c.add_argument("--self-test", action="store_true",
                    help="also write NAME_selftest.c: a C program that checks the model against outputs Keras "
                         "computed for embedded inputs (0 = pass); needs TensorFlow (kerasc[verify])")
 
     v = sub.add_parser("verify", parents=[quiet], help="compare the C with Keras on every layer and timestep",
                        description="Build the generated C and compare it with Keras on every layer and timestep. "
-                                   "Exits 0 only when every value agrees within atol + rtol * |keras|.")
+                                   "Exits 0 (PASS) when every value agrees within atol + rtol * |keras|; 4 (PASS "
+                                   "(float32-limited)) when it does not but the same C in double precision shows that "
+                                   "float32 rounding, amplified by the model, explains it (as far from exact arithmetic "
+                                   "as Keras is); 1 (FAIL) otherwise; 2 usage or conversion error; 3 missing extra.")
     v.add_argument("model", help="a .keras or .h5 model file")
     v.add_argument("--inputs", metavar="X.npy|X.npz",
                    help="inputs to use, shape (batch, timesteps, features) (token ids: (batch, timesteps), integers): "
@@ -89,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--exact-math", action="store_true",
                    help="build the C with -DKC_EXACT_MATH (libm's tanhf/expf), as a firmware built that way, "
                         "instead of the default fast tanh/sigmoid")
+    v.add_argument("--strict", action="store_true",
+                   help="bare tolerance of Keras: PASS (0) or FAIL (1), no double-precision reference build")
     v.add_argument("--json", nargs="?", const="-", metavar="FILE",
                    help="write the result as JSON (schema kerasc-verify/1) to FILE, or alone on stdout without FILE")
     v.add_argument("--junit", metavar="FILE.xml", help="write a JUnit XML report (one test case per layer) to FILE")
@@ -100,6 +111,35 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("model", help="a .keras or .h5 model file")
     i.add_argument("--name", help="C prefix (default: the file name, sanitised)")
     i.add_argument("--json", action="store_true", help="machine-readable output (same content)")
+
+    g = sub.add_parser("gates", help="per-gate weights and statistics of every recurrent layer; plots, traces, "
+                                     "equations",
+                       description="For every recurrent layer (each direction of a Bidirectional): per gate and "
+                                   "kernel the array kerasc puts in the C, in Keras' orientation, with its shape, "
+                                   "min, max, mean, std and NaN/Inf/zero counts. Works on models with NaN/Inf "
+                                   "weights; needs no TensorFlow.")
+    g.add_argument("model", help="a .keras or .h5 model file")
+    g.add_argument("--layer", metavar="NAME", help="only this Keras layer")
+    g.add_argument("--name", help="C prefix (default: the file name, sanitised)")
+    g.add_argument("--json", action="store_true", help="the statistics as JSON (schema kerasc-gates/1) on stdout")
+    g.add_argument("--export", metavar="FILE.npz",
+                   help="write every per-gate array as LAYER/DIRECTION/KERNEL/GATE (e.g. lstm_1/forward/kernel/f): "
+                        "kernel (F, U), recurrent_kernel (U, U), bias and recurrent_bias (U,)")
+    g.add_argument("--plot", metavar="DIR", help="write PNG heatmaps of every kernel (gate boundaries marked) and "
+                                                 "histograms per gate and kernel, with --trace also the "
+                                                 "activations (needs kerasc[report])")
+    g.add_argument("--independent-axes", action="store_true",
+                   help="with --plot: one colour scale per heatmap and own axes per histogram (default: shared)")
+    g.add_argument("--trace", metavar="X.npy|X.npz",
+                   help="run a trace build of the generated C on these inputs ((batch, timesteps, features)) and "
+                        "record every gate and state per unit and timestep (LSTM i, f, c_tilde, o, c, h; GRU z, r, "
+                        "h_tilde, h; SimpleRNN h)")
+    g.add_argument("--trace-out", metavar="FILE.npz", help="where --trace writes (default gates_trace.npz): "
+                                                           "LAYER/DIRECTION/SLOT (batch, timesteps, units)")
+    g.add_argument("--explain", action="store_true",
+                   help="print each layer's equations over the exported names and write a numpy-only script that "
+                        "recomputes the layers from the --export file")
+    g.add_argument("--script", metavar="FILE.py", help="where --explain writes the script (default gates_explain.py)")
 
     b = sub.add_parser("bench", parents=[quiet], help="time the generated C step and sequence against Keras",
                        description="Time the generated C (a C timing program, no Python in the loop) per step and "
@@ -165,7 +205,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _progress = Progress.for_terminal(quiet=getattr(args, "quiet", False))
     warnings.showwarning = _warning_line
     try:
-        return {"convert": _convert, "verify": _verify, "inspect": _inspect, "bench": _bench}[args.command](args)
+        return {"convert": _convert, "verify": _verify, "inspect": _inspect, "bench": _bench,
+                "gates": _gates}[args.command](args)
     except KerascError as exc:
         print(f"kerasc: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -200,18 +241,29 @@ def _convert(args: argparse.Namespace) -> int:
             check_selftest(ir)
             with progress.stage("loading Keras"):
                 import_keras()  # before writing anything: the self-test needs Keras' outputs
+        out = Path(args.out)
         with progress.stage(f"writing {ir.name}.h"):
-            paths = write_files(ir, Path(args.out), force=args.force)
+            if args.package:
+                from .packaging import write_package
+
+                paths = write_package(ir, out, args.package, args.package_version, force=args.force)
+                out = out / ir.name / "selftest"  # beside the library's sources, not compiled with them
+            else:
+                paths = write_files(ir, out, force=args.force)
         if args.self_test:
             from .selftest import write_selftest
 
             with progress.stage("computing Keras' outputs for the self-test"):
-                selftest = write_selftest(ir, args.model, Path(args.out), force=args.force)
+                out.mkdir(parents=True, exist_ok=True)
+                selftest = write_selftest(ir, args.model, out, force=args.force)
     if args.self_test:
         print(f"wrote {selftest}")
     kernels = "" if ir.weight_type == "float32" else f" ({ir.weight_type} kernels)"
+    if args.package:
+        print(f"wrote the {args.package} package {paths[0].parent.parent}: "
+              + ", ".join(str(p_.relative_to(paths[0].parent.parent)) for p_ in paths))
     print(f"wrote {paths[0]} (+ {paths[1].name}): {len(ir.nodes)} layers, "
-          f"flash {ir.weight_bytes} bytes{kernels}, RAM {ir.state_bytes} bytes"
+          f"flash {ir.weight_bytes} bytes{kernels}, RAM {ir.ram_bytes} bytes (state {ir.state_bytes} + scratch {ir.scratch_bytes})"
           f"{'' if ir.causal else ' (no streaming: ' + why_not_stream(ir) + ')'}")
     return EXIT_OK
 
@@ -232,7 +284,7 @@ def _verify(args: argparse.Namespace) -> int:
         x = _read_inputs(args.inputs, args.model) if args.inputs else None
         report = verify(args.model, x=x, atol=args.atol, rtol=args.rtol, timesteps=args.timesteps,
                         batch=args.batch, seed=args.seed, name=args.name, progress=_progress, weights=args.weights,
-                        exact_math=args.exact_math)
+                        exact_math=args.exact_math, strict=args.strict)
     except KerascError as exc:
         if args.json:
             _write_text(args.json, json.dumps(parity.error_dict(source=args.model, error=str(exc),
@@ -259,7 +311,7 @@ def _verify(args: argparse.Namespace) -> int:
         print(parity.offenders_table(rows), file=out)
     if args.report or args.plot:
         _write_report(report, args.report, args.plot, out)
-    return EXIT_OK if report.ok else EXIT_MISMATCH
+    return report.exit_code  # EXIT_OK, EXIT_LIMITED or EXIT_MISMATCH
 
 
 def _write_report(report, report_dir: Optional[str], plot: Optional[str], out) -> None:
@@ -340,6 +392,20 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"kerasc: error: {desc.problems[0]}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
+
+
+def _gates(args: argparse.Namespace) -> int:
+    from .gates import command
+
+    x = None
+    if args.trace:
+        try:
+            x = _read_inputs(args.trace, args.model)
+        except KerascError as exc:  # it speaks of --inputs, verify's name for the same file
+            raise type(exc)(str(exc).replace("--inputs", "--trace", 1)) from None
+    return command(args.model, layer=args.layer, name=args.name, as_json=args.json, export_to=args.export,
+                   plot_dir=args.plot, shared_axes=not args.independent_axes, trace_x=x, trace_out=args.trace_out,
+                   explain=args.explain, script_out=args.script)
 
 
 def _bench(args: argparse.Namespace) -> int:

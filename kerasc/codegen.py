@@ -23,6 +23,9 @@ from .ir import ModelIR, Node
 MARKER = "kerasc-generated"
 RUNTIME_HEADER = "kc_runtime.h"
 LARGE_WEIGHTS_BYTES = 1 << 20  # convert warns above this
+# Layer kinds whose weights are read only inside the runtime's product kernels (through
+# KC_LOAD_WEIGHT), so they may live in a separate address space (AVR flash, KC_WEIGHTS_PROGMEM).
+KERNEL_READ_ONLY = frozenset({"lstm", "gru", "simple_rnn", "dense"})
 
 
 def ccomment(text: object) -> str:
@@ -162,8 +165,9 @@ def _view(ir: ModelIR) -> dict:
         why_not.append(f"{', '.join(sorted({n.keras_class for n in fixed}))} would see another number of "
                        "timesteps than the model was built for")
 
-    def read(ti: int, phase: int, reversed_: bool, bases: list[str]) -> str:
-        """C expression of what a node in `phase` reads of tensor ti at loop index t."""
+    def read(ti: int, phase: int, reversed_: bool, bases: list[str], stream: bool = False) -> str:
+        """C expression of what a node in `phase` reads of tensor ti at loop index t (stream: in
+        NAME_step, where every sequence argument is the one timestep itself)."""
         t = T[ti]
         if not t.seq:
             if t.producer < 0 and t.ref not in bases:
@@ -174,8 +178,14 @@ def _view(ir: ModelIR) -> dict:
         base = stored[ti].base
         if base not in bases:
             bases.append(base)
+        if stream:
+            return base
         idx = "timesteps - 1 - t" if reversed_ else "t"
         return f"{base} + (size_t)({idx}) * {t.width}u"
+
+    def span(nodes: tuple[int, ...]) -> str:
+        first, last = ir.nodes[nodes[0]].cid, ir.nodes[nodes[-1]].cid
+        return first if first == last else f"{first}_to_{last}"
 
     phases = []
     for k, ph in enumerate(ir.phases):
@@ -196,7 +206,12 @@ def _view(ir: ModelIR) -> dict:
                 args = [read(ti, k, rev, bases) for ti, rev in zip(n.inputs, n.reversed_inputs)]
             if n.mask is not None:
                 args.append(read(n.mask, k, n.reversed_inputs[0], bases))
-            post = []
+            sargs = None
+            if ph.kind == "loop" and not n.window and not n.gather:
+                sargs = [read(ti, k, rev, [], True) for ti, rev in zip(n.inputs, n.reversed_inputs)]
+                if n.mask is not None:
+                    sargs.append(read(n.mask, k, n.reversed_inputs[0], [], True))
+            post, spost = [], []
             for ti in n.outputs:
                 t = T[ti]
                 if ti in trace_index and (t.seq or ph.kind == "once"):
@@ -207,12 +222,14 @@ def _view(ir: ModelIR) -> dict:
                 if t.seq and ti in stored:
                     post.append({"kind": "store", "dst": f"{stored[ti].base} + (size_t)t * {t.width}u",
                                  "ref": t.ref, "width": t.width})
+                    spost.append({"kind": "store", "dst": stored[ti].base, "ref": t.ref, "width": t.width})
                     if stored[ti].base not in bases:
                         bases.append(stored[ti].base)
             for j, ti in enumerate(n.init):
                 prologue.append({"dst": f"st->{n.cid}_{'hc'[j]}", "src": T[ti].ref, "width": T[ti].width,
                                  "what": f"'{n.label}' initial state {'hc'[j]}"})
-            calls.append({"node": n, "fn": _fn(ir, n), "args": args, "post": post})
+            calls.append({"node": n, "fn": _fn(ir, n), "args": args, "post": post, "scr": n.uses_scratch,
+                          "stream_args": sargs, "stream_post": spost})
         order = list(dict.fromkeys(names.x + names.y + [s.base for s in ir.stored]))
         phase_bases = [b for b in order if b in bases]
         fn_bases = phase_bases
@@ -227,11 +244,16 @@ def _view(ir: ModelIR) -> dict:
         else:
             call_args = list(fn_bases)
         layers = ", ".join(f"'{ir.nodes[i].label}'" for i in ph.nodes)
-        what = {"loop": f"timestep by timestep, t < {tv}", "whole": f"over the whole sequence at once, t < {tv}",
+        what = {"loop": f"at timestep t of {tv}", "whole": f"output step t of {tv}, reading the whole sequence",
                 "once": "once, on vectors"}[ph.kind]
-        phases.append({"k": k, "kind": ph.kind, "fn": f"{ir.name}__phase{k}", "decl": decl, "call_args": call_args,
-                       "tvar": tv, "calls": calls, "prologue": prologue, "after": after,
-                       "doc": f"phase {k}: {layers}, {what}"})
+        verb = {"loop": "timestep", "whole": "sequence", "once": "vectors"}[ph.kind]
+        uses_t = ph.kind == "whole" or any(
+            re.search(r"\bt\b", " ".join(c["args"] + [q["dst"] if q["kind"] == "store" else q["t"] for q in c["post"]]))
+            for c in calls)
+        phases.append({"k": k, "kind": ph.kind, "fn": f"{ir.name}__{verb}_{span(ph.nodes)}", "decl": decl,
+                       "call_args": call_args, "tvar": tv, "calls": calls, "prologue": prologue, "after": after,
+                       "scr": any(c["scr"] for c in calls), "uses_t": uses_t,
+                       "doc": f"{layers}: {what}"})
     def steps(d: int) -> str:
         """Length of time axis d for sizing `work`: with one sequence input, the lengths NAME_predict
         computed; else from tmax, the longest input (every length formula grows with its input)."""
@@ -263,7 +285,7 @@ def _view(ir: ModelIR) -> dict:
         "out_steps": f"({_len_of(ir, outputs[0]['domain'], '(T)')})" if outputs[0]["seq"] and
         ir.domains[outputs[0]["domain"]].derived else "",
         "in_shape": in_desc, "out_shape": out_desc,
-        "predict_args": ", ".join(["&st"] + [p.split()[-1].lstrip("*") for p in params]),
+        "predict_args": ", ".join(["&st", "&scr"] + [p.split()[-1].lstrip("*") for p in params]),
         "work_note": f" + work {ir.work_per_step * 4} bytes per timestep" if ir.needs_work else "",
     }
     if ir.weight_type != "float32":
@@ -275,9 +297,14 @@ def _view(ir: ModelIR) -> dict:
         [f"{i['name']} {i['shape']}" for i in inputs] + [f"{o['name']} {o['shape']}" for o in outputs]))
     if ir.needs_work:
         view["predict_doc"] += f"; work holds {P}_WORK_FLOATS(T) floats, T the longest input"
+    view["predict_uses_scr"] = any(ph["scr"] for ph in phases)
+    outside = [n for n in ir.nodes if n.arrays and n.kind not in KERNEL_READ_ONLY]
+    view["progmem_ok"] = not outside
+    view["progmem_why"] = f"layer '{outside[0].label}' ({outside[0].keras_class})" if outside else ""
     if ir.causal:
         loop = next(p for p in phases if p["kind"] == "loop")
         li = phases.index(loop)
+        view["stream_uses_scr"] = any(ph["scr"] for ph in phases[li:])
         view["stream"] = {
             "params": [f"const {i['ctype']} *{i['name']}" for i in seq_inputs]
                       + [f"kc_float *{o['name']}" for o in outputs],
@@ -337,10 +364,70 @@ def shim_view(ir: ModelIR) -> dict:
     return {"predict": predict, "step": step, "reset_from": reset_from}
 
 
-def render_header(ir: ModelIR) -> str:
+def _aligned(rows: list[tuple[str, str]]) -> list[str]:
+    """`#define NAME VALUE` lines with their comments in one column (rows: (define, comment or ""))."""
+    width = max(len(d) for d, _ in rows) + 2
+    return [(d.ljust(width) + f"/* {ccomment(c)} */") if c else d for d, c in rows]
+
+
+def size_macros(ir: ModelIR, view: dict) -> list[str]:
+    """The sizes section of the header: one `#define` per line, comments aligned."""
+    P, p = ir.NAME, ir.name
+    multi_in, multi_out = len(ir.inputs) > 1, len(ir.outputs) > 1
+    first_in = view["inputs"][0]
+    rows = [
+        (f"#define {P}_INPUT_SIZE {ir.input_width}",
+         f"{'token ids' if first_in['tokens'] else 'floats'} per "
+         f"{'timestep of the first' if multi_in else 'input'} "
+         f"{'timestep' if ir.input_seq and not multi_in else 'input'}"),
+        (f"#define {P}_OUTPUT_SIZE {ir.output_width}",
+         f"floats per {'first output' if multi_out else 'output'} {'timestep' if ir.output_seq else 'vector'}"),
+        (f"#define {P}_INPUT_IS_SEQUENCE {int(ir.input_seq)}", ""),
+        (f"#define {P}_OUTPUT_IS_SEQUENCE {int(ir.output_seq)}", "1: y is [T][OUTPUT_SIZE]; 0: y is [OUTPUT_SIZE]"),
+        (f"#define {P}_TIMESTEPS {ir.timesteps or 0}", "sequence length the model was built for; 0: any"),
+    ]
+    if view["out_steps"]:
+        rows.append((f"#define {P}_OUTPUT_TIMESTEPS(T) {view['out_steps']}",
+                     "timesteps of y for T input timesteps (0: too few)"))
+    rows += [
+        (f"#define {P}_CAN_STREAM {int(ir.causal)}", f"1: {p}_step exists"),
+        (f"#define {P}_STATEFUL {int(ir.stateful)}", f"1: {p}_predict keeps stateful layers' state"),
+        (f"#define {P}_NUM_LAYERS {len(ir.nodes)}", ""),
+        (f"#define {P}_NUM_INPUTS {len(view['inputs'])}", ""),
+        (f"#define {P}_NUM_OUTPUTS {len(view['outputs'])}", ""),
+    ]
+    for i in view["inputs"]:
+        rows.append((f"#define {P}_IN{i['k']}_SIZE {i['width']}",
+                     f"{i['name']}: '{ir.input_names[i['k']]}' {i['shape']}"))
+        rows.append((f"#define {P}_IN{i['k']}_IS_SEQUENCE {int(i['seq'])}", ""))
+        if i["tokens"]:
+            rows.append((f"#define {P}_IN{i['k']}_TOKENS {i['tokens_limit']}",
+                         f"{i['name']} holds token ids ({i['ctype']}) in [0, {i['tokens_limit']}); "
+                         "others embed as zeros"))
+    for o in view["outputs"]:
+        rows.append((f"#define {P}_OUT{o['k']}_SIZE {o['width']}",
+                     f"{o['name']}: {o['shape']}" + (f" (timesteps of {o['steps_of']})" if o["seq"] else "")))
+        rows.append((f"#define {P}_OUT{o['k']}_IS_SEQUENCE {int(o['seq'])}", ""))
+    rows += [
+        (f"#define {P}_WEIGHT_BYTES {ir.weight_bytes}", "const weights (flash)"),
+        (f"#define {P}_STATE_BYTES {ir.state_bytes}", f"sizeof({p}_state), RAM per stream"),
+        (f"#define {P}_SCRATCH_BYTES {ir.scratch_bytes}",
+         f"sizeof({p}_scratch), RAM shared by streams"),
+    ]
+    if ir.needs_work:
+        rows.append((f"#define {P}_WORK_FLOATS(T) {view['work_floats']}",
+                     f"floats of {p}_predict's work for T timesteps"))
+    return _aligned(rows)
+
+
+def render_header(ir: ModelIR, gate_trace: bool = False) -> str:
+    """NAME.h as shipped; `gate_trace=True` renders the trace build of `kerasc gates --trace` instead, which
+    also calls NAME_GATE_AT / NAME_GATE (defined by the harness shim) to record every gate's activation."""
     tpl = environment().get_template("model.h.j2")
-    return tpl.render(ir=ir, p=ir.name, P=ir.NAME, view=_view(ir), MARKER=MARKER,
-                      runtime_version=runtime_version())
+    view = _view(ir)
+    view["size_macros"] = size_macros(ir, view)
+    return tpl.render(ir=ir, p=ir.name, P=ir.NAME, view=view, MARKER=MARKER,
+                      runtime_version=runtime_version(), gate_trace=gate_trace)
 
 
 def runtime_source() -> str:

@@ -320,8 +320,8 @@ def text(desc: Description) -> str:
     lines.append("-" * len(fmt(head)))
     if ir is not None:
         scratch = ir.scratch_floats * FLOAT_BYTES
-        lines.append(f"total: {ir.params} parameters; flash {ir.weight_bytes} bytes (weights); RAM {ir.state_bytes} "
-                     f"bytes (state {ir.state_bytes - scratch} + scratch {scratch})")
+        lines.append(f"total: {ir.params} parameters; flash {ir.weight_bytes} bytes (weights); RAM {ir.ram_bytes} "
+                     f"bytes (state {ir.state_bytes} + scratch {scratch})")
         if ir.needs_work:
             lines.append(f"work buffer: {ir.name}_predict takes a caller buffer of {ir.work_per_step * FLOAT_BYTES} "
                          f"bytes per timestep ({ir.NAME}_WORK_FLOATS(T) floats)")
@@ -356,12 +356,12 @@ def to_json(desc: Description) -> dict[str, Any]:
     info: dict[str, Any] = {
         "name": desc.name, "source": desc.source, "keras_version": desc.keras_version,
         "input": desc.input, "output": desc.output, "convertible": desc.convertible, "problems": desc.problems,
-        "params": None, "flash_bytes": None, "ram_bytes": None, "scratch_bytes": None,
+        "params": None, "flash_bytes": None, "ram_bytes": None, "state_bytes": None, "scratch_bytes": None,
         "work_bytes_per_timestep": None, "stateful": None, "streaming": None, "streaming_note": "", "layers": layers,
     }
     if ir is not None:
-        info.update({"params": ir.params, "flash_bytes": ir.weight_bytes, "ram_bytes": ir.state_bytes,
-                     "scratch_bytes": ir.scratch_floats * FLOAT_BYTES,
+        info.update({"params": ir.params, "flash_bytes": ir.weight_bytes, "ram_bytes": ir.ram_bytes,
+                     "state_bytes": ir.state_bytes, "scratch_bytes": ir.scratch_bytes,
                      "work_bytes_per_timestep": ir.work_per_step * FLOAT_BYTES, "stateful": ir.stateful,
                      "streaming": ir.causal, "flash_bytes_by_weights": flash_by_weights(ir),
                      "streaming_note": "" if ir.causal else why_not_stream(ir)})

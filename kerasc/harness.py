@@ -163,8 +163,11 @@ class CompiledModel:
         self._step_fn = getattr(lib, f"{p}_kc_step")
         self._reset_fn = getattr(lib, f"{p}_kc_reset")
         self._reset_from_fn = getattr(lib, f"{p}_kc_reset_from")
+        self._gate_trace_fn = getattr(lib, f"{p}_kc_gate_trace")
         size = getattr(lib, f"{p}_kc_state_size")()
         self.state_bytes = int(size)
+        self.scratch_bytes = int(getattr(lib, f"{p}_kc_scratch_size")())
+        self._scratch = ffi.new("char[]", max(1, self.scratch_bytes))  # shared by predict and step
         self._stream_state = ffi.new("char[]", max(1, size))
         self._predict_state = ffi.new("char[]", max(1, size))
         self._batch_states: Any = None  # stateful models: one state per batch row, kept across calls
@@ -270,7 +273,7 @@ class CompiledModel:
             offs = self._ffi.new("long[]", [int(o) for o in offs_np] or [0])
         if B:
             st, st_stride = self._states(B)
-            rc = self._predict_fn(st, st_stride, self._ptrs(xs), self._ffi.new("int[]", ts), B, self._ptrs(ys),
+            rc = self._predict_fn(st, self._scratch, st_stride, self._ptrs(xs), self._ffi.new("int[]", ts), B, self._ptrs(ys),
                                   self._f32(work), self._f32(tbuf) if trace else self._ffi.NULL,
                                   offs if trace else self._ffi.NULL, stride)
             if rc != 0:
@@ -287,6 +290,19 @@ class CompiledModel:
         returns one array, or a list in model.outputs order."""
         ys, _ = self._run(self._check_batch(x), trace=False)
         return ys[0] if len(ys) == 1 else ys
+
+    def predict_gates(self, x: Any, offsets: Sequence[int], stride: int) -> tuple[Any, np.ndarray]:
+        """predict(x) on a gate trace build (kerasc.gates), and the [batch][stride] floats its NAME_GATE hooks
+        wrote (offsets: per node, the offset of its block and its floats per timestep); NaN where none wrote."""
+        xs = self._check_batch(x)
+        buf = np.full((max(1, xs[0].shape[0]), max(1, stride)), np.nan, dtype=self.dtype)
+        off = self._ffi.new("long[]", [int(o) for o in offsets] or [0])
+        self._gate_trace_fn(self._f32(buf), off, stride)
+        try:
+            ys, _ = self._run(xs, trace=False)
+        finally:
+            self._gate_trace_fn(self._ffi.NULL, self._ffi.NULL, 0)
+        return (ys[0] if len(ys) == 1 else ys), buf[:xs[0].shape[0]]
 
     def trace(self, x: Any) -> tuple[Any, list[np.ndarray]]:
         """predict(x), plus every traced output (ir.traced order): (batch, timesteps, width) or (batch, width)."""
@@ -323,7 +339,7 @@ class CompiledModel:
         if not vin:
             self._reset_fn(self._stream_state)
             return
-        self._reset_from_fn(self._stream_state, self._ptrs(full))
+        self._reset_from_fn(self._stream_state, self._scratch, self._ptrs(full))
 
     def step(self, *x_t: Any) -> Any:
         """Feed one timestep (features,) of each sequence input; return the outputs (without time axis)
@@ -348,5 +364,5 @@ class CompiledModel:
                 raise ValueError(f"{self.name}: step expects one timestep of shape ({t.width},), got {a.shape}")
             xs.append(a)
         ys = [np.zeros(ir.tensors[i].width, dtype=self.dtype) for i in ir.outputs]
-        self._step_fn(self._stream_state, self._ptrs(xs), self._ptrs(ys))
+        self._step_fn(self._stream_state, self._scratch, self._ptrs(xs), self._ptrs(ys))
         return ys[0] if len(ys) == 1 else ys

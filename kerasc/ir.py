@@ -59,17 +59,39 @@ class CArray:
         own = int(self.values.size) * (FLOAT_BYTES if self.ctype == "float" else int(self.values.dtype.itemsize))
         return own + (self.scale.nbytes if self.scale is not None else 0)
 
-    def rows(self) -> list[str]:
-        """Initializer rows, `%.9g` so every float32 round-trips exactly (integers as they are)."""
+    def literals(self) -> list[list[str]]:
+        """The values as C literals, one list per row of the last axis: `%.9g` + `f` so every float32
+        round-trips exactly (integers as they are)."""
         flat = self.values.reshape(-1, self.shape[-1]) if self.values.ndim > 1 else self.values.reshape(1, -1)
         fmt = c_float if self.ctype == "float" else (lambda v: str(int(v)))
-        return [", ".join(fmt(v) for v in row) for row in flat]
+        return [[fmt(v) for v in row] for row in flat]
 
-    def initializer(self) -> str:
-        rows = self.rows()
+    def definition(self, attr: str) -> str:
+        """The C definition `static const T name[..] attr = {...};`, wrapped at LINE_COLUMNS columns with
+        the literals right-aligned in columns (one row of the last axis per brace, several lines per row
+        when it is long)."""
+        rows = self.literals()
+        head = f"static const {'kc_float' if self.ctype == 'float' else self.ctype} {self.cname}{self.dims} {attr} = "
         if self.values.ndim <= 1:
-            return "{ " + rows[0] + " }"
-        return "{\n" + ",\n".join("    { " + r + " }" for r in rows) + "\n}"
+            inline = "{ " + ", ".join(rows[0]) + " };"
+            if len(head) + len(inline) <= LINE_COLUMNS:
+                return head + inline
+        width = max(len(v) for row in rows for v in row)
+        cells = [[v.rjust(width) for v in row] for row in rows]
+        if self.values.ndim <= 1:
+            per = max(1, (LINE_COLUMNS - 3) // (width + 2))
+            vals = cells[0]
+            lines = ["    " + ", ".join(vals[i:i + per]) for i in range(0, len(vals), per)]
+            return head + "{\n" + ",\n".join(lines) + "\n};"
+        per = max(1, (LINE_COLUMNS - 6 - 1) // (width + 2))
+        out = []
+        for row in cells:
+            chunks = [", ".join(row[i:i + per]) for i in range(0, len(row), per)]
+            out.append("    { " + ",\n      ".join(chunks) + " }")
+        return head + "{\n" + ",\n".join(out) + "\n};"
+
+
+LINE_COLUMNS = 100  # generated weight rows wrap before this column
 
 
 def c_float(v: float) -> str:
@@ -160,7 +182,7 @@ class Node:
     time: Optional[TimeMap] = None  # changes the length of the time axis: its output lives on a new one
     fixed_in: Optional[int] = None  # needs its input sequence to have exactly this many timesteps
     stream_why: str = ""  # why a model with this node has no NAME_step (window or time nodes), for inspect
-    scratch: int = 0  # floats of the shared st->scratch it uses while it runs
+    scratch: int = 0  # floats of the shared NAME_scratch it uses while it runs (0: its step takes none)
     kernels: tuple[str, ...] = ()  # cnames of the arrays that are kernels (kerasc.quant stores them as f16/i8)
     inner_class: str = ""  # the Keras class a wrapper node computes (Bidirectional(LSTM): LSTM), else ""
 
@@ -180,6 +202,11 @@ class Node:
     @property
     def label(self) -> str:
         return f"{self.keras_name} ({self.part})" if self.part else self.keras_name
+
+    @property
+    def uses_scratch(self) -> bool:
+        """Its step function takes the caller's NAME_scratch (gate pre-activations, convolution taps)."""
+        return self.scratch > 0
 
     @property
     def recurrent(self) -> bool:
@@ -388,11 +415,23 @@ class ModelIR:
 
     @property
     def state_floats(self) -> int:
-        return sum(n.state_floats for n in self.nodes) + self.scratch_floats
+        """Floats of NAME_state: what the layers keep between timesteps (at least one: C has no empty struct)."""
+        return max(1, sum(n.state_floats for n in self.nodes))
 
     @property
     def state_bytes(self) -> int:
+        """sizeof(NAME_state): the stream's own RAM, what saving or restoring a stream copies."""
         return self.state_floats * FLOAT_BYTES
+
+    @property
+    def scratch_bytes(self) -> int:
+        """sizeof(NAME_scratch): working memory of the layer being computed, dead between calls."""
+        return self.scratch_floats * FLOAT_BYTES
+
+    @property
+    def ram_bytes(self) -> int:
+        """RAM of one stream with its own scratch: NAME_STATE_BYTES + NAME_SCRATCH_BYTES."""
+        return self.state_bytes + self.scratch_bytes
 
     @property
     def params(self) -> int:

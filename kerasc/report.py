@@ -80,15 +80,25 @@ def figure(report: Report) -> Any:
                 x = (T - 1) if T else n
                 ax.plot([x], [max(single, floor) if math.isfinite(single) else np.nan], marker="o", ms=8,
                         color=color, ls="none", label=label if ax is top else None)
+    ex = report.exact
+    if ex is not None:  # the exact side: |C - exact| dashed, |Keras - exact| dotted, in each layer's colour
+        for n, ((label, color, err_t, _, _, _), le) in enumerate(zip(series, ex.layers)):
+            for values, ls, what in ((le.ce_t, "--", "C − exact"), (le.ke_t, ":", "Keras − exact")):
+                if err_t is None and not le.seq:
+                    continue
+                y = np.where(np.isfinite(values), np.maximum(values, floors[0]), np.nan)
+                top.plot(np.arange(len(values)), y, color=color, lw=1.2, ls=ls,
+                         label=f"|{what}|" if n == 0 else None)
     top.axhline(report.atol, color="#555555", ls="--", lw=1, label=f"atol {report.atol:g}")
-    bottom.axhline(1.0, color=FAIL_COLOR, ls="--", lw=1.2, label="tolerance: above fails")
+    bottom.axhline(1.0, color=FAIL_COLOR, ls="--", lw=1.2,
+                   label="tolerance: above fails" if ex is None else "tolerance: above is a mismatch")
     for ax in (top, bottom):
         ax.set_yscale("log")
         ax.grid(True, which="major", alpha=0.3)
-    top.set_ylabel("max |C − Keras|")
+    top.set_ylabel("max |C − Keras|" if ex is None else "max |error|")
     bottom.set_ylabel("max error / tolerance")
     bottom.set_xlabel("timestep" if T else "layer")
-    verdict = "PASS" if report.ok else "FAIL"
+    verdict = report.outcome
     top.set_title(f"{report.model}: C vs Keras, every layer and timestep ({verdict}, input {report.input_shape})",
                   fontsize=11)
     top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
@@ -135,11 +145,15 @@ def render_html(report: Report, png: Optional[bytes] = None, inputs: Optional[st
 
     png = plot_png(report) if png is None else png
     model = describe.from_ir(report.ir) if report.ir is not None else None
+    ex = report.exact.layers if report.exact is not None else []
     rows = [{
         "label": f"[{r.index}] {r.name}", "cls": r.keras_class, "shape": str(r.shape), "err": f"{r.max_abs_err:.2e}",
         "rel": f"{r.max_rel_err:.1e}", "worst_t": "-" if r.worst_t is None else str(r.worst_t),
         "ratio": f"{r.max_tol_ratio:.2g}", "ok": r.ok, "status": "ok" if r.ok else f"MISMATCH ({r.mismatches})",
-    } for r in report.layers]
+        **({"ce": f"{ex[i].max_ce:.2e}", "ke": f"{ex[i].max_ke:.2e}", "sens": f"{ex[i].max_sens:.2e}"}
+           if i < len(ex) else {"ce": "-", "ke": "-", "sens": "-"}),
+    } for i, r in enumerate(report.layers)]
+    v = report.verdict
     bad = report.first_failure
     ir = report.ir
     summary = None
@@ -148,17 +162,26 @@ def render_html(report: Report, png: Optional[bytes] = None, inputs: Optional[st
 
         scratch = ir.scratch_floats * FLOAT_BYTES
         summary = {
-            "params": ir.params, "flash": ir.weight_bytes, "ram": ir.state_bytes, "state": ir.state_bytes - scratch,
+            "params": ir.params, "flash": ir.weight_bytes, "ram": ir.ram_bytes, "state": ir.state_bytes,
             "scratch": scratch,
             "streaming": "yes" if ir.causal else f"no ({describe.why_not_stream(ir)})",
         }
     return _environment().get_template("report/verify.html.j2").render(
-        report=report, rows=rows, verdict="PASS" if report.ok else "FAIL", first_bad=bad.first_bad if bad else None,
+        report=report, rows=rows, verdict=v.outcome, first_bad=bad.first_bad if bad else None,
+        badge={"PASS": "pass", "FAIL": "fail"}.get(v.outcome, "limited"),
+        sentence="" if v.sentence.startswith("first disagreement:") else v.sentence,
         max_err=f"{report.max_abs_err:.2e}", png_b64=base64.b64encode(png).decode("ascii"),
-        model=model, summary=summary, inputs=inputs or report.inputs,
+        model=model, summary=summary, inputs=inputs or report.inputs, gates=_gates_section(ir),
         options=lambda row: " ".join(f"{k}={v}" for k, v in row.options.items()),
         generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
     )
+
+
+def _gates_section(ir: Any) -> Any:
+    """The per-gate section (kerasc.gates_plot, templates/report/gates.html.j2); None without recurrent layers."""
+    from .gates_plot import html_section
+
+    return html_section(ir) if ir is not None else None
 
 
 def write_html(report: Report, out_dir: Any, png: Optional[bytes] = None, inputs: Optional[str] = None) -> Path:

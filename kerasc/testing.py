@@ -34,7 +34,7 @@ SUPPORTED_WEIGHTS = tuple(_TOLERANCE)
 _compiled: dict[str, Any] = {}  # sha256 of the C sources -> CompiledModel
 _irs: dict[tuple, Any] = {}  # (file, mtime, size, name) -> ModelIR
 _keras_models: dict[tuple, Any] = {}  # (file, mtime, size) -> Keras model loaded from that file
-# (model, ok, max error, seed) of every comparison made, for the pytest plugin's summary
+# (model, verdict, max error, seed) of every comparison made, for the pytest plugin's summary
 results: list[tuple[str, bool, float, Optional[int]]] = []
 
 
@@ -151,7 +151,7 @@ def _run_verify(model: Any, x: Any, atol: float, rtol: float, compiled: Any, **k
 def assert_matches_keras(model: Any, x: Any = None, *, atol: Optional[float] = None, rtol: Optional[float] = None,
                          weights: Optional[str] = None, compiled: Any = None, header: Any = None,
                          name: Optional[str] = None, timesteps: Optional[int] = None, batch: Optional[int] = None,
-                         seed: int = 0, exact_math: Optional[bool] = None) -> Report:
+                         seed: int = 0, exact_math: Optional[bool] = None, strict: bool = False) -> Report:
     """Assert that the C generated for `model` (a keras.Model, or a .keras/.h5 path) computes what Keras
     computes, at every layer and every timestep, within atol + rtol * |keras|.
 
@@ -164,8 +164,11 @@ def assert_matches_keras(model: Any, x: Any = None, *, atol: Optional[float] = N
     header: a generated header to check instead (e.g. the one committed to your firmware repository).
     exact_math: check the build with -DKC_EXACT_MATH (libm's tanhf/expf), if your firmware uses it
                 (None: as `compiled` was built, else the default fast tanh/sigmoid).
+    strict: tolerance of Keras alone. By default a model that amplifies float32 rounding beyond the tolerance
+            passes when the C is as close to exact arithmetic as Keras is (verdict PASS (float32-limited), see
+            docs/verify.md; report.outcome says which).
 
-    Returns the verify Report when everything agrees; raises AssertionError otherwise."""
+    Returns the verify Report when it passes; raises AssertionError otherwise."""
     wtype = check_weights(weights if weights is not None or compiled is None else compiled.ir.weight_type)
     d_atol, d_rtol = _TOLERANCE[wtype]
     atol = d_atol if atol is None else float(atol)
@@ -175,9 +178,9 @@ def assert_matches_keras(model: Any, x: Any = None, *, atol: Optional[float] = N
     cm = compiled if compiled is not None else compile_for_tests(model, name, header=header, weights=wtype,
                                                                  exact_math=bool(exact_math))
     report = _run_verify(model, x, atol, rtol, cm, timesteps=timesteps, batch=batch, seed=seed,
-                         exact_math=exact_math)
-    results.append((report.model, report.ok, report.max_abs_err, report.seed))
-    if not report.ok:
+                         exact_math=exact_math, strict=strict)
+    results.append((report.model, report.outcome, report.max_abs_err, report.seed))
+    if not report.passed:
         from .parity import failure_message
 
         raise AssertionError(failure_message(report))

@@ -60,6 +60,9 @@ class Report:
     inputs: str = ""  # where the inputs came from, in words
     environment: dict[str, str] = field(default_factory=dict)  # versions of everything that computed
     ir: Any = field(default=None, repr=False, compare=False)  # the ModelIR the C was generated from
+    # the exact reference (kerasc.conditioning.Exactness: the double build, per layer); None with strict
+    exact: Any = field(default=None, repr=False, compare=False)
+    strict: bool = False  # the verdict is tolerance of Keras alone (PASS or FAIL)
 
     @property
     def timesteps(self) -> Optional[int]:
@@ -74,6 +77,29 @@ class Report:
         return all(r.ok for r in self.layers)
 
     @property
+    def verdict(self) -> Any:
+        """kerasc.conditioning.Verdict: PASS, PASS (float32-limited) or FAIL, with its sentence."""
+        from .conditioning import verdict
+
+        return verdict(self, self.strict)
+
+    @property
+    def outcome(self) -> str:
+        return self.verdict.outcome
+
+    @property
+    def passed(self) -> bool:
+        """PASS or PASS (float32-limited)."""
+        return self.outcome != "FAIL"
+
+    @property
+    def exit_code(self) -> int:
+        """Of `kerasc verify`: 0 PASS, 4 PASS (float32-limited), 1 FAIL."""
+        from .conditioning import EXIT_CODES
+
+        return EXIT_CODES[self.outcome]
+
+    @property
     def first_failure(self) -> Optional[LayerResult]:
         return next((r for r in self.layers if not r.ok), None)
 
@@ -82,21 +108,35 @@ class Report:
         return max([r.max_abs_err for r in self.layers] + [0.0])
 
     def table(self) -> str:
-        head = f"{'layer':<28} {'class':<15} {'output shape':<16} {'max |err|':>10} {'max rel':>9} {'worst t':>8}  status"
+        ex = self.exact
+        head = f"{'layer':<28} {'class':<15} {'output shape':<16} {'max |err|':>10} {'max rel':>9} {'worst t':>8}"
+        if ex is not None:
+            head += f" {'C-exact':>9} {'K-exact':>9} {'sensitiv':>9}"
+        head += "  status"
         lines = [head, "-" * len(head)]
-        for r in self.layers:
+        for i, r in enumerate(self.layers):
             label = f"[{r.index}] {r.name}"
             wt = "-" if r.worst_t is None else str(r.worst_t)
             status = "ok" if r.ok else f"MISMATCH ({r.mismatches})"
+            extra = ""
+            if ex is not None and i < len(ex.layers):
+                le = ex.layers[i]
+                extra = f" {le.max_ce:>9.2e} {le.max_ke:>9.2e} {le.max_sens:>9.2e}"
             lines.append(f"{label[:28]:<28} {r.keras_class[:15]:<15} {str(r.shape):<16} {r.max_abs_err:>10.2e} "
-                         f"{r.max_rel_err:>9.1e} {wt:>8}  {status}")
-        verdict = "PASS" if self.ok else "FAIL"
-        lines.append(f"{verdict}: {self.model}, input {self.input_shape}"
+                         f"{r.max_rel_err:>9.1e} {wt:>8}{extra}  {status}")
+        v = self.verdict
+        lines.append(f"{v.outcome}: {self.model}, input {self.input_shape}"
                      f"{'' if self.seed is None else f' (random, seed {self.seed})'}, tolerance atol {self.atol:g} + "
                      f"rtol {self.rtol:g} * |keras|; max error {self.max_abs_err:.2e}")
+        if ex is not None:
+            lines.append(f"exact reference: the C in double precision (C-exact: float32 C vs it, K-exact: Keras vs "
+                         f"it; sensitivity: its largest movement under 1-ulp noise on the {ex.perturbed}, "
+                         f"{ex.copies} copies)")
         bad = self.first_failure
         if bad is not None:
             lines.append(f"first disagreement: {bad.first_bad}")
+        if v.sentence and not v.sentence.startswith("first disagreement:"):
+            lines.append(("float32-limited: " if v.outcome != "FAIL" else "verdict: ") + v.sentence)
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -220,13 +260,17 @@ def environment(kmodel: Any = None, defines: Any = ()) -> dict[str, str]:
 def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Optional[float] = None, *,
            timesteps: Optional[int] = None, batch: Optional[int] = None, seed: int = 0,
            name: Optional[str] = None, compiled: Any = None, progress: Optional[Progress] = None,
-           weights: Optional[str] = None, exact_math: Optional[bool] = None) -> Report:
+           weights: Optional[str] = None, exact_math: Optional[bool] = None, strict: bool = False) -> Report:
     """Compare the generated C with Keras on every layer and timestep; see Report.
 
     weights: the weight type of the C ('float32', 'float16', 'int8'; default: that of `compiled`, else
     float32), always compared with the float Keras model; atol/rtol None: its documented default.
     exact_math: build the C with -DKC_EXACT_MATH (libm's tanhf/expf, for a firmware built that way)
     instead of the default fast tanh/sigmoid (None: as `compiled` was built, else False).
+    strict: the verdict is tolerance of Keras alone, PASS or FAIL (no double build). Otherwise (float32
+    weights) the C is also built in double precision as the exact reference, and a result outside tolerance
+    of Keras is PASS (float32-limited) when float32 rounding and the model's conditioning explain it
+    (kerasc.conditioning, docs/verify.md); report.verdict says which.
     `progress` (kerasc.progress.Progress) shows the stages on a terminal; silent by default."""
     from .lower import build
     from .harness import compile_models, math_defines
@@ -245,7 +289,8 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
     d_atol, d_rtol = default_tolerance(wtype)
     atol = d_atol if atol is None else float(atol)
     rtol = d_rtol if rtol is None else float(rtol)
-    with progress.task("verify", 6):
+    with_exact = not strict and wtype == "float32"
+    with progress.task("verify", 7 if with_exact else 6):
         with progress.stage("reading the model"):
             ir = quantize(build(model, name), wtype) if compiled is None else compiled.ir
             used_seed: Optional[int] = None
@@ -284,6 +329,12 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
                 label = f"{t.keras_layer}[{t.keras_port}]" if multi else t.keras_layer
                 report.layers.append(compare(i, label, classes.get(t.keras_layer, "?"), c, k, atol, rtol))
                 report.values.append((c, k))
+        report.strict = bool(strict)
+        if with_exact:
+            from .conditioning import build_exactness
+
+            with progress.stage("running the C in double precision (exact reference, 1-ulp perturbed copies)"):
+                report.exact = build_exactness(ir, x, c_layers, [v[1] for v in report.values], atol, rtol)
     report.output_max_abs_err = max((r.max_abs_err for r, t in zip(report.layers, traced)
                                      if t.index in ir.outputs), default=0.0)
     return report

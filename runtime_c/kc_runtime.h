@@ -77,6 +77,26 @@ typedef float kc_float;
 #define KC_BLOCK 128
 #endif
 
+/* KC_LOAD_WEIGHT(p): the float weight *p, for every weight the product kernels read (kernels,
+ * biases, int8 scales); KC_LOAD_WEIGHT_U16(p) and KC_LOAD_WEIGHT_I8(p) read float16 (bits) and int8
+ * kernels. Plain loads, unless the weights live in another address space: with KC_WEIGHTS_PROGMEM
+ * (AVR) the generated headers put the weights in flash (PROGMEM) and these read them from there. */
+#if defined(KC_WEIGHTS_PROGMEM)
+#include <avr/pgmspace.h>
+#define KC_LOAD_WEIGHT(p) pgm_read_float(p)
+#define KC_LOAD_WEIGHT_U16(p) pgm_read_word(p)
+#define KC_LOAD_WEIGHT_I8(p) ((int8_t)pgm_read_byte(p))
+#endif
+#ifndef KC_LOAD_WEIGHT
+#define KC_LOAD_WEIGHT(p) (*(p))
+#endif
+#ifndef KC_LOAD_WEIGHT_U16
+#define KC_LOAD_WEIGHT_U16(p) (*(p))
+#endif
+#ifndef KC_LOAD_WEIGHT_I8
+#define KC_LOAD_WEIGHT_I8(p) (*(p))
+#endif
+
 /* ---- fused multiply-add. Where the target has a fast single-precision FMA (FP_FAST_FMAF from
  * <math.h>, or the compiler's __FP_FAST_FMAF: GCC with -mfma / -march=native on x86-64 and on ARM
  * VFPv4 such as Cortex-M4F; clang with FMA on x86 or ARM), every product of the gate loops is added
@@ -280,8 +300,9 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
 /* KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC) defines
  *   static inline void name(float *acc, const wtype *W, int ld, const float *x, int n, int width)
  * acc (width,) += x (n,) @ W[0:n][0:width], rows ld weights apart (width <= KC_BLOCK), each weight
- * widened to float by LOAD (float32, float16 and int8 kernels share this one loop; LOADV widens a
- * vector of them on the optional KC_SIMD path, which takes the first columns when VEC is 1).
+ * read through its pointer and widened to float by LOAD (float32, float16 and int8 kernels share
+ * this one loop; LOADV widens a vector of them on the optional KC_SIMD path, which takes the first
+ * columns when VEC is 1).
  * Four rows per pass, each added in turn: the sum order is k = 0..n-1, as in the plain loop
  * `for k: for j: acc[j] += x[k] * W[k][j]`, so the result is bit-identical to it. The inner loop has
  * independent lanes (and a constant trip count once inlined), so compilers vectorise it without
@@ -297,16 +318,17 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
             const wtype *w0 = W + (size_t)k * (size_t)ld;                                           \
             const wtype *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;                                \
             for (j = j0; j < width; ++j) {                                                          \
-                acc[j] = KC__MAC(KC__MAC(KC__MAC(KC__MAC(acc[j], x0, LOAD(w0[j])), x1, LOAD(w1[j])),  \
-                                         x2, LOAD(w2[j])),                                          \
-                                 x3, LOAD(w3[j]));                                                  \
+                acc[j] = KC__MAC(KC__MAC(KC__MAC(KC__MAC(acc[j], x0, LOAD(w0 + j)),                 \
+                                                 x1, LOAD(w1 + j)),                                 \
+                                         x2, LOAD(w2 + j)),                                         \
+                                 x3, LOAD(w3 + j));                                                 \
             }                                                                                       \
         }                                                                                           \
         for (k = n4; k < n; ++k) {                                                                  \
             const kc_float xk = x[k];                                                               \
             const wtype *w = W + (size_t)k * (size_t)ld;                                            \
             for (j = j0; j < width; ++j) {                                                          \
-                acc[j] = KC__MAC(acc[j], xk, LOAD(w[j]));                                           \
+                acc[j] = KC__MAC(acc[j], xk, LOAD(w + j));                                          \
             }                                                                                       \
         }                                                                                           \
     }
@@ -326,7 +348,7 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
         for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {                                                  \
             const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;                        \
             for (j = 0; j < width; ++j) {                                                           \
-                acc[j] = b != NULL ? b[j0 + j] : 0.0f;                                              \
+                acc[j] = b != NULL ? KC_LOAD_WEIGHT(b + j0 + j) : 0.0f;                             \
             }                                                                                       \
             ACC(acc, W + j0, n_out, x, n_x, width);                                                 \
             if (U != NULL) {                                                                        \
@@ -338,7 +360,7 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
         }                                                                                           \
     }
 
-#define KC__LOAD_F32(w) (w)
+#define KC__LOAD_F32(p) KC_LOAD_WEIGHT(p)
 /* kc__acc: float32 kernels. */
 KC__DEFINE_ACC(kc__acc, kc_float, KC__LOAD_F32, kc__vload_f32, KC__VEC_F32)
 /* kc_preact: float32 kernels W (n_x, n_out) and U (n_h, n_out). */
@@ -405,9 +427,10 @@ static inline float kc_half_to_float(uint16_t h)
 }
 #endif
 
-#define KC__LOAD_I8(w) ((kc_float)(w))
+#define KC__LOAD_F16(p) kc_half_to_float(KC_LOAD_WEIGHT_U16(p))
+#define KC__LOAD_I8(p) ((kc_float)KC_LOAD_WEIGHT_I8(p))
 /* kc__acc with float16 weights (bit patterns, widened by kc_half_to_float). */
-KC__DEFINE_ACC(kc__acc_f16, uint16_t, kc_half_to_float, kc__vload_f16, KC__VEC_F16)
+KC__DEFINE_ACC(kc__acc_f16, uint16_t, KC__LOAD_F16, kc__vload_f16, KC__VEC_F16)
 /* kc__acc with int8 weights (unscaled: the caller multiplies by the per-output scale). */
 KC__DEFINE_ACC(kc__acc_i8, int8_t, KC__LOAD_I8, kc__vload_i8, KC__VEC_I8)
 /* kc_preact with float16 kernels W (n_x, n_out) and U (n_h, n_out); b stays float (may be NULL). */
@@ -433,15 +456,15 @@ static inline void kc_preact_i8(kc_float *z, const kc_float *b, const int8_t *W,
         if (U != NULL) {
             kc__acc_i8(accu, U + j0, n_out, h, n_h, width);
             for (j = 0; j < width; ++j) {
-                acc[j] = sW[j0 + j] * acc[j] + sU[j0 + j] * accu[j];
+                acc[j] = KC_LOAD_WEIGHT(sW + j0 + j) * acc[j] + KC_LOAD_WEIGHT(sU + j0 + j) * accu[j];
             }
         } else {
             for (j = 0; j < width; ++j) {
-                acc[j] = sW[j0 + j] * acc[j];
+                acc[j] = KC_LOAD_WEIGHT(sW + j0 + j) * acc[j];
             }
         }
         for (j = 0; j < width; ++j) {
-            z[j0 + j] = b != NULL ? b[j0 + j] + acc[j] : acc[j];
+            z[j0 + j] = b != NULL ? KC_LOAD_WEIGHT(b + j0 + j) + acc[j] : acc[j];
         }
     }
 }
@@ -458,6 +481,15 @@ static inline void kc_add(kc_float *z, const kc_float *b, int n)
     int j;
     for (j = 0; j < n; ++j) {
         z[j] += b[j];
+    }
+}
+
+/* z (n,) += b (n,), b a weight array (read with KC_LOAD_WEIGHT) */
+static inline void kc_add_weights(kc_float *z, const kc_float *b, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        z[j] += KC_LOAD_WEIGHT(b + j);
     }
 }
 

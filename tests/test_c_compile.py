@@ -52,9 +52,9 @@ int main(void)
     static float xa[5][CAUSAL_STACK_INPUT_SIZE], xb[5][BACKWARDS_INPUT_SIZE], xc[VECTOR_ONLY_INPUT_SIZE];
     static float ya[CAUSAL_STACK_OUTPUT_SIZE], yb[5][BACKWARDS_OUTPUT_SIZE], yc[VECTOR_ONLY_OUTPUT_SIZE];
     static float work[BACKWARDS_WORK_FLOATS(5)];
-    causal_stack_state sa;
-    backwards_state sb;
-    vector_only_state sc;
+    causal_stack_state sa; causal_stack_scratch sa_scr;
+    backwards_state sb; backwards_scratch sb_scr;
+    vector_only_state sc; vector_only_scratch sc_scr;
     float *all[3];
     int sizes[3], i, j;
     all[0] = &xa[0][0]; sizes[0] = 5 * CAUSAL_STACK_INPUT_SIZE;
@@ -67,15 +67,15 @@ int main(void)
             }
         }
     }
-    if (causal_stack_predict(&sa, &xa[0][0], 5, ya) != 0 || backwards_predict(&sb, &xb[0][0], 5, &yb[0][0], work) != 0
-        || vector_only_predict(&sc, xc, yc) != 0) {
+    if (causal_stack_predict(&sa, &sa_scr, &xa[0][0], 5, ya) != 0 || backwards_predict(&sb, &sb_scr, &xb[0][0], 5, &yb[0][0], work) != 0
+        || vector_only_predict(&sc, &sc_scr, xc, yc) != 0) {
         return 3;
     }
     for (j = 0; j < CAUSAL_STACK_OUTPUT_SIZE; ++j) printf("%.9g ", (double)ya[j]);
     for (j = 0; j < 5 * BACKWARDS_OUTPUT_SIZE; ++j) printf("%.9g ", (double)(&yb[0][0])[j]);
     for (j = 0; j < VECTOR_ONLY_OUTPUT_SIZE; ++j) printf("%.9g ", (double)yc[j]);
     printf("\n");
-    return causal_stack_predict(&sa, &xa[0][0], 0, ya) == -1 ? 0 : 4; /* T < 1 is refused */
+    return causal_stack_predict(&sa, &sa_scr, &xa[0][0], 0, ya) == -1 ? 0 : 4; /* T < 1 is refused */
 }
 """
 
@@ -115,8 +115,8 @@ def test_cortex_m_compile(generated, cpu, tmp_path):
     src = tmp_path / "fw.c"
     src.write_text('#include "causal_stack.h"\n#include "backwards.h"\n#include "vector_only.h"\n'
                    "float fw_run(const float *x, float *y);\n"
-                   "float fw_run(const float *x, float *y) { causal_stack_state st; "
-                   "causal_stack_predict(&st, x, 4, y); return y[0]; }\n")
+                   "float fw_run(const float *x, float *y) { causal_stack_state st; causal_stack_scratch st_scr; "
+                   "causal_stack_predict(&st, &st_scr, x, 4, y); return y[0]; }\n")
     obj = tmp_path / "fw.o"
     subprocess.run([cc, *STRICT, "-Os", *cpu, f"-I{out}", "-c", str(src), "-o", str(obj)], check=True)
     nm = subprocess.run([cc.replace("gcc", "nm"), str(obj)], capture_output=True, text=True, check=True).stdout

@@ -77,7 +77,7 @@ def test_verify_passes_and_prints_the_table(small_model):
 
 def test_verify_mismatch_exits_1_and_names_layer_and_timestep(small_model):
     # zero tolerance: libm and Eigen round differently somewhere in 9 steps of an LSTM(8)
-    r = kerasc("verify", small_model, "--timesteps", "9", "--atol", "0", "--rtol", "0")
+    r = kerasc("verify", small_model, "--timesteps", "9", "--atol", "0", "--rtol", "0", "--strict")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FAIL" in r.stdout and "first disagreement: layer [0] 'lstm' (LSTM) at timestep" in r.stdout
 

@@ -25,7 +25,7 @@ MAIN_C = r"""
 
 int main(void)
 {
-    net_state st;
+    net_state st; net_scratch st_scr;
     float x[64][NET_INPUT_SIZE], y[64][NET_OUTPUT_SIZE];
     int T, t, j;
     if (scanf("%d", &T) != 1 || T < 1 || T > 64) {
@@ -38,7 +38,7 @@ int main(void)
             }
         }
     }
-    if (net_predict(&st, &x[0][0], T, &y[0][0]) != 0) {
+    if (net_predict(&st, &st_scr, &x[0][0], T, &y[0][0]) != 0) {
         return 3;
     }
     for (t = 0; t < T; ++t) {

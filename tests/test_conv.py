@@ -207,8 +207,8 @@ int main(void)
 {
     static float x[9][TC_CAUSAL_INPUT_SIZE], ya[9][TC_CAUSAL_OUTPUT_SIZE], yb[TC_WINDOW_OUTPUT_SIZE];
     static float work[TC_WINDOW_WORK_FLOATS(9)];
-    tc_causal_state sa;
-    tc_window_state sb;
+    tc_causal_state sa; tc_causal_scratch sa_scr;
+    tc_window_state sb; tc_window_scratch sb_scr;
     int i, j;
     for (i = 0; i < 9; ++i) {
         for (j = 0; j < TC_CAUSAL_INPUT_SIZE; ++j) {
@@ -217,13 +217,13 @@ int main(void)
             }
         }
     }
-    if (tc_causal_predict(&sa, &x[0][0], 9, &ya[0][0]) != 0 || tc_window_predict(&sb, &x[0][0], 9, yb, work) != 0) {
+    if (tc_causal_predict(&sa, &sa_scr, &x[0][0], 9, &ya[0][0]) != 0 || tc_window_predict(&sb, &sb_scr, &x[0][0], 9, yb, work) != 0) {
         return 3;
     }
     for (i = 0; i < 9 * TC_CAUSAL_OUTPUT_SIZE; ++i) printf("%.9g ", (double)(&ya[0][0])[i]);
     for (j = 0; j < TC_WINDOW_OUTPUT_SIZE; ++j) printf("%.9g ", (double)yb[j]);
     printf("\n");
-    return tc_window_predict(&sb, &x[0][0], 2, yb, work) == -1 ? 0 : 4; /* too short for the valid conv */
+    return tc_window_predict(&sb, &sb_scr, &x[0][0], 2, yb, work) == -1 ? 0 : 4; /* too short for the valid conv */
 }
 """
 
@@ -273,8 +273,8 @@ def test_cpp_and_cortex_m(generated, tmp_path):
     src = tmp_path / "fw.c"
     src.write_text('#include "tc_causal.h"\n#include "tc_window.h"\n'
                    "float fw_run(const float *x, float *y, float *w);\n"
-                   "float fw_run(const float *x, float *y, float *w) { tc_causal_state a; tc_window_state b; "
-                   "tc_causal_step(&a, x, y); tc_window_predict(&b, x, 9, y, w); return y[0]; }\n")
+                   "float fw_run(const float *x, float *y, float *w) { tc_causal_state a; tc_causal_scratch a_scr; tc_window_state b; tc_window_scratch b_scr; "
+                   "tc_causal_step(&a, &a_scr, x, y); tc_window_predict(&b, &b_scr, x, 9, y, w); return y[0]; }\n")
     subprocess.run([cc, *C99, "-Os", *M4F, f"-I{out}", "-c", str(src), "-o", str(tmp_path / "fw.o")], check=True)
 
 

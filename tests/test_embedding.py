@@ -248,8 +248,8 @@ def test_shapes_and_header_document_tokens(prepared, tmp_path):
         cm.predict(x[:, :, None])
     path = kerasc.convert(model, tmp_path, name="tok")[0]
     text = path.read_text()
-    assert "static inline int tok_predict(tok_state *st, const int32_t *x, int timesteps, kc_float *y)" in text
-    assert "static inline void tok_step(tok_state *st, const int32_t *x, kc_float *y)" in text
+    assert "TOK__API int tok_predict(tok_state *st, tok_scratch *scr, const int32_t *x, int timesteps, kc_float *y)" in text
+    assert "TOK__API void tok_step(tok_state *st, tok_scratch *scr, const int32_t *x, kc_float *y)" in text
     assert "#define TOK_IN0_TOKENS 20" in text
     assert "gives an\n *       all-zero embedding row" in text
 
@@ -265,10 +265,10 @@ def c_files(prepared, tmp_path_factory):
     (out / "all.c").write_text('#include "tok.h"\n#include "tok16.h"\n#include "tok8.h"\n'
                                "int use(const int32_t *x, float *y);\n"
                                "int use(const int32_t *x, float *y)\n{\n"
-                               "    tok_state a;\n    tok16_state b;\n    tok8_state c;\n"
-                               "    tok_reset(&a);\n    tok_step(&a, x, y);\n"
-                               "    return tok_predict(&a, x, 3, y) + tok16_predict(&b, x, 3, y) + "
-                               "tok8_predict(&c, x, 3, y);\n}\n")
+                               "    tok_state a; tok_scratch a_scr;\n    tok16_state b; tok16_scratch b_scr;\n    tok8_state c; tok8_scratch c_scr;\n"
+                               "    tok_reset(&a);\n    tok_step(&a, &a_scr, x, y);\n"
+                               "    return tok_predict(&a, &a_scr, x, 3, y) + tok16_predict(&b, &b_scr, x, 3, y) + "
+                               "tok8_predict(&c, &c_scr, x, 3, y);\n}\n")
     return out
 
 

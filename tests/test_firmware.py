@@ -37,11 +37,14 @@ def _inspect():
 
 def test_weights_and_state_measured_with_nm_match_header_and_inspect(firmware):
     """Sum of the sizes of the activity__* const symbols == ACTIVITY_WEIGHT_BYTES == inspect's flash;
-    the size of the application's activity_state variable == ACTIVITY_STATE_BYTES == inspect's RAM."""
+    the size of the application's activity_state variable == ACTIVITY_STATE_BYTES == inspect's state, its
+    activity_scratch variable == ACTIVITY_SCRATCH_BYTES == inspect's scratch, and the two make inspect's RAM."""
     nm = require_tool("arm-none-eabi-nm")
     header = (firmware / "kerasc" / "activity" / "activity.h").read_text()
     weight_macro = int(re.search(r"#define ACTIVITY_WEIGHT_BYTES (\d+)", header).group(1))
     state_macro = int(re.search(r"#define ACTIVITY_STATE_BYTES (\d+)", header).group(1))
+    scratch_macro = int(re.search(r"#define ACTIVITY_SCRATCH_BYTES (\d+)", header).group(1))
+    scratch = None
     weights, state, kinds = 0, None, set()
     for line in run([nm, "-S", firmware / "activity_fw.elf"]).stdout.splitlines():
         parts = line.split()
@@ -50,10 +53,14 @@ def test_weights_and_state_measured_with_nm_match_header_and_inspect(firmware):
             kinds.add(parts[2])
         if len(parts) == 4 and parts[3] == "model_state":
             state = int(parts[1], 16)
+        if len(parts) == 4 and parts[3] == "model_scratch":
+            scratch = int(parts[1], 16)
     info = _inspect()
     assert kinds == {"r"}, f"weights must be read-only data (flash), nm says {kinds}"
     assert weights == weight_macro == info["flash_bytes"]
-    assert state == state_macro == info["ram_bytes"]
+    assert state == state_macro == info["state_bytes"]
+    assert scratch == scratch_macro == info["scratch_bytes"]
+    assert info["ram_bytes"] == state + scratch
 
 
 def test_size_report(firmware):
@@ -63,13 +70,13 @@ def test_size_report(firmware):
     assert "matches ACTIVITY_WEIGHT_BYTES" in p.stdout and "matches ACTIVITY_STATE_BYTES" in p.stdout
     r = json.loads(run([sys.executable, FW / "size_report.py", "--json", "--elf", firmware / "activity_fw.elf",
                         "--name", "activity", "--header", firmware / "kerasc" / "activity" / "activity.h",
-                        "--state-symbol", "model_state", "--objects", firmware / "CMakeFiles" / "activity_fw.dir",
+                        "--state-symbol", "model_state", "--scratch-symbol", "model_scratch", "--objects", firmware / "CMakeFiles" / "activity_fw.dir",
                         "--objects", firmware / "CMakeFiles" / "board.dir", "--model-object", "model.c",
                         "--size", "arm-none-eabi-size", "--nm", "arm-none-eabi-nm"]).stdout)
     assert r["weights_bytes"] == r["weights_macro"] == r["model_object_rodata_bytes"]
-    assert r["state_bytes"] == r["state_macro"]
+    assert r["state_bytes"] == r["state_macro"] and r["scratch_bytes"] == r["scratch_macro"]
     assert 200 < r["code_bytes"] < 8000
-    assert r["stack_bounded"] and 0 < r["stack_bytes"] < 1024 and r["stack_path"][0] == "model_step"
+    assert r["stack_bounded"] and 0 < r["stack_bytes"] < 1024 and r["stack_path"][0] == "activity_step"
     assert "expf" in r["library_functions"] and "malloc" not in r["library_functions"]
 
 

@@ -85,7 +85,7 @@ def test_every_layer_listed_with_why_it_is_unsupported(mixed):
     # stderr: the one line convert prints, and convert still refuses
     keras2 = [c for c in supported_layers() if c in DOCS and DOCS[c].keras2_only]
     keras3 = [c for c in supported_layers() if c not in keras2]
-    assert keras3[:4] == ["LSTM", "GRU", "SimpleRNN", "Dense"] and "InputLayer" in keras3
+    assert keras3[:5] == ["LSTM", "GRU", "SimpleRNN", "RNN", "Dense"] and "InputLayer" in keras3
     assert r.stderr.strip().splitlines() == [f"kerasc: error: {mixed}: layer 'conv' (Conv1DTranspose) is not "
                                              f"supported; supported layers: {', '.join(keras3)} "
                                              f"(and from Keras 2 files: {', '.join(keras2)})"]

@@ -36,7 +36,8 @@ static void print(const char *tag, const float *v, int n)
 int main(void)
 {
     lstm_seq_state one, two, alone; /* two instances of one model, and a third run on its own */
-    gru_last_state g;
+    lstm_seq_scratch shared;        /* one scratch for all three: it holds nothing between calls */
+    gru_last_state g; gru_last_scratch g_scr;
     float ya[LSTM_SEQ_OUTPUT_SIZE], yb[LSTM_SEQ_OUTPUT_SIZE], yg[GRU_LAST_OUTPUT_SIZE];
     float seq[T][LSTM_SEQ_OUTPUT_SIZE];
     int t;
@@ -44,14 +45,14 @@ int main(void)
     lstm_seq_reset(&two);
     gru_last_reset(&g);
     for (t = 0; t < T; ++t) { /* interleaved: one, the other model, the second instance */
-        lstm_seq_step(&one, xa[t], ya);
-        gru_last_step(&g, xg[t], yg);
-        lstm_seq_step(&two, xb[t], yb);
+        lstm_seq_step(&one, &shared, xa[t], ya);
+        gru_last_step(&g, &g_scr, xg[t], yg);
+        lstm_seq_step(&two, &shared, xb[t], yb);
         print("a", ya, LSTM_SEQ_OUTPUT_SIZE);
         print("b", yb, LSTM_SEQ_OUTPUT_SIZE);
     }
     print("g", yg, GRU_LAST_OUTPUT_SIZE);
-    lstm_seq_predict(&alone, &xb[0][0], T, &seq[0][0]);
+    lstm_seq_predict(&alone, &shared, &xb[0][0], T, &seq[0][0]);
     for (t = 0; t < T; ++t) {
         print("alone", seq[t], LSTM_SEQ_OUTPUT_SIZE);
     }

@@ -41,16 +41,16 @@ def unit(tmp_path_factory, keras):
     for ir in irs:
         p, P = ir.name, ir.NAME
         lines.append(f"int use_{p}(const float *x, int T, float *y, float *work);")
-        lines.append(f"int use_{p}(const float *x, int T, float *y, float *work)\n{{\n    {p}_state st;")
+        lines.append(f"int use_{p}(const float *x, int T, float *y, float *work)\n{{\n    {p}_state st;\n    {p}_scratch scr;")
         lines.append(f"    {p}_reset(&st);")
         if ir.causal:
-            lines.append(f"    {p}_step(&st, x, y);")
+            lines.append(f"    {p}_step(&st, &scr, x, y);")
         if not ir.input_seq:
-            lines.append(f"    (void)T;\n    (void)work;\n    return {p}_predict(&st, x, y);\n}}")
+            lines.append(f"    (void)T;\n    (void)work;\n    return {p}_predict(&st, &scr, x, y);\n}}")
         elif ir.needs_work:
-            lines.append(f"    return {p}_predict(&st, x, T, y, work);\n}}")
+            lines.append(f"    return {p}_predict(&st, &scr, x, T, y, work);\n}}")
         else:
-            lines.append(f"    (void)work;\n    return {p}_predict(&st, x, T, y);\n}}")
+            lines.append(f"    (void)work;\n    return {p}_predict(&st, &scr, x, T, y);\n}}")
     (d / "unit.c").write_text("\n".join(lines) + "\n")
     return d
 

@@ -39,20 +39,20 @@ static const float seq[%(TS)d][3] = %(seq)s;
 
 int main(void)
 {
-    s2s_state st;
-    smask_state sm;
+    s2s_state st; s2s_scratch st_scr;
+    smask_state sm; smask_scratch sm_scr;
     float y0[%(TD)d * S2S_OUT0_SIZE + 1], y1[S2S_OUT1_SIZE + 1], z[SMASK_OUTPUT_SIZE];
     float work[%(TE)d * 16];
     int t, rc;
     y0[%(TD)d * S2S_OUT0_SIZE] = -12345.0f; /* canaries after each output */
     y1[S2S_OUT1_SIZE] = -12345.0f;
-    rc = s2s_predict(&st, &enc[0][0], %(TE)d, &dec[0][0], %(TD)d, y0, y1%(work)s);
+    rc = s2s_predict(&st, &st_scr, &enc[0][0], %(TE)d, &dec[0][0], %(TD)d, y0, y1%(work)s);
     for (t = 0; t < %(TD)d * S2S_OUT0_SIZE + 1; ++t) printf("%%.9g ", (double)y0[t]);
     for (t = 0; t < S2S_OUT1_SIZE + 1; ++t) printf("%%.9g ", (double)y1[t]);
     printf("\n%%d\n", rc);
     smask_reset(&sm);
     for (rc = 0; rc < 2; ++rc) { /* stateful: the second call continues from the first */
-        smask_predict(&sm, &seq[0][0], %(TS)d, z);
+        smask_predict(&sm, &sm_scr, &seq[0][0], %(TS)d, z);
         for (t = 0; t < SMASK_OUTPUT_SIZE; ++t) printf("%%.9g ", (double)z[t]);
         printf("\n");
     }

@@ -202,8 +202,8 @@ def test_seq2seq_api(prepared):
 
     ir = prepared["seq2seq_lstm"].cm.ir
     text = render_header(ir)
-    assert ("int g%d_predict(g%d_state *st, const float *x0, int timesteps0, const float *x1, int timesteps1, "
-            "float *y)" % ((CASES.index(GRAPHS[0]),) * 2)) in text
+    assert ("int g%d_predict(g%d_state *st, g%d_scratch *scr, const kc_float *x0, int timesteps0, "
+            "const kc_float *x1, int timesteps1, kc_float *y)" % ((CASES.index(GRAPHS[0]),) * 3)) in text
     assert "_IN1_SIZE 2" in text and "_OUT0_SIZE 2" in text
 
 

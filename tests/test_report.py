@@ -86,7 +86,15 @@ def test_plot_is_a_png_with_one_line_per_sequence_layer(verified):
     try:
         top = fig.axes[0]
         lines = [ln for ln in top.get_lines() if isinstance(ln, Line2D) and len(ln.get_xdata()) == 40]
-        assert len(lines) == 1 and np.allclose(lines[0].get_ydata(), report.layers[0].err_t)
+        solid = [ln for ln in lines if ln.get_linestyle() == "-"]
+        assert len(solid) == 1 and np.allclose(solid[0].get_ydata(), report.layers[0].err_t)
+        # and the exact side: |C - exact| dashed, |Keras - exact| dotted (at least the axis floor)
+        ex = report.exact.layers[0]
+        dashed = [ln for ln in lines if ln.get_linestyle() == "--"]
+        dotted = [ln for ln in lines if ln.get_linestyle() == ":"]
+        assert len(dashed) == 1 and len(dotted) == 1
+        assert np.allclose(dashed[0].get_ydata(), np.maximum(ex.ce_t, dashed[0].get_ydata().min()))
+        assert np.allclose(dotted[0].get_ydata(), np.maximum(ex.ke_t, dotted[0].get_ydata().min()))
         dots = [ln for ln in top.get_lines() if list(ln.get_xdata()) == [39]]
         assert len(dots) == 2  # LSTM and Dense: their one output per sequence, at the last timestep
     finally:
@@ -113,7 +121,7 @@ def test_report_renders_in_chromium(verified, tmp_path):
     _, _, _, _, page, png = verified
     images = loaded_images(chromium, page)
     natural = Image.open(__import__("io").BytesIO(png)).size
-    assert images == [(True, natural[0], natural[1])], images
+    assert images[0] == (True, natural[0], natural[1]) and all(ok for ok, _, _ in images), images  # then the gates
     shot = screenshot(chromium, page, tmp_path / "shot.png", width=1000, height=1200)
     pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     assert pixels.shape[:2] == (1200, 1000)
@@ -127,7 +135,7 @@ def test_report_renders_in_chromium(verified, tmp_path):
 def test_cli_report_and_plot_on_a_mismatch(model, tmp_path):
     """Zero tolerance fails; the report is written anyway (that is when it is most useful)."""
     _, path = model
-    r = cli("verify", path, "--timesteps", "12", "--atol", "0", "--rtol", "0", "--report", tmp_path / "r",
+    r = cli("verify", path, "--timesteps", "12", "--atol", "0", "--rtol", "0", "--strict", "--report", tmp_path / "r",
             "--plot", tmp_path / "p" / "errors.png")
     assert r.returncode == 1, r.stdout + r.stderr
     assert f"wrote {tmp_path / 'r' / 'index.html'}" in r.stdout and f"wrote {tmp_path / 'p' / 'errors.png'}" in r.stdout
@@ -180,7 +188,7 @@ def test_progress_line_on_a_terminal_only(model):
     _, path = model
     code, out, err = run_with_stderr_on_a_terminal("verify", path, "--timesteps", "6")
     assert code == 0, out + err
-    assert "verify [" in err and "/6 " in err and "loading the model in Keras" in err
+    assert "verify [" in err and "/7 " in err and "loading the model in Keras" in err
     assert err.endswith("\r\x1b[2K"), repr(err[-80:])  # erased when done
     assert "verify [" not in out and "PASS" in out
 

@@ -150,8 +150,8 @@ def test_fixed_length_layers_refuse_other_lengths_in_c(prepared, cid, fixed, tmp
     work = ", work" if ir.needs_work else ""
     (tmp_path / "t.c").write_text(
         f'#include <stdio.h>\n#include "{ir.name}.h"\nint main(void);\nstatic float x[64 * 64], y[64 * 64], '
-        f'work[64 * 64];\nint main(void) {{ int T; {ir.name}_state st; (void)work; for (T = 1; T < 12; ++T) '
-        f'printf("%d ", {ir.name}_predict(&st, x, T, y{work})); return 0; }}\n')
+        f'work[64 * 64];\nint main(void) {{ int T; {ir.name}_state st; {ir.name}_scratch scr; (void)work; for (T = 1; T < 12; ++T) '
+        f'printf("%d ", {ir.name}_predict(&st, &scr, x, T, y{work})); return 0; }}\n')
     subprocess.run([cc, *C99, "-I", str(tmp_path), str(tmp_path / "t.c"), "-o", str(tmp_path / "t"), "-lm"],
                    check=True)
     got = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True).stdout.split()

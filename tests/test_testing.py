@@ -138,7 +138,7 @@ def test_tolerance_keywords_are_applied():
     from kerasc.testing import assert_matches_keras
 
     with pytest.raises(AssertionError, match=r"tolerance atol 0 \+ rtol 0 \* \|keras\|"):
-        assert_matches_keras(MODEL, atol=0, rtol=0, timesteps=40)
+        assert_matches_keras(MODEL, atol=0, rtol=0, timesteps=40, strict=True)
 
 
 def test_compile_for_tests_caches_by_generated_code(keras, current):
@@ -218,7 +218,7 @@ def test_verify_json_on_stdout_and_junit(tmp_path):
 def test_verify_mismatch_json_file_and_junit_failures(tmp_path):
     """Zero tolerance: the C and Keras round differently somewhere (exit 1); the JSON and JUnit files
     locate it like the table does."""
-    r = kerasc_cli("verify", str(MODEL), "--atol", "0", "--rtol", "0", "--timesteps", "30",
+    r = kerasc_cli("verify", str(MODEL), "--atol", "0", "--rtol", "0", "--strict", "--timesteps", "30",
                    "--json", str(tmp_path / "out" / "v.json"), "--junit", str(tmp_path / "v.xml"), check=False)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FAIL: vibration" in r.stdout and "worst offenders:" in r.stdout

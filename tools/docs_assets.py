@@ -3,6 +3,8 @@
     docs/img/report.png   screenshot (headless Chromium) of the `kerasc verify --report` page for
                           examples/demo/activity.keras on its held recordings
     docs/inspect.txt      what `kerasc inspect examples/demo/activity.keras` prints
+    docs/img/gates.png    `kerasc gates examples/demo/activity.keras --layer lstm_summary --plot DIR`: the
+                          LSTM's kernels per gate (docs/gates.md); deterministic, needs no browser
 
 Run from the repository root with the venv's Python (needs kerasc[verify,report] and chromium).
 """
@@ -27,6 +29,8 @@ INPUTS = ROOT / "examples" / "demo" / "held_inputs.npy"
 SHOT = ROOT / "docs" / "img" / "report.png"
 INSPECT = ROOT / "docs" / "inspect.txt"
 REPORT_DIR = ROOT / "build" / "docs" / "report"
+GATES_PNG = ROOT / "docs" / "img" / "gates.png"
+GATES_DIR = ROOT / "build" / "docs" / "gates"
 WIDTH = 1000
 COLORS = 128  # palette of the committed PNG: small, and text and plot stay crisp
 
@@ -50,7 +54,21 @@ def trim_and_shrink(src: Path, dst: Path) -> tuple[int, int]:
     return img.size
 
 
+def gates_picture() -> int:
+    """docs/img/gates.png: the demo LSTM's kernel heatmaps, gate boundaries marked."""
+    r = kerasc("gates", str(MODEL.relative_to(ROOT)), "--layer", "lstm_summary", "--plot", str(GATES_DIR))
+    if r.returncode != 0:
+        print(r.stdout + r.stderr, file=sys.stderr)
+        return r.returncode
+    w, h = trim_and_shrink(GATES_DIR / "lstm_summary_forward_weights.png", GATES_PNG)
+    print(f"wrote {GATES_PNG.relative_to(ROOT)} ({w}x{h}, {GATES_PNG.stat().st_size} bytes)")
+    return 0
+
+
 def main() -> int:
+    rc = gates_picture()
+    if rc != 0:
+        return rc
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         print("docs_assets: chromium is not installed (run `make deps` as root)", file=sys.stderr)

@@ -13,7 +13,8 @@ static const char *const CLASSES[ACTIVITY_OUTPUT_SIZE] = { "idle", "walking", "r
 
 int main(void)
 {
-    activity_state st; /* all model state, caller-owned: no heap, no globals */
+    activity_state st;     /* the stream's state (ACTIVITY_STATE_BYTES), caller-owned: no heap, no globals */
+    activity_scratch scr;  /* working memory of a call (ACTIVITY_SCRATCH_BYTES), shareable */
     float x[ACTIVITY_INPUT_SIZE];
     float y[ACTIVITY_OUTPUT_SIZE] = { 0 };
     long n = 0;
@@ -21,7 +22,7 @@ int main(void)
 
     activity_reset(&st);
     while (scanf("%f %f %f", &x[0], &x[1], &x[2]) == 3) {
-        activity_step(&st, x, y); /* y: the prediction if the sequence ended here */
+        activity_step(&st, &scr, x, y); /* y: the prediction if the sequence ended here */
         ++n;
     }
     if (n == 0) {

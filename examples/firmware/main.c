@@ -4,23 +4,26 @@
  * (flash). Build: see CMakeLists.txt; run under QEMU: qemu-system-arm -M mps2-an386 -nographic
  * -semihosting -kernel activity_fw.elf */
 #include "board.h"
-#include "model.h"
+#define ACTIVITY_DECLARATIONS_ONLY /* the definitions are in model.c */
+#include "activity.h"
 #include "recording.h"
 
 static const char *const CLASSES[ACTIVITY_OUTPUT_SIZE] = { "idle", "walking", "running", "stairs" };
 
-/* The model state lives in .bss here so that the size report (and `nm`) shows it as RAM;
- * a local in main, or a member of a bigger application struct, works the same. */
+/* The model's RAM lives in .bss here so that the size report (and `nm`) shows it: the stream's
+ * state, and the scratch a call works in (a local, or a member of a bigger application struct, works
+ * the same; streams that never run at the same time can share one scratch). */
 static activity_state model_state;
+static activity_scratch model_scratch;
 
 int main(void)
 {
     float y[ACTIVITY_OUTPUT_SIZE] = { 0.0f };
     int t, j, best = 0;
 
-    model_reset(&model_state);
+    activity_reset(&model_state);
     for (t = 0; t < RECORDING_SAMPLES; ++t) {
-        model_step(&model_state, recording[t], y); /* y: the activity if the recording ended here */
+        activity_step(&model_state, &model_scratch, recording[t], y); /* y: the activity if the recording ended here */
     }
     for (j = 1; j < ACTIVITY_OUTPUT_SIZE; ++j) {
         if (y[j] > y[best]) {

@@ -5,6 +5,7 @@ measured on the linked ELF and its objects with the cross toolchain's `size` and
 Figures:
   weights  sum of the sizes of the NAME__* const symbols in the ELF (== NAME_WEIGHT_BYTES)
   state    size of the application's NAME_state variable in the ELF (== NAME_STATE_BYTES)
+  scratch  size of the application's NAME_scratch variable in the ELF (== NAME_SCRATCH_BYTES)
   code     .text of the object that holds the model's functions (layers and kernels inlined there)
   library  the C library functions the firmware links (expf, tanhf, memcpy, ...), shared with the rest
   stack    deepest call path from the model's entry point, from the frame sizes GCC reports
@@ -100,6 +101,7 @@ def report(args: argparse.Namespace) -> dict:
 
     weights = sum(size for sym, size, kind in syms if sym.startswith(f"{name}__") and kind in "rR")
     state = [size for sym, size, kind in syms if sym == args.state_symbol]
+    scratch = [size for sym, size, kind in syms if sym == args.scratch_symbol]
     model_objs = [o for d in objects for o in d.glob(f"{args.model_object}.o*") if o.suffix in (".o", ".obj")]
     if not model_objs:
         raise SystemExit(f"size_report: no object for {args.model_object} under {objects}")
@@ -115,7 +117,8 @@ def report(args: argparse.Namespace) -> dict:
 
     ci_files = [p for d in objects for p in d.glob("*.ci")]
     frames, edges, external = call_graph(ci_files)
-    root = next((t for t in frames if t.split(":")[-1] == args.entry), args.entry)
+    entry = args.entry or f"{name}_step"
+    root = next((t for t in frames if t.split(":")[-1] == entry), entry)
     # resolve plain-name edges to file-qualified static titles
     by_plain = {t.split(":")[-1]: t for t in frames}
     edges = {src: {d if d in frames else by_plain.get(d, d) for d in dsts} for src, dsts in edges.items()}
@@ -128,6 +131,8 @@ def report(args: argparse.Namespace) -> dict:
         "model": name, "elf": str(elf), "compiler": cc_version,
         "weights_bytes": weights, "weights_macro": header_macro(header, f"{name.upper()}_WEIGHT_BYTES"),
         "state_bytes": state[0] if state else None, "state_macro": header_macro(header, f"{name.upper()}_STATE_BYTES"),
+        "scratch_bytes": scratch[0] if scratch else None,
+        "scratch_macro": header_macro(header, f"{name.upper()}_SCRATCH_BYTES"),
         "code_bytes": code, "model_object_rodata_bytes": rodata,
         "library_bytes": sum(library.values()), "library_functions": sorted(library),
         "stack_bytes": stack, "stack_path": [t.split(":")[-1] for t in path], "stack_bounded": bounded,
@@ -144,7 +149,8 @@ def main() -> int:
     p.add_argument("--state-symbol", required=True, help="the application's NAME_state variable")
     p.add_argument("--objects", action="append", required=True, help="directory of the firmware's objects")
     p.add_argument("--model-object", required=True, help="source file whose object holds the model code")
-    p.add_argument("--entry", default="model_step", help="function whose deepest call path is the model's stack")
+    p.add_argument("--scratch-symbol", required=True, help="the application's NAME_scratch variable")
+    p.add_argument("--entry", default="", help="function whose deepest call path is the model's stack (NAME_step)")
     p.add_argument("--size", default="arm-none-eabi-size")
     p.add_argument("--nm", default="arm-none-eabi-nm")
     p.add_argument("--cc", default="")
@@ -161,6 +167,8 @@ def main() -> int:
           f"{ok(r['weights_bytes'], r['weights_macro'])} {r['model'].upper()}_WEIGHT_BYTES = {r['weights_macro']})")
     print(f"  state (RAM):              {r['state_bytes']:>7} bytes  (sizeof({r['model']}_state); "
           f"{ok(r['state_bytes'], r['state_macro'])} {r['model'].upper()}_STATE_BYTES = {r['state_macro']})")
+    print(f"  scratch (RAM):            {r['scratch_bytes']:>7} bytes  (sizeof({r['model']}_scratch); "
+          f"{ok(r['scratch_bytes'], r['scratch_macro'])} {r['model'].upper()}_SCRATCH_BYTES = {r['scratch_macro']})")
     print(f"  model code (flash):       {r['code_bytes']:>7} bytes  (layers and kernels, .text of the model's object)")
     print(f"  C library code (flash):   {r['library_bytes']:>7} bytes  ({', '.join(r['library_functions'])})")
     print(f"  stack, deepest path:      {r['stack_bytes']:>7} bytes  ({' -> '.join(r['stack_path'])}"
@@ -168,7 +176,8 @@ def main() -> int:
           f"{'' if r['stack_bounded'] else '; UNBOUNDED'})")
     print(f"  whole firmware:           text {r['firmware_text']}, data {r['firmware_data']}, bss {r['firmware_bss']} "
           f"bytes (bss includes the stack reserved by the linker script)")
-    return 0 if r["weights_bytes"] == r["weights_macro"] and r["state_bytes"] == r["state_macro"] else 1
+    same = r["weights_bytes"] == r["weights_macro"] and r["state_bytes"] == r["state_macro"]
+    return 0 if same and r["scratch_bytes"] == r["scratch_macro"] else 1
 
 
 if __name__ == "__main__":

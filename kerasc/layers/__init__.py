@@ -8,6 +8,8 @@ generated from them (`python -m kerasc.docs`), so the two cannot disagree.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import enum
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,6 +288,22 @@ def flag(rec: LayerRecord, key: str, default: bool) -> bool:
     return value
 
 
+# `kerasc gates` shows the statistics of a model with NaN/Inf weights: it lowers with the finite check off
+# (the per-gate split is the same); convert, verify and inspect never do.
+_NON_FINITE_OK: contextvars.ContextVar[bool] = contextvars.ContextVar("kerasc_non_finite_ok", default=False)
+
+
+@contextlib.contextmanager
+def non_finite_allowed():
+    """Within this block, expect_weights accepts NaN/Inf weights (for `kerasc gates`' statistics only:
+    a header written from such weights would not compile)."""
+    token = _NON_FINITE_OK.set(True)
+    try:
+        yield
+    finally:
+        _NON_FINITE_OK.reset(token)
+
+
 def expect_weights(rec: LayerRecord, shapes: list[tuple[int, ...]], names: list[str],
                    gates: Sequence[str] = ()) -> list[np.ndarray]:
     """Check the weight arrays against the shapes the config implies; refuse NaN/Inf, saying where.
@@ -302,7 +320,7 @@ def expect_weights(rec: LayerRecord, shapes: list[tuple[int, ...]], names: list[
     out = []
     for w, n in zip(ws, names):
         w = np.asarray(w, dtype=np.float32)
-        if not np.all(np.isfinite(w)):
+        if not np.all(np.isfinite(w)) and not _NON_FINITE_OK.get():
             raise ConversionError(_non_finite(rec, n, w, gates))
         out.append(w)
     return out

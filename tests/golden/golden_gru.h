@@ -8,13 +8,14 @@
  * Model 'golden_gru': input [4][1] -> output [2]
  *   [0] 'gru' GRU(units=2, activation=tanh, recurrent_activation=sigmoid, use_bias=True, reset_after=True, return_sequences=True, go_backwards=False)
  *   [1] 'rnn' SimpleRNN(units=2, activation=tanh, use_bias=False, return_sequences=False, go_backwards=True)
- * Flash (weights): 152 bytes.  RAM (golden_gru_state): 48 bytes + work 8 bytes per timestep.
+ * Flash (weights): 152 bytes.  RAM: golden_gru_state 16 bytes per stream + golden_gru_scratch 32 bytes + work 8 bytes per timestep.
  *
- * API (C99, header-only, no heap, no globals written; the caller owns all state):
- *   golden_gru_state st;                     recurrent state and per-step buffers
+ * API (C99, header-only by default, no heap, no globals written; the caller owns all memory):
+ *   golden_gru_state st;                     recurrent state: one per stream
+ *   golden_gru_scratch scr;                  working memory of a call: may be shared by streams
  *   golden_gru_reset(&st);                   start a new sequence
  *   (no golden_gru_step: 'rnn' (SimpleRNN) reads the sequence backwards)
- *   golden_gru_predict(&st, x, timesteps, y, work);
+ *   golden_gru_predict(&st, &scr, x, timesteps, y, work);
  *       one sample: x [4][1]; y [2]; work holds GOLDEN_GRU_WORK_FLOATS(T) floats, T the longest input
  */
 #ifndef GOLDEN_GRU_H_INCLUDED
@@ -33,39 +34,87 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------ sizes */
-#define GOLDEN_GRU_INPUT_SIZE 1          /* floats per input timestep */
-#define GOLDEN_GRU_OUTPUT_SIZE 2         /* floats per output vector */
+#define GOLDEN_GRU_INPUT_SIZE 1                       /* floats per input timestep */
+#define GOLDEN_GRU_OUTPUT_SIZE 2                      /* floats per output vector */
 #define GOLDEN_GRU_INPUT_IS_SEQUENCE 1
-#define GOLDEN_GRU_OUTPUT_IS_SEQUENCE 0  /* 1: y is [T][OUTPUT_SIZE]; 0: y is [OUTPUT_SIZE] */
-#define GOLDEN_GRU_TIMESTEPS 4            /* sequence length the model was built for; 0: any */
-#define GOLDEN_GRU_CAN_STREAM 0           /* 1: golden_gru_step exists */
-#define GOLDEN_GRU_STATEFUL 0             /* 1: golden_gru_predict keeps stateful layers' state */
+#define GOLDEN_GRU_OUTPUT_IS_SEQUENCE 0               /* 1: y is [T][OUTPUT_SIZE]; 0: y is [OUTPUT_SIZE] */
+#define GOLDEN_GRU_TIMESTEPS 4                        /* sequence length the model was built for; 0: any */
+#define GOLDEN_GRU_CAN_STREAM 0                       /* 1: golden_gru_step exists */
+#define GOLDEN_GRU_STATEFUL 0                         /* 1: golden_gru_predict keeps stateful layers' state */
 #define GOLDEN_GRU_NUM_LAYERS 2
 #define GOLDEN_GRU_NUM_INPUTS 1
 #define GOLDEN_GRU_NUM_OUTPUTS 1
-#define GOLDEN_GRU_IN0_SIZE 1             /* x: 'x' [4][1] */
+#define GOLDEN_GRU_IN0_SIZE 1                         /* x: 'x' [4][1] */
 #define GOLDEN_GRU_IN0_IS_SEQUENCE 1
-#define GOLDEN_GRU_OUT0_SIZE 2            /* y: [2] */
+#define GOLDEN_GRU_OUT0_SIZE 2                        /* y: [2] */
 #define GOLDEN_GRU_OUT0_IS_SEQUENCE 0
-#define GOLDEN_GRU_WEIGHT_BYTES 152       /* const weights (flash) */
-#define GOLDEN_GRU_STATE_BYTES 48        /* sizeof(golden_gru_state) (RAM) */
-/* golden_gru_predict needs a caller buffer of this many floats for T timesteps */
-#define GOLDEN_GRU_WORK_FLOATS(T) ((size_t)(T) * 2u)
+#define GOLDEN_GRU_WEIGHT_BYTES 152                   /* const weights (flash) */
+#define GOLDEN_GRU_STATE_BYTES 16                     /* sizeof(golden_gru_state), RAM per stream */
+#define GOLDEN_GRU_SCRATCH_BYTES 32                   /* sizeof(golden_gru_scratch), RAM shared by streams */
+#define GOLDEN_GRU_WORK_FLOATS(T) ((size_t)(T) * 2u)  /* floats of golden_gru_predict's work for T timesteps */
 
-/* Trace hook, off by default: called with (output index, timestep or -1, const kc_float *values, count)
- * after each Keras layer output (numbered in layer order, one number per output of a layer).
+/* Trace hook, off by default: golden_gru_predict calls it with (output index, timestep or -1,
+ * const kc_float *values, count) after each Keras layer output (numbered in layer order, one number
+ * per output of a layer).
  * `kerasc verify` defines it to record every layer; it changes no arithmetic. */
 #ifndef GOLDEN_GRU_TRACE
 #define GOLDEN_GRU_TRACE(layer, t, values, count) ((void)0)
 #endif
 
-/* ------------------------------------------------------------------ state */
+/* ------------------------------------------------------------------ linkage
+ * Default: header-only. Every function is static inline and every weight static const, so any
+ * number of .c files may include this header; each one that calls the model gets its own copy of
+ * the code and the weights.
+ * One copy for the whole program: in exactly one .c file, define GOLDEN_GRU_IMPLEMENTATION (or
+ * KERASC_IMPLEMENTATION, for every kerasc header) before including it; in every other .c file,
+ * define GOLDEN_GRU_DECLARATIONS_ONLY (or KERASC_DECLARATIONS_ONLY): there the header declares the
+ * types, sizes and functions and defines nothing. */
+#if defined(GOLDEN_GRU_IMPLEMENTATION) || (defined(KERASC_IMPLEMENTATION) && !defined(GOLDEN_GRU_DECLARATIONS_ONLY))
+#define GOLDEN_GRU__API
+#define GOLDEN_GRU__DEFINE 1
+#elif defined(GOLDEN_GRU_DECLARATIONS_ONLY) || defined(KERASC_DECLARATIONS_ONLY)
+#define GOLDEN_GRU__API extern
+#define GOLDEN_GRU__DEFINE 0
+#else
+#define GOLDEN_GRU__API static inline
+#define GOLDEN_GRU__DEFINE 1
+#endif
+
+/* Placement of the weights: an attribute given to every weight array, empty unless defined before
+ * this header is included, e.g. __attribute__((section(".rodata.nn"), aligned(32))) for a named
+ * flash section aligned for DMA. KERASC_WEIGHTS_ATTR sets it for every kerasc header. On AVR,
+ * define KC_WEIGHTS_PROGMEM instead: the weights go to flash (PROGMEM) and the kernels read them
+ * with memcpy_P. */
+#ifndef GOLDEN_GRU_WEIGHTS_ATTR
+#if defined(KERASC_WEIGHTS_ATTR)
+#define GOLDEN_GRU_WEIGHTS_ATTR KERASC_WEIGHTS_ATTR
+#elif defined(KC_WEIGHTS_PROGMEM)
+#define GOLDEN_GRU_WEIGHTS_ATTR PROGMEM
+#else
+#define GOLDEN_GRU_WEIGHTS_ATTR
+#endif
+#endif
+
+/* ------------------------------------------------------------------ state and scratch */
+/* What one stream keeps between calls, one per stream (GOLDEN_GRU_STATE_BYTES): golden_gru_reset
+ * zeroes it; saving or restoring a stream is copying this struct. */
 typedef struct golden_gru_state {
     kc_float l0_h[2]; /* Keras layer 'gru' (GRU): hidden state h [units=2] */
     kc_float l1_h[2]; /* Keras layer 'rnn' (SimpleRNN): hidden state h [units=2] */
-    kc_float scratch[8]; /* gate pre-activations of the layer being computed */
 } golden_gru_state;
 
+/* Working memory of one call (GOLDEN_GRU_SCRATCH_BYTES): gate pre-activations (or convolution
+ * taps) of the layer being computed. Nothing in it survives a call, so streams that never run at
+ * the same time (one thread, or one interrupt priority) can share one; it needs no initialisation. */
+typedef struct golden_gru_scratch {
+    kc_float pre[8];
+} golden_gru_scratch;
+
+/* ------------------------------------------------------------------ API */
+GOLDEN_GRU__API void golden_gru_reset(golden_gru_state *st);
+GOLDEN_GRU__API int golden_gru_predict(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x, int timesteps, kc_float *y, kc_float *work);
+
+#if GOLDEN_GRU__DEFINE
 /* ------------------------------------------------------------------ layers */
 /* ---------------------------------------------------------------------------
  * [0] Keras layer 'gru': GRU(units=2, activation=tanh, recurrent_activation=sigmoid, use_bias=True, reset_after=True, return_sequences=True, go_backwards=False)
@@ -78,67 +127,77 @@ typedef struct golden_gru_state {
  *   h = z * h_tm1 + (1 - z) * hh
  */
 /* Keras layer 'gru' (GRU) kernel, update gate: [in=1][units=2], x[k] feeds unit j through W[k][j] */
-static const kc_float golden_gru__l0_W_z[1][2] = {
+static const kc_float golden_gru__l0_W_z[1][2] GOLDEN_GRU_WEIGHTS_ATTR = {
     { -0.551999986f, -0.363000005f }
 };
 /* Keras layer 'gru' (GRU) recurrent_kernel, update gate: [units=2][units=2], h_tm1[k] feeds unit j */
-static const kc_float golden_gru__l0_U_z[2][2] = {
-    { 0.421999991f, 0.42899999f },
-    { -0.172000006f, -0.0260000005f }
+static const kc_float golden_gru__l0_U_z[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    {   0.421999991f,    0.42899999f },
+    {  -0.172000006f, -0.0260000005f }
 };
 /* Keras layer 'gru' (GRU) input bias, update gate: [units=2] */
-static const kc_float golden_gru__l0_b_z[2] = { -0.0890000015f, 0.213f };
+static const kc_float golden_gru__l0_b_z[2] GOLDEN_GRU_WEIGHTS_ATTR = { -0.0890000015f, 0.213f };
 /* Keras layer 'gru' (GRU) recurrent bias (reset_after), update gate: [units=2] */
-static const kc_float golden_gru__l0_rb_z[2] = { -0.0649999976f, -0.935000002f };
+static const kc_float golden_gru__l0_rb_z[2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    -0.0649999976f,  -0.935000002f
+};
 /* Keras layer 'gru' (GRU) kernel, reset gate: [in=1][units=2], x[k] feeds unit j through W[k][j] */
-static const kc_float golden_gru__l0_W_r[1][2] = {
-    { -0.391000003f, 0.133000001f }
+static const kc_float golden_gru__l0_W_r[1][2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    { -0.391000003f,  0.133000001f }
 };
 /* Keras layer 'gru' (GRU) recurrent_kernel, reset gate: [units=2][units=2], h_tm1[k] feeds unit j */
-static const kc_float golden_gru__l0_U_r[2][2] = {
-    { 0.238000005f, -0.224999994f },
+static const kc_float golden_gru__l0_U_r[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    {  0.238000005f, -0.224999994f },
     { -0.486000001f, -0.566999972f }
 };
 /* Keras layer 'gru' (GRU) input bias, reset gate: [units=2] */
-static const kc_float golden_gru__l0_b_r[2] = { -0.493000001f, -0.555999994f };
+static const kc_float golden_gru__l0_b_r[2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    -0.493000001f, -0.555999994f
+};
 /* Keras layer 'gru' (GRU) recurrent bias (reset_after), reset gate: [units=2] */
-static const kc_float golden_gru__l0_rb_r[2] = { -0.211999997f, 0.507000029f };
+static const kc_float golden_gru__l0_rb_r[2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    -0.211999997f,  0.507000029f
+};
 /* Keras layer 'gru' (GRU) kernel, candidate gate: [in=1][units=2], x[k] feeds unit j through W[k][j] */
-static const kc_float golden_gru__l0_W_h[1][2] = {
-    { -0.123999998f, 0.063000001f }
+static const kc_float golden_gru__l0_W_h[1][2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    { -0.123999998f,  0.063000001f }
 };
 /* Keras layer 'gru' (GRU) recurrent_kernel, candidate gate: [units=2][units=2], h_tm1[k] feeds unit j */
-static const kc_float golden_gru__l0_U_h[2][2] = {
+static const kc_float golden_gru__l0_U_h[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
     { -0.377000004f, -0.407000005f },
-    { 0.152999997f, -0.925999999f }
+    {  0.152999997f, -0.925999999f }
 };
 /* Keras layer 'gru' (GRU) input bias, candidate gate: [units=2] */
-static const kc_float golden_gru__l0_b_h[2] = { -0.379999995f, 0.324000001f };
+static const kc_float golden_gru__l0_b_h[2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    -0.379999995f,  0.324000001f
+};
 /* Keras layer 'gru' (GRU) recurrent bias (reset_after), candidate gate: [units=2] */
-static const kc_float golden_gru__l0_rb_h[2] = { 0.492000014f, 0.314999998f };
+static const kc_float golden_gru__l0_rb_h[2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    0.492000014f, 0.314999998f
+};
 
-static inline void golden_gru__l0_step(golden_gru_state *st, const kc_float *x /* [1] */)
+static inline void golden_gru__l0_step(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x /* [1] */)
 {
-    kc_float *z_z = st->scratch + 0; /* [2] */
-    kc_float *z_r = st->scratch + 2; /* [2] */
-    kc_float *z_h = st->scratch + 4; /* [2] */
-    kc_float *z_t = st->scratch + 6; /* [2] h_tm1 @ U_h + rb_h */
+    kc_float *pre_z = scr->pre + 0; /* [2] */
+    kc_float *pre_r = scr->pre + 2; /* [2] */
+    kc_float *pre_h = scr->pre + 4; /* [2] */
+    kc_float *rec_h = scr->pre + 6; /* [2] h_tm1 @ U_h + rb_h */
     int j;
-    /* z_z = b_z + x @ W_z + h_tm1 @ U_z + rb_z */
-    kc_preact(z_z, golden_gru__l0_b_z, &golden_gru__l0_W_z[0][0], x, 1, &golden_gru__l0_U_z[0][0], st->l0_h, 2, 2);
-    kc_add(z_z, golden_gru__l0_rb_z, 2);
-    /* z_r = b_r + x @ W_r + h_tm1 @ U_r + rb_r */
-    kc_preact(z_r, golden_gru__l0_b_r, &golden_gru__l0_W_r[0][0], x, 1, &golden_gru__l0_U_r[0][0], st->l0_h, 2, 2);
-    kc_add(z_r, golden_gru__l0_rb_r, 2);
-    /* z_t = rb_h + h_tm1 @ U_h;  z_h = b_h + x @ W_h */
-    kc_preact(z_t, golden_gru__l0_rb_h, &golden_gru__l0_U_h[0][0], st->l0_h, 2, NULL, NULL, 0, 2);
-    kc_preact(z_h, golden_gru__l0_b_h, &golden_gru__l0_W_h[0][0], x, 1, NULL, NULL, 0, 2);
+    /* pre_z = b_z + x @ W_z + h_tm1 @ U_z + rb_z */
+    kc_preact(pre_z, golden_gru__l0_b_z, &golden_gru__l0_W_z[0][0], x, 1, &golden_gru__l0_U_z[0][0], st->l0_h, 2, 2);
+    kc_add_weights(pre_z, golden_gru__l0_rb_z, 2);
+    /* pre_r = b_r + x @ W_r + h_tm1 @ U_r + rb_r */
+    kc_preact(pre_r, golden_gru__l0_b_r, &golden_gru__l0_W_r[0][0], x, 1, &golden_gru__l0_U_r[0][0], st->l0_h, 2, 2);
+    kc_add_weights(pre_r, golden_gru__l0_rb_r, 2);
+    /* rec_h = rb_h + h_tm1 @ U_h;  pre_h = b_h + x @ W_h */
+    kc_preact(rec_h, golden_gru__l0_rb_h, &golden_gru__l0_U_h[0][0], st->l0_h, 2, NULL, NULL, 0, 2);
+    kc_preact(pre_h, golden_gru__l0_b_h, &golden_gru__l0_W_h[0][0], x, 1, NULL, NULL, 0, 2);
     /* every product has read h_tm1: activations and state update in one pass over the units
      * (branch-free activations, so the loop vectorises) */
     for (j = 0; j < 2; ++j) {
-        const kc_float z = kc_act_sigmoid(z_z[j]);
-        const kc_float r = kc_act_sigmoid(z_r[j]);
-        const kc_float hh = kc_act_tanh(z_h[j] + r * z_t[j]);
+        const kc_float z = kc_act_sigmoid(pre_z[j]);
+        const kc_float r = kc_act_sigmoid(pre_r[j]);
+        const kc_float hh = kc_act_tanh(pre_h[j] + r * rec_h[j]);
         st->l0_h[j] = z * st->l0_h[j] + (1.0f - z) * hh;
     }
 }
@@ -149,51 +208,50 @@ static inline void golden_gru__l0_step(golden_gru_state *st, const kc_float *x /
  * Keras SimpleRNNCell.call:  h = tanh(x @ kernel + bias + h_tm1 @ recurrent_kernel)
  */
 /* Keras layer 'rnn' (SimpleRNN) kernel, cell gate: [in=2][units=2], x[k] feeds unit j through W[k][j] */
-static const kc_float golden_gru__l1_W[2][2] = {
-    { -0.119000003f, -0.921999991f },
-    { 0.0850000009f, -0.0879999995f }
+static const kc_float golden_gru__l1_W[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    {  -0.119000003f,  -0.921999991f },
+    {  0.0850000009f, -0.0879999995f }
 };
 /* Keras layer 'rnn' (SimpleRNN) recurrent_kernel, cell gate: [units=2][units=2], h_tm1[k] feeds unit j */
-static const kc_float golden_gru__l1_U[2][2] = {
-    { 0.0379999988f, 0.771000028f },
-    { 0.0920000002f, 0.137999997f }
+static const kc_float golden_gru__l1_U[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
+    { 0.0379999988f,  0.771000028f },
+    { 0.0920000002f,  0.137999997f }
 };
 
-static inline void golden_gru__l1_step(golden_gru_state *st, const kc_float *x /* [2] */)
+static inline void golden_gru__l1_step(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x /* [2] */)
 {
-    kc_float *z = st->scratch; /* [2] */
-    kc_preact(z, NULL, &golden_gru__l1_W[0][0], x, 2, &golden_gru__l1_U[0][0], st->l1_h, 2, 2);
-    kc_vec_tanh(z, 2);
-    kc_copy(st->l1_h, z, 2);
+    kc_float *pre = scr->pre; /* [2] */
+    kc_preact(pre, NULL, &golden_gru__l1_W[0][0], x, 2, &golden_gru__l1_U[0][0], st->l1_h, 2, 2);
+    kc_vec_tanh(pre, 2);
+    kc_copy(st->l1_h, pre, 2);
 }
 
 /* ------------------------------------------------------------------ model */
 
 /* Start a new sequence: zero every recurrent state. */
-static inline void golden_gru_reset(golden_gru_state *st)
+GOLDEN_GRU__API void golden_gru_reset(golden_gru_state *st)
 {
     memset(st, 0, sizeof *st);
 }
 
-/* phase 0: 'gru', timestep by timestep, t < timesteps; t is the timestep index */
-static inline void golden_gru__phase0(golden_gru_state *st, const kc_float *x, kc_float *work_1, int t)
+/* 'gru': at timestep t of timesteps */
+static inline void golden_gru__timestep_l0(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x, kc_float *work_1, int t)
 {
-    golden_gru__l0_step(st, x + (size_t)(t) * 1u);
+    golden_gru__l0_step(st, scr, x + (size_t)(t) * 1u);
     GOLDEN_GRU_TRACE(0, t, st->l0_h, 2);
     memcpy(work_1 + (size_t)t * 2u, st->l0_h, 2u * sizeof(kc_float));
-    (void)t;
 }
 
-/* phase 1: 'rnn', over the whole sequence at once, t < timesteps; t is the timestep index */
-static inline void golden_gru__phase1(golden_gru_state *st, kc_float *work_1, int t, int timesteps)
+/* 'rnn': output step t of timesteps, reading the whole sequence */
+static inline void golden_gru__sequence_l1(golden_gru_state *st, golden_gru_scratch *scr, kc_float *work_1, int t, int timesteps)
 {
-    golden_gru__l1_step(st, work_1 + (size_t)(timesteps - 1 - t) * 2u);
+    golden_gru__l1_step(st, scr, work_1 + (size_t)(timesteps - 1 - t) * 2u);
 }
 
 /* model.predict on one sample: x [4][1]; y [2]; work holds GOLDEN_GRU_WORK_FLOATS(T) floats, T the longest input.
  * Starts from a fresh state (it calls golden_gru_reset).
  * Returns 0, or -1 (nothing written) if a sequence is empty. */
-static inline int golden_gru_predict(golden_gru_state *st, const kc_float *x, int timesteps, kc_float *y, kc_float *work)
+GOLDEN_GRU__API int golden_gru_predict(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x, int timesteps, kc_float *y, kc_float *work)
 {
     int t;
     if (timesteps < 1) {
@@ -201,18 +259,19 @@ static inline int golden_gru_predict(golden_gru_state *st, const kc_float *x, in
     }
     kc_float *work_1 = work; /* [timesteps][2] */
     golden_gru_reset(st);
-    /* phase 0: 'gru', timestep by timestep, t < timesteps */
+    /* 'gru': at timestep t of timesteps */
     for (t = 0; t < timesteps; ++t) {
-        golden_gru__phase0(st, x, work_1, t);
+        golden_gru__timestep_l0(st, scr, x, work_1, t);
     }
-    /* phase 1: 'rnn', over the whole sequence at once, t < timesteps */
+    /* 'rnn': output step t of timesteps, reading the whole sequence */
     for (t = 0; t < timesteps; ++t) {
-        golden_gru__phase1(st, work_1, t, timesteps);
+        golden_gru__sequence_l1(st, scr, work_1, t, timesteps);
     }
     GOLDEN_GRU_TRACE(1, -1, st->l1_h, 2);
     memcpy(y, st->l1_h, 2u * sizeof(kc_float));
     return 0;
 }
+#endif /* GOLDEN_GRU__DEFINE */
 
 #ifdef __cplusplus
 }

@@ -8,13 +8,14 @@
  * Model 'golden_lstm': input [T][2] -> output [2]
  *   [0] 'lstm' LSTM(units=3, activation=tanh, recurrent_activation=sigmoid, use_bias=True, return_sequences=False, go_backwards=False)
  *   [1] 'head' Dense(units=2, activation=softmax, use_bias=True) on a vector
- * Flash (weights): 320 bytes.  RAM (golden_lstm_state): 80 bytes.
+ * Flash (weights): 320 bytes.  RAM: golden_lstm_state 32 bytes per stream + golden_lstm_scratch 48 bytes.
  *
- * API (C99, header-only, no heap, no globals written; the caller owns all state):
- *   golden_lstm_state st;                     recurrent state and per-step buffers
+ * API (C99, header-only by default, no heap, no globals written; the caller owns all memory):
+ *   golden_lstm_state st;                     recurrent state: one per stream
+ *   golden_lstm_scratch scr;                  working memory of a call: may be shared by streams
  *   golden_lstm_reset(&st);                   start a new sequence
- *   golden_lstm_step(&st, x_t, y_t);          one timestep
- *   golden_lstm_predict(&st, x, timesteps, y);
+ *   golden_lstm_step(&st, &scr, x_t, y_t);          one timestep
+ *   golden_lstm_predict(&st, &scr, x, timesteps, y);
  *       one sample: x [T][2]; y [2]
  */
 #ifndef GOLDEN_LSTM_H_INCLUDED
@@ -37,120 +38,178 @@ extern "C" {
 #define GOLDEN_LSTM_OUTPUT_SIZE 2         /* floats per output vector */
 #define GOLDEN_LSTM_INPUT_IS_SEQUENCE 1
 #define GOLDEN_LSTM_OUTPUT_IS_SEQUENCE 0  /* 1: y is [T][OUTPUT_SIZE]; 0: y is [OUTPUT_SIZE] */
-#define GOLDEN_LSTM_TIMESTEPS 0            /* sequence length the model was built for; 0: any */
-#define GOLDEN_LSTM_CAN_STREAM 1           /* 1: golden_lstm_step exists */
-#define GOLDEN_LSTM_STATEFUL 0             /* 1: golden_lstm_predict keeps stateful layers' state */
+#define GOLDEN_LSTM_TIMESTEPS 0           /* sequence length the model was built for; 0: any */
+#define GOLDEN_LSTM_CAN_STREAM 1          /* 1: golden_lstm_step exists */
+#define GOLDEN_LSTM_STATEFUL 0            /* 1: golden_lstm_predict keeps stateful layers' state */
 #define GOLDEN_LSTM_NUM_LAYERS 2
 #define GOLDEN_LSTM_NUM_INPUTS 1
 #define GOLDEN_LSTM_NUM_OUTPUTS 1
-#define GOLDEN_LSTM_IN0_SIZE 2             /* x: 'x' [T][2] */
+#define GOLDEN_LSTM_IN0_SIZE 2            /* x: 'x' [T][2] */
 #define GOLDEN_LSTM_IN0_IS_SEQUENCE 1
-#define GOLDEN_LSTM_OUT0_SIZE 2            /* y: [2] */
+#define GOLDEN_LSTM_OUT0_SIZE 2           /* y: [2] */
 #define GOLDEN_LSTM_OUT0_IS_SEQUENCE 0
-#define GOLDEN_LSTM_WEIGHT_BYTES 320       /* const weights (flash) */
-#define GOLDEN_LSTM_STATE_BYTES 80        /* sizeof(golden_lstm_state) (RAM) */
+#define GOLDEN_LSTM_WEIGHT_BYTES 320      /* const weights (flash) */
+#define GOLDEN_LSTM_STATE_BYTES 32        /* sizeof(golden_lstm_state), RAM per stream */
+#define GOLDEN_LSTM_SCRATCH_BYTES 48      /* sizeof(golden_lstm_scratch), RAM shared by streams */
 
-/* Trace hook, off by default: called with (output index, timestep or -1, const kc_float *values, count)
- * after each Keras layer output (numbered in layer order, one number per output of a layer).
+/* Trace hook, off by default: golden_lstm_predict calls it with (output index, timestep or -1,
+ * const kc_float *values, count) after each Keras layer output (numbered in layer order, one number
+ * per output of a layer).
  * `kerasc verify` defines it to record every layer; it changes no arithmetic. */
 #ifndef GOLDEN_LSTM_TRACE
 #define GOLDEN_LSTM_TRACE(layer, t, values, count) ((void)0)
 #endif
 
-/* ------------------------------------------------------------------ state */
+/* ------------------------------------------------------------------ linkage
+ * Default: header-only. Every function is static inline and every weight static const, so any
+ * number of .c files may include this header; each one that calls the model gets its own copy of
+ * the code and the weights.
+ * One copy for the whole program: in exactly one .c file, define GOLDEN_LSTM_IMPLEMENTATION (or
+ * KERASC_IMPLEMENTATION, for every kerasc header) before including it; in every other .c file,
+ * define GOLDEN_LSTM_DECLARATIONS_ONLY (or KERASC_DECLARATIONS_ONLY): there the header declares the
+ * types, sizes and functions and defines nothing. */
+#if defined(GOLDEN_LSTM_IMPLEMENTATION) || (defined(KERASC_IMPLEMENTATION) && !defined(GOLDEN_LSTM_DECLARATIONS_ONLY))
+#define GOLDEN_LSTM__API
+#define GOLDEN_LSTM__DEFINE 1
+#elif defined(GOLDEN_LSTM_DECLARATIONS_ONLY) || defined(KERASC_DECLARATIONS_ONLY)
+#define GOLDEN_LSTM__API extern
+#define GOLDEN_LSTM__DEFINE 0
+#else
+#define GOLDEN_LSTM__API static inline
+#define GOLDEN_LSTM__DEFINE 1
+#endif
+
+/* Placement of the weights: an attribute given to every weight array, empty unless defined before
+ * this header is included, e.g. __attribute__((section(".rodata.nn"), aligned(32))) for a named
+ * flash section aligned for DMA. KERASC_WEIGHTS_ATTR sets it for every kerasc header. On AVR,
+ * define KC_WEIGHTS_PROGMEM instead: the weights go to flash (PROGMEM) and the kernels read them
+ * with memcpy_P. */
+#ifndef GOLDEN_LSTM_WEIGHTS_ATTR
+#if defined(KERASC_WEIGHTS_ATTR)
+#define GOLDEN_LSTM_WEIGHTS_ATTR KERASC_WEIGHTS_ATTR
+#elif defined(KC_WEIGHTS_PROGMEM)
+#define GOLDEN_LSTM_WEIGHTS_ATTR PROGMEM
+#else
+#define GOLDEN_LSTM_WEIGHTS_ATTR
+#endif
+#endif
+
+/* ------------------------------------------------------------------ state and scratch */
+/* What one stream keeps between calls, one per stream (GOLDEN_LSTM_STATE_BYTES): golden_lstm_reset
+ * zeroes it; saving or restoring a stream is copying this struct. */
 typedef struct golden_lstm_state {
     kc_float l0_h[3]; /* Keras layer 'lstm' (LSTM): hidden state h [units=3] */
     kc_float l0_c[3]; /* Keras layer 'lstm' (LSTM): carry state c [units=3] */
     kc_float l1_y[2]; /* Keras layer 'head' (Dense): output of one step [units=2] */
-    kc_float scratch[12]; /* gate pre-activations of the layer being computed */
 } golden_lstm_state;
 
+/* Working memory of one call (GOLDEN_LSTM_SCRATCH_BYTES): gate pre-activations (or convolution
+ * taps) of the layer being computed. Nothing in it survives a call, so streams that never run at
+ * the same time (one thread, or one interrupt priority) can share one; it needs no initialisation. */
+typedef struct golden_lstm_scratch {
+    kc_float pre[12];
+} golden_lstm_scratch;
+
+/* ------------------------------------------------------------------ API */
+GOLDEN_LSTM__API void golden_lstm_reset(golden_lstm_state *st);
+GOLDEN_LSTM__API void golden_lstm_step(golden_lstm_state *st, golden_lstm_scratch *scr, const kc_float *x, kc_float *y);
+GOLDEN_LSTM__API int golden_lstm_predict(golden_lstm_state *st, golden_lstm_scratch *scr, const kc_float *x, int timesteps, kc_float *y);
+
+#if GOLDEN_LSTM__DEFINE
 /* ------------------------------------------------------------------ layers */
 /* ---------------------------------------------------------------------------
  * [0] Keras layer 'lstm': LSTM(units=3, activation=tanh, recurrent_activation=sigmoid, use_bias=True, return_sequences=False, go_backwards=False)
  * x [2] -> h [3]; state h [3], c [3].
  * Gate order in Keras' fused kernel: i, f, c, o (each split out below).
  * Keras LSTMCell.call:
- *   z = x @ kernel + h_tm1 @ recurrent_kernel + bias  ->  z_i, z_f, z_c, z_o
- *   i = sigmoid(z_i)   f = sigmoid(z_f)   o = sigmoid(z_o)
- *   c = f * c_tm1 + i * tanh(z_c)
+ *   z = x @ kernel + h_tm1 @ recurrent_kernel + bias  ->  pre_i, pre_f, pre_c, pre_o (its 4 quarters)
+ *   i = sigmoid(pre_i)   f = sigmoid(pre_f)   o = sigmoid(pre_o)
+ *   c = f * c_tm1 + i * tanh(pre_c)
  *   h = o * tanh(c)
  */
 /* Keras layer 'lstm' (LSTM) kernel, input gate: [in=2][units=3], x[k] feeds unit j through W[k][j] */
-static const kc_float golden_lstm__l0_W_i[2][3] = {
-    { 0.0170000009f, 0.680000007f, 0.611999989f },
-    { 0.340000004f, -0.0680000037f, -0.189999998f }
+static const kc_float golden_lstm__l0_W_i[2][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
+    {  0.0170000009f,   0.680000007f,   0.611999989f },
+    {   0.340000004f, -0.0680000037f,  -0.189999998f }
 };
 /* Keras layer 'lstm' (LSTM) recurrent_kernel, input gate: [units=3][units=3], h_tm1[k] feeds unit j */
-static const kc_float golden_lstm__l0_U_i[3][3] = {
+static const kc_float golden_lstm__l0_U_i[3][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
     { -0.959999979f, -0.407000005f, -0.233999997f },
-    { 0.272000015f, 0.521000028f, -0.103f },
-    { 0.263999999f, -0.368999988f, 0.693000019f }
+    {  0.272000015f,  0.521000028f,       -0.103f },
+    {  0.263999999f, -0.368999988f,  0.693000019f }
 };
 /* Keras layer 'lstm' (LSTM) bias, input gate: [units=3] */
-static const kc_float golden_lstm__l0_b_i[3] = { -0.125f, 0.391000003f, -0.219999999f };
+static const kc_float golden_lstm__l0_b_i[3] GOLDEN_LSTM_WEIGHTS_ATTR = {
+          -0.125f,  0.391000003f, -0.219999999f
+};
 /* Keras layer 'lstm' (LSTM) kernel, forget gate: [in=2][units=3], x[k] feeds unit j through W[k][j] */
-static const kc_float golden_lstm__l0_W_f[2][3] = {
+static const kc_float golden_lstm__l0_W_f[2][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
     { -0.254999995f, -0.149000004f, -0.263999999f },
-    { 0.231999993f, 0.412f, -0.101000004f }
+    {  0.231999993f,        0.412f, -0.101000004f }
 };
 /* Keras layer 'lstm' (LSTM) recurrent_kernel, forget gate: [units=3][units=3], h_tm1[k] feeds unit j */
-static const kc_float golden_lstm__l0_U_f[3][3] = {
+static const kc_float golden_lstm__l0_U_f[3][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
     { -0.597000003f, -0.745999992f, 0.0179999992f },
-    { -0.407000005f, 0.173999995f, 0.123999998f },
-    { 0.411000013f, 0.31400001f, 0.201000005f }
+    { -0.407000005f,  0.173999995f,  0.123999998f },
+    {  0.411000013f,   0.31400001f,  0.201000005f }
 };
 /* Keras layer 'lstm' (LSTM) bias, forget gate: [units=3] */
-static const kc_float golden_lstm__l0_b_f[3] = { -0.00899999961f, 0.171000004f, -0.437999994f };
+static const kc_float golden_lstm__l0_b_f[3] GOLDEN_LSTM_WEIGHTS_ATTR = {
+    -0.00899999961f,    0.171000004f,   -0.437999994f
+};
 /* Keras layer 'lstm' (LSTM) kernel, cell candidate gate: [in=2][units=3], x[k] feeds unit j through W[k][j] */
-static const kc_float golden_lstm__l0_W_c[2][3] = {
-    { 0.284999996f, -0.0280000009f, 0.372999996f },
-    { -0.0759999976f, 0.342999995f, -0.435000002f }
+static const kc_float golden_lstm__l0_W_c[2][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
+    {   0.284999996f, -0.0280000009f,   0.372999996f },
+    { -0.0759999976f,   0.342999995f,  -0.435000002f }
 };
 /* Keras layer 'lstm' (LSTM) recurrent_kernel, cell candidate gate: [units=3][units=3], h_tm1[k] feeds unit j */
-static const kc_float golden_lstm__l0_U_c[3][3] = {
-    { 0.449000001f, -0.116999999f, -0.372000009f },
-    { 0.549000025f, -0.64200002f, -0.331f },
-    { 0.477999985f, -0.666000009f, 0.307000011f }
+static const kc_float golden_lstm__l0_U_c[3][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
+    {  0.449000001f, -0.116999999f, -0.372000009f },
+    {  0.549000025f,  -0.64200002f,       -0.331f },
+    {  0.477999985f, -0.666000009f,  0.307000011f }
 };
 /* Keras layer 'lstm' (LSTM) bias, cell candidate gate: [units=3] */
-static const kc_float golden_lstm__l0_b_c[3] = { 0.298999995f, -0.0520000011f, 0.246000007f };
+static const kc_float golden_lstm__l0_b_c[3] GOLDEN_LSTM_WEIGHTS_ATTR = {
+      0.298999995f, -0.0520000011f,   0.246000007f
+};
 /* Keras layer 'lstm' (LSTM) kernel, output gate: [in=2][units=3], x[k] feeds unit j through W[k][j] */
-static const kc_float golden_lstm__l0_W_o[2][3] = {
-    { -0.924000025f, 0.782999992f, -0.0480000004f },
-    { -0.757000029f, 0.196999997f, -0.335000008f }
+static const kc_float golden_lstm__l0_W_o[2][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
+    {  -0.924000025f,   0.782999992f, -0.0480000004f },
+    {  -0.757000029f,   0.196999997f,  -0.335000008f }
 };
 /* Keras layer 'lstm' (LSTM) recurrent_kernel, output gate: [units=3][units=3], h_tm1[k] feeds unit j */
-static const kc_float golden_lstm__l0_U_o[3][3] = {
-    { 0.192000002f, 0.358999997f, -0.150000006f },
-    { -0.419f, -0.866999984f, 0.063000001f },
-    { 0.300999999f, -0.884000003f, 0.173999995f }
+static const kc_float golden_lstm__l0_U_o[3][3] GOLDEN_LSTM_WEIGHTS_ATTR = {
+    {  0.192000002f,  0.358999997f, -0.150000006f },
+    {       -0.419f, -0.866999984f,  0.063000001f },
+    {  0.300999999f, -0.884000003f,  0.173999995f }
 };
 /* Keras layer 'lstm' (LSTM) bias, output gate: [units=3] */
-static const kc_float golden_lstm__l0_b_o[3] = { -0.261000007f, 0.542999983f, 0.303000003f };
+static const kc_float golden_lstm__l0_b_o[3] GOLDEN_LSTM_WEIGHTS_ATTR = {
+    -0.261000007f,  0.542999983f,  0.303000003f
+};
 
-static inline void golden_lstm__l0_step(golden_lstm_state *st, const kc_float *x /* [2] */)
+static inline void golden_lstm__l0_step(golden_lstm_state *st, golden_lstm_scratch *scr, const kc_float *x /* [2] */)
 {
-    kc_float *z_i = st->scratch + 0; /* [3] */
-    kc_float *z_f = st->scratch + 3; /* [3] */
-    kc_float *z_c = st->scratch + 6; /* [3] */
-    kc_float *z_o = st->scratch + 9; /* [3] */
+    kc_float *pre_i = scr->pre + 0; /* [3] */
+    kc_float *pre_f = scr->pre + 3; /* [3] */
+    kc_float *pre_c = scr->pre + 6; /* [3] */
+    kc_float *pre_o = scr->pre + 9; /* [3] */
     int j;
-    /* z_i = b_i + x @ W_i + h_tm1 @ U_i */
-    kc_preact(z_i, golden_lstm__l0_b_i, &golden_lstm__l0_W_i[0][0], x, 2, &golden_lstm__l0_U_i[0][0], st->l0_h, 3, 3);
-    /* z_f = b_f + x @ W_f + h_tm1 @ U_f */
-    kc_preact(z_f, golden_lstm__l0_b_f, &golden_lstm__l0_W_f[0][0], x, 2, &golden_lstm__l0_U_f[0][0], st->l0_h, 3, 3);
-    /* z_c = b_c + x @ W_c + h_tm1 @ U_c */
-    kc_preact(z_c, golden_lstm__l0_b_c, &golden_lstm__l0_W_c[0][0], x, 2, &golden_lstm__l0_U_c[0][0], st->l0_h, 3, 3);
-    /* z_o = b_o + x @ W_o + h_tm1 @ U_o */
-    kc_preact(z_o, golden_lstm__l0_b_o, &golden_lstm__l0_W_o[0][0], x, 2, &golden_lstm__l0_U_o[0][0], st->l0_h, 3, 3);
+    /* pre_i = b_i + x @ W_i + h_tm1 @ U_i */
+    kc_preact(pre_i, golden_lstm__l0_b_i, &golden_lstm__l0_W_i[0][0], x, 2, &golden_lstm__l0_U_i[0][0], st->l0_h, 3, 3);
+    /* pre_f = b_f + x @ W_f + h_tm1 @ U_f */
+    kc_preact(pre_f, golden_lstm__l0_b_f, &golden_lstm__l0_W_f[0][0], x, 2, &golden_lstm__l0_U_f[0][0], st->l0_h, 3, 3);
+    /* pre_c = b_c + x @ W_c + h_tm1 @ U_c */
+    kc_preact(pre_c, golden_lstm__l0_b_c, &golden_lstm__l0_W_c[0][0], x, 2, &golden_lstm__l0_U_c[0][0], st->l0_h, 3, 3);
+    /* pre_o = b_o + x @ W_o + h_tm1 @ U_o */
+    kc_preact(pre_o, golden_lstm__l0_b_o, &golden_lstm__l0_W_o[0][0], x, 2, &golden_lstm__l0_U_o[0][0], st->l0_h, 3, 3);
     /* every product has read h_tm1 and c_tm1: activations and state update in one pass over the
      * units (branch-free activations, so the loop vectorises) */
     for (j = 0; j < 3; ++j) {
-        const kc_float i = kc_act_sigmoid(z_i[j]);
-        const kc_float f = kc_act_sigmoid(z_f[j]);
-        const kc_float g = kc_act_tanh(z_c[j]);
-        const kc_float o = kc_act_sigmoid(z_o[j]);
+        const kc_float i = kc_act_sigmoid(pre_i[j]);
+        const kc_float f = kc_act_sigmoid(pre_f[j]);
+        const kc_float g = kc_act_tanh(pre_c[j]);
+        const kc_float o = kc_act_sigmoid(pre_o[j]);
         st->l0_c[j] = f * st->l0_c[j] + i * g;
         st->l0_h[j] = o * kc_act_tanh(st->l0_c[j]);
     }
@@ -161,13 +220,15 @@ static inline void golden_lstm__l0_step(golden_lstm_state *st, const kc_float *x
  * x [3] -> y [2].  Keras Dense.call: y = softmax(x @ kernel + bias)
  */
 /* Keras layer 'head' (Dense) kernel: [in=3][units=2], x[k] feeds unit j through W[k][j] */
-static const kc_float golden_lstm__l1_W[3][2] = {
-    { -0.0890000015f, 0.316000015f },
-    { 0.629999995f, 0.896000028f },
-    { -0.787f, 0.442000002f }
+static const kc_float golden_lstm__l1_W[3][2] GOLDEN_LSTM_WEIGHTS_ATTR = {
+    { -0.0890000015f,   0.316000015f },
+    {   0.629999995f,   0.896000028f },
+    {        -0.787f,   0.442000002f }
 };
 /* Keras layer 'head' (Dense) bias: [units=2] */
-static const kc_float golden_lstm__l1_b[2] = { 0.232999995f, -0.0469999984f };
+static const kc_float golden_lstm__l1_b[2] GOLDEN_LSTM_WEIGHTS_ATTR = {
+      0.232999995f, -0.0469999984f
+};
 
 static inline void golden_lstm__l1_step(golden_lstm_state *st, const kc_float *x /* [3] */)
 {
@@ -179,20 +240,19 @@ static inline void golden_lstm__l1_step(golden_lstm_state *st, const kc_float *x
 /* ------------------------------------------------------------------ model */
 
 /* Start a new sequence: zero every recurrent state. */
-static inline void golden_lstm_reset(golden_lstm_state *st)
+GOLDEN_LSTM__API void golden_lstm_reset(golden_lstm_state *st)
 {
     memset(st, 0, sizeof *st);
 }
 
-/* phase 0: 'lstm', timestep by timestep, t < timesteps; t is the timestep index */
-static inline void golden_lstm__phase0(golden_lstm_state *st, const kc_float *x, int t)
+/* 'lstm': at timestep t of timesteps */
+static inline void golden_lstm__timestep_l0(golden_lstm_state *st, golden_lstm_scratch *scr, const kc_float *x, int t)
 {
-    golden_lstm__l0_step(st, x + (size_t)(t) * 2u);
-    (void)t;
+    golden_lstm__l0_step(st, scr, x + (size_t)(t) * 2u);
 }
 
-/* phase 1: 'head', once, on vectors */
-static inline void golden_lstm__phase1(golden_lstm_state *st)
+/* 'head': once, on vectors */
+static inline void golden_lstm__vectors_l1(golden_lstm_state *st)
 {
     golden_lstm__l1_step(st, st->l0_h);
     GOLDEN_LSTM_TRACE(1, -1, st->l1_y, 2);
@@ -201,20 +261,20 @@ static inline void golden_lstm__phase1(golden_lstm_state *st)
 /* model.predict on one sample: x [T][2]; y [2].
  * Starts from a fresh state (it calls golden_lstm_reset).
  * Returns 0, or -1 (nothing written) if a sequence is empty. */
-static inline int golden_lstm_predict(golden_lstm_state *st, const kc_float *x, int timesteps, kc_float *y)
+GOLDEN_LSTM__API int golden_lstm_predict(golden_lstm_state *st, golden_lstm_scratch *scr, const kc_float *x, int timesteps, kc_float *y)
 {
     int t;
     if (timesteps < 1) {
         return -1;
     }
     golden_lstm_reset(st);
-    /* phase 0: 'lstm', timestep by timestep, t < timesteps */
+    /* 'lstm': at timestep t of timesteps */
     for (t = 0; t < timesteps; ++t) {
-        golden_lstm__phase0(st, x, t);
+        golden_lstm__timestep_l0(st, scr, x, t);
     }
     GOLDEN_LSTM_TRACE(0, -1, st->l0_h, 3);
-    /* phase 1: 'head', once, on vectors */
-    golden_lstm__phase1(st);
+    /* 'head': once, on vectors */
+    golden_lstm__vectors_l1(st);
     memcpy(y, st->l1_y, 2u * sizeof(kc_float));
     return 0;
 }
@@ -222,12 +282,13 @@ static inline int golden_lstm_predict(golden_lstm_state *st, const kc_float *x, 
 /* Streaming: feed one timestep x [2]; the outputs
  * receive what golden_lstm_predict would give (for this timestep) if the sequence ended here.
  * State carries over between calls; start with golden_lstm_reset. */
-static inline void golden_lstm_step(golden_lstm_state *st, const kc_float *x, kc_float *y)
+GOLDEN_LSTM__API void golden_lstm_step(golden_lstm_state *st, golden_lstm_scratch *scr, const kc_float *x, kc_float *y)
 {
-    golden_lstm__phase0(st, x, 0);
-    golden_lstm__phase1(st);
+    golden_lstm__l0_step(st, scr, x);
+    golden_lstm__vectors_l1(st);
     memcpy(y, st->l1_y, 2u * sizeof(kc_float));
 }
+#endif /* GOLDEN_LSTM__DEFINE */
 
 #ifdef __cplusplus
 }

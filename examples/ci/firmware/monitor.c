@@ -9,7 +9,8 @@ static const char *const CONDITIONS[VIBRATION_OUTPUT_SIZE] = { "healthy", "unbal
 
 int main(void)
 {
-    vibration_state st; /* all of the model's RAM: VIBRATION_STATE_BYTES */
+    vibration_state st;     /* the stream's state: VIBRATION_STATE_BYTES */
+    vibration_scratch scr;  /* working memory of a call: VIBRATION_SCRATCH_BYTES */
     float x[VIBRATION_INPUT_SIZE];
     float y[VIBRATION_OUTPUT_SIZE] = { 0.0f };
     int t, j, best = 0;
@@ -20,7 +21,7 @@ int main(void)
         x[0] = tone;
         x[1] = 0.5f * tone;
         x[2] = 0.2f * tone;
-        vibration_step(&st, x, y);
+        vibration_step(&st, &scr, x, y);
     }
     for (j = 1; j < VIBRATION_OUTPUT_SIZE; ++j) {
         if (y[j] > y[best]) {
