@@ -14,7 +14,6 @@ it has one, so later layers are still checked, and their inputs are shown as unk
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from dataclasses import dataclass, field

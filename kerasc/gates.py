@@ -1,6 +1,6 @@
 """gates: what is inside a model's recurrent layers, gate by gate (`kerasc gates`).
 
-Everything here reads the IR: kerasc/layers/recurrent.py (with cudnn.py and graph.py's Bidirectional) is the
+Everything here reads the IR: kerasc/layers/recurrent.py (with cudnn.py and lower.py's Bidirectional) is the
 one place that splits Keras' fused kernels into per-gate arrays, and this module shows, exports, traces and
 explains exactly those arrays (the values the generated C holds), in Keras' orientation:
     kernel (F, U)            row k = input feature k, column j = unit j

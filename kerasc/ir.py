@@ -167,7 +167,7 @@ class Node:
     ignored: tuple[str, ...] = ()  # training-only options that do not change inference
     # Outputs beyond the first (return_state h, c; masks); port 0 is (out_width, out_seq, out_ref).
     extra_ports: tuple[Port, ...] = ()
-    # Graph wiring, filled in by graph.py: tensor indices of the data inputs (in call order),
+    # Graph wiring, filled in by lower.py: tensor indices of the data inputs (in call order),
     # the initial-state inputs, the mask input, and the outputs (one per port).
     inputs: tuple[int, ...] = ()
     init: tuple[int, ...] = ()

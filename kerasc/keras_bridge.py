@@ -73,7 +73,7 @@ def load_keras_model(source: Any) -> Any:
     """A live model as is; a file loaded by the Keras that saved it (tf_keras for Keras 2 files)."""
     if not isinstance(source, (str, Path)):
         return source
-    from .load_legacy import saved_by_keras2
+    from .load import saved_by_keras2
 
     if saved_by_keras2(Path(source)):
         tf_keras = import_tf_keras()

@@ -134,7 +134,8 @@ def _storage(nodes: list[Node], tensors: tuple[Tensor, ...], where: dict[int, in
     return stored, totals
 
 
-def _stream_note(record_inputs: list[Tensor], nodes: list[Node], phases: list[Phase], tensors: tuple[Tensor, ...]) -> str:
+def _stream_note(record_inputs: list[Tensor], nodes: list[Node], phases: list[Phase],
+                 tensors: tuple[Tensor, ...]) -> str:
     seq_in = [t for t in record_inputs if t.seq]
     if not seq_in:
         return "the input has no time axis"

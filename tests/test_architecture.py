@@ -108,3 +108,8 @@ def test_only_keras_bridge_imports_keras():
     importers = {p.relative_to(PKG).as_posix() for p in sources for mod, _ in _imports(p)
                  if mod.split(".")[0] in ("keras", "tensorflow", "tf_keras")}
     assert importers == {"keras_bridge.py"}
+def test_no_private_helper_crosses_a_module():
+    crossing = [f"{p.relative_to(PKG)}: from {mod} import {n}" for p in sorted(PKG.rglob("*.py"))
+                for mod, names in _imports(p) if mod.startswith(".") for n in names
+                if n.startswith("_") and n != "__version__"]
+    assert crossing == []

@@ -149,7 +149,7 @@ REGISTRY: dict[str, Handler] = {}
 DOCS: dict[str, LayerDoc] = {}
 TRAITS: dict[str, LayerTraits] = {}
 DEFAULT_TRAITS = LayerTraits()
-# The model input is not a handler (graph.py reads it), but it belongs in the table.
+# The model input is not a handler (lower.py reads it), but it belongs in the table.
 INPUT_DOC = LayerDoc(options=(Option("shape", doc="`(timesteps, features)` with fixed or `None` timesteps, or "
                                                    "`(features,)`; token ids for Embedding: `(timesteps,)`"),
                               Option("dtype", doc="`float32`; an input read only by Embedding layers holds token ids "

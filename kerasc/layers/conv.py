@@ -10,7 +10,7 @@ Two ways to run it (Python chooses, the template follows):
               (zeroed by reset: Keras' left zero padding) and runs in the timestep loop like an RNN;
               streaming (NAME_step) keeps working.
   window      every other padding/stride: the node reads its whole stored input and computes one output
-              step per call, over a new time axis of length T' (graph.py: a derived Domain)."""
+              step per call, over a new time axis of length T' (lower.py: a derived Domain)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """Embedding: token ids -> rows of a table. Keras Embedding.call: y = embeddings[x]
 
 The input is a model input holding token ids, `int32_t` in C, one per timestep: Keras' (batch,
-timesteps) is a sequence of width 1 (graph.py decides which inputs hold token ids). A token outside
+timesteps) is a sequence of width 1 (lower.py decides which inputs hold token ids). A token outside
 [0, input_dim) makes Keras (TensorFlow on CPU) raise an error; C cannot raise, so kerasc defines it:
 the output row is all zeros. With mask_zero=True the node has a second, internal output, the mask
-(1.0: token != 0, 0.0: token == 0), which graph.py routes to the recurrent layers downstream like
+(1.0: token != 0, 0.0: token == 0), which lower.py routes to the recurrent layers downstream like
 the mask of a Masking layer.
 """
 

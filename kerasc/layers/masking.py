@@ -1,9 +1,9 @@
 """Masking. Keras Masking.call:  mask = any(x != mask_value, axis=-1);  y = x * mask
 
 The node has a second, internal output: the mask, a sequence of width 1 holding 1.0 (timestep
-kept) or 0.0 (timestep masked), which graph.py routes to the recurrent layers downstream.
+kept) or 0.0 (timestep masked), which lower.py routes to the recurrent layers downstream.
 (Functional configs also record the mask computation as op layers, NotEqual, Any, LogicalOr, ...;
-graph.py drops those and propagates the mask the way Keras' compute_mask does.)
+lower.py drops those and propagates the mask the way Keras' compute_mask does.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Layers that do nothing at inference: Keras applies them only when training=True. graph.py folds
+"""Layers that do nothing at inference: Keras applies them only when training=True. lower.py folds
 them away (their output is their input, mask included), so they cost no code, flash or RAM."""
 
 from __future__ import annotations
@@ -28,5 +28,5 @@ def check(rec: LayerRecord, n_inputs: int) -> None:
 
 @register(*NOOPS, doc=DOCS, traits=LayerTraits(identity=True))
 def folded(rec: LayerRecord, ctx: object):
-    """graph.py folds these layers (output = input): this entry only lists them as supported."""
-    raise AssertionError(f"{rec.class_name} is folded by graph.py, not lowered by a handler")
+    """lower.py folds these layers (output = input): this entry only lists them as supported."""
+    raise AssertionError(f"{rec.class_name} is folded by lower.py, not lowered by a handler")

@@ -10,7 +10,7 @@
 
 BatchNormalization's per-feature factor and offset are computed here, in float32, from its weights
 (kc_vec_affine applies them); after a Dense with a linear activation whose output nothing else reads,
-graph.py folds them into the Dense kernel and bias instead (fold_into_dense), so the layer costs nothing.
+lower.py folds them into the Dense kernel and bias instead (fold_into_dense), so the layer costs nothing.
 """
 
 from __future__ import annotations

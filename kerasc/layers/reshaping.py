@@ -2,7 +2,7 @@
 RepeatVector, Flatten, Reshape, Permute. No arithmetic, only copies.
 
 Each output step that needs the input's other timesteps (a sequence out) is a `window` node over a new
-time axis (graph.py: a derived Domain): Cropping1D and ZeroPadding1D (length T - crop or T + pad, from T
+time axis (lower.py: a derived Domain): Cropping1D and ZeroPadding1D (length T - crop or T + pad, from T
 in C), RepeatVector(n), Reshape to a sequence and Permute((2, 1)) (constant lengths). A sequence turned
 into a vector (Flatten, Reshape to one axis) is a `gather` node run once on the stored sequence. Flatten,
 Reshape and Permute of a sequence need its length fixed (Keras too needs it for the new shape)."""

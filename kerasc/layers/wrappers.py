@@ -90,6 +90,6 @@ def bidirectional_parts(rec: LayerRecord) -> tuple[LayerRecord, LayerRecord, str
 
 @register("Bidirectional", doc=BIDI_DOC, traits=LayerTraits(mask=Mask.TAKE_PASS, initial_state=True))
 def bidirectional(rec: LayerRecord, ctx: Context):
-    """graph.py lowers Bidirectional itself (into forward, backward and merge nodes): this entry
+    """lower.py lowers Bidirectional itself (into forward, backward and merge nodes): this entry
     only lists it among the supported layers."""
-    raise AssertionError("Bidirectional is lowered by graph.py, not by a layer handler")
+    raise AssertionError("Bidirectional is lowered by lower.py, not by a layer handler")
