@@ -7,21 +7,21 @@ STAMP := $(VENV)/.kerasc-installed
 # python3-venv and python3-dev: `make setup`'s venv and the cffi builds with Debian's python3)
 APT_PACKAGES := clang cmake valgrind gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-arm-linux-gnueabihf qemu-user \
 	qemu-system-arm chromium g++ libeigen3-dev gcc-aarch64-linux-gnu libc6-dev libc6-dev-armhf-cross \
-	libc6-dev-arm64-cross python3-venv python3-dev
+	libc6-dev-arm64-cross python3-venv python3-dev gcc-avr avr-libc simavr
 PYTEST_ARGS ?=
 
 .PHONY: all setup deps demo firmware docs docs-assets test clean
 
 all: test
 
-# Debian packages for the C side (compilers, ARM cross toolchains, qemu, the Eigen headers of the C++
+# Debian packages for the C side (compilers, ARM and AVR cross toolchains, qemu and simavr, the Eigen headers of the C++
 # benchmark yardstick) and headless Chromium (the verify report is checked in a real browser).
 # Installed when run as root with apt available; otherwise the tests that need them say so (and fail
 # under CI=true).
 deps:
 	@missing=""; \
 	for t in clang cmake valgrind g++ arm-none-eabi-gcc arm-linux-gnueabihf-gcc aarch64-linux-gnu-gcc qemu-arm \
-	    qemu-aarch64 qemu-system-arm chromium; do \
+	    qemu-aarch64 qemu-system-arm chromium avr-gcc simavr; do \
 	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	[ -f /usr/include/eigen3/Eigen/Dense ] || missing="$$missing eigen3"; \
 	for d in arm-linux-gnueabihf aarch64-linux-gnu; do \

@@ -426,8 +426,29 @@ def render_header(ir: ModelIR, gate_trace: bool = False) -> str:
     tpl = environment().get_template("model.h.j2")
     view = _view(ir)
     view["size_macros"] = size_macros(ir, view)
-    return tpl.render(ir=ir, p=ir.name, P=ir.NAME, view=view, MARKER=MARKER,
+    text = tpl.render(ir=ir, p=ir.name, P=ir.NAME, view=view, MARKER=MARKER,
                       runtime_version=runtime_version(), gate_trace=gate_trace)
+    return _request_optional_kernels(text)
+
+
+@functools.cache
+def optional_kernels() -> frozenset[str]:
+    """Runtime kernels compiled only on request (`KC_USE_<NAME>` in kc_runtime.h, part 4): the
+    activations that need expm1f, log1pf or erff, which some C libraries (avr-libc) lack."""
+    return frozenset(m.lower() for m in re.findall(r"defined\(KC_USE_(\w+)\)", runtime_source())
+                     if m != "ALL_ACTIVATIONS")
+
+
+def _request_optional_kernels(text: str) -> str:
+    """Define KC_USE_<NAME> before `#include "kc_runtime.h"` for each optional kernel the header calls
+    (kc_act_NAME or kc_vec_NAME), so the runtime compiles those and only those."""
+    used = sorted(set(re.findall(r"\bkc_(?:act|vec)_(\w+)\(", text)) & optional_kernels())
+    if not used:
+        return text
+    include = f'#include "{RUNTIME_HEADER}"\n'
+    assert text.count(include) == 1, "model.h.j2 includes kc_runtime.h once"
+    defines = "".join(f"#define KC_USE_{name.upper()} 1\n" for name in used)
+    return text.replace(include, "/* optional runtime kernels this model calls */\n" + defines + include)
 
 
 def runtime_source() -> str:

@@ -329,6 +329,7 @@ def text(desc: Description) -> str:
                          f"{ir.name}_reset clears it")
         lines.append("flash by --weights: " + ", ".join(f"{w} {b} bytes" for w, b in flash_by_weights(ir).items()))
         lines.append(f"streaming ({ir.name}_step): {'yes' if ir.causal else 'no, ' + why_not_stream(ir)}")
+        lines += stack_lines(ir)
         for row in desc.layers:
             if row.ignored:
                 lines.append(f"note: layer '{row.name}': training-only options ignored: {', '.join(row.ignored)}")
@@ -356,15 +357,40 @@ def to_json(desc: Description) -> dict[str, Any]:
         "name": desc.name, "source": desc.source, "keras_version": desc.keras_version,
         "input": desc.input, "output": desc.output, "convertible": desc.convertible, "problems": desc.problems,
         "params": None, "flash_bytes": None, "ram_bytes": None, "state_bytes": None, "scratch_bytes": None,
-        "work_bytes_per_timestep": None, "stateful": None, "streaming": None, "streaming_note": "", "layers": layers,
+        "work_bytes_per_timestep": None, "stateful": None, "streaming": None, "streaming_note": "", "stack": None,
+        "layers": layers,
     }
     if ir is not None:
         info.update({"params": ir.params, "flash_bytes": ir.weight_bytes, "ram_bytes": ir.ram_bytes,
                      "state_bytes": ir.state_bytes, "scratch_bytes": ir.scratch_bytes,
                      "work_bytes_per_timestep": ir.work_per_step * FLOAT_BYTES, "stateful": ir.stateful,
                      "streaming": ir.causal, "flash_bytes_by_weights": flash_by_weights(ir),
-                     "streaming_note": "" if ir.causal else why_not_stream(ir)})
+                     "streaming_note": "" if ir.causal else why_not_stream(ir), "stack": stack_json(ir)})
     return info
+
+
+def stack_lines(ir: ModelIR) -> list[str]:
+    """inspect's stack lines: each entry point's peak on a Cortex-M4F, measured by the compiler."""
+    from . import stack
+
+    r = stack.measure(ir)
+    if r is None:
+        return [f"stack: not measured ({stack.CC} not found, or it could not build the header)"]
+    out = [f"stack on {r.target} ({r.compiler}, {' '.join(f for f in r.flags if f.startswith('-O'))}, "
+           "-fstack-usage):"]
+    out += [f"  {stack.describe_peak(p)}" for p in r.peaks]
+    return out
+
+
+def stack_json(ir: ModelIR) -> Optional[dict]:
+    from . import stack
+
+    r = stack.measure(ir)
+    if r is None:
+        return None
+    return {"compiler": r.compiler, "target": r.target, "flags": list(r.flags),
+            "entry_points": {p.entry: {"bytes": p.bytes, "path": [[n, s] for n, s in p.path],
+                                       "library": list(p.library), "bounded": p.bounded} for p in r.peaks}}
 
 
 def flash_by_weights(ir: ModelIR) -> dict[str, int]:

@@ -57,7 +57,7 @@ def render_selftest(ir: ModelIR, x: np.ndarray, y: np.ndarray, atol: float, rtol
         "x_shape": (f"[{cases}]" + (f"[{timesteps}]" if ir.input_seq else "")
                     + ("" if tokens else f"[{ir.input_width}]")),
         "y_shape": f"[{cases}]" + (f"[{out_steps}]" if ir.output_seq else "") + f"[{ir.output_width}]",
-        "stack_bytes": ir.state_bytes + 4 * (int(y[0].size) + work_floats + ir.output_width),
+        "locals_bytes": ir.state_bytes + ir.scratch_bytes + 4 * (int(y[0].size) + work_floats + ir.output_width),
     }
     tpl = environment().get_template("selftest.c.j2")
     return tpl.render(ir=ir, p=ir.name, P=ir.NAME, view=view, MARKER=MARKER)

@@ -81,8 +81,14 @@ _FLOAT_LITERAL = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?f\b")
 def _skeleton(header: str) -> list[str]:
     """A generated header without what changes when only the weights change: the source line, the
     weights hash and the float literals."""
-    lines = header.splitlines()[1:]
-    return [_FLOAT_LITERAL.sub("#", ln) for ln in lines if "Weights SHA-256" not in ln]
+    lines = [" ".join(_FLOAT_LITERAL.sub("#", ln).split()) for ln in header.splitlines()[1:]
+             if "Weights SHA-256" not in ln]
+    # and the rows of values: they are right-aligned and wrapped by the widths of the literals (the shapes
+    # stay in the declarations)
+    return [ln for ln in lines if not ("#" in ln and _VALUE_ROW.match(ln))]
+
+
+_VALUE_ROW = re.compile(r"^[\s#,{}]*;?$")
 
 
 def _header_sources(ir: Any, header: Path) -> dict[str, str]:

@@ -1,19 +1,34 @@
 /* kc_runtime.h - kerasc runtime kernels, shared by every generated model header.
  *
- * Portable C99 (also valid C++), header-only, no heap, no mutable globals.
- * Everything here is `static inline` and carries the `kc_` prefix (`kc__` for private
- * helpers), so any number of generated headers can include it in one translation unit.
- * Only float32 arithmetic by default: no double is used anywhere (Cortex-M FPUs are single-precision).
- * KC_FLOAT=double (see kc_float below) builds the same code in double precision: the exact reference
- * of `kerasc verify`, not for firmware.
+ * Portable C99 (also valid C++), header-only, no heap, no mutable globals, float32 arithmetic only
+ * (no double anywhere: Cortex-M FPUs are single-precision; KC_FLOAT=double builds the same code in
+ * double precision as `kerasc verify`'s exact reference, not for firmware). Everything is
+ * `static inline` with the `kc_` prefix (`kc__` for private helpers), so any number of generated
+ * headers can share one translation unit. Generated headers check KC_RUNTIME_VERSION and refuse
+ * another version.
  *
- * Generated headers check KC_RUNTIME_VERSION and refuse to build against another version.
+ * Argument convention (the order of the generated API: state, inputs, outputs):
+ *   [in,out] arrays first, then [in] arrays, then [out] arrays, then element counts, then scalar
+ *   options. Each kernel's comment marks every array [in], [out] or [in,out]. An [out] array may be
+ *   the same array as an [in] one only where the comment says so.
+ *
+ * Layout of this file:
+ *   1. portable kernels: the scalar type kc_float and weight reads, copies, activations, per-feature
+ *      layers, pooling, the float16 decoder and the gate-product loop (written once as a macro, for
+ *      float32, float16 and int8 weights);
+ *   2. target-specific paths: fused multiply-add selection, the optional KC_SIMD vector blocks,
+ *      hardware float16 conversion;
+ *   3. the gate-product kernels kc_preact, kc_preact_f16, kc_preact_i8, built from 1 and 2;
+ *   4. optional activations (they need expm1f, log1pf or erff, which some C libraries lack): compiled
+ *      when a header that includes this file defines KC_USE_<NAME>, or KC_USE_ALL_ACTIVATIONS.
+ * docs/runtime.md describes the macros (KC_BLOCK, KC_NO_FMA, KC_SIMD, KC_EXACT_MATH, KC_FLOAT,
+ * KC_WEIGHTS_PROGMEM, ...) and the targets tested.
  * SPDX-License-Identifier: MIT
  */
 #ifndef KC_RUNTIME_H_INCLUDED
 #define KC_RUNTIME_H_INCLUDED
 
-#define KC_RUNTIME_VERSION 4
+#define KC_RUNTIME_VERSION 5
 #define KC_RUNTIME_QUANT 1 /* has kc_preact_f16 and kc_preact_i8 (headers with --weights float16 / int8) */
 
 #include <math.h>
@@ -24,6 +39,23 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Outputs summed per pass of the gate products (a local block of KC_BLOCK floats on the stack, kept
+ * in vector registers or L1, so each weight row is read once per block). 128 suits 128- to 512-bit
+ * vector units; on microcontrollers without a vector unit (Cortex-M, AVR, MSP430, RISC-V without V)
+ * the default is 32: the block costs KC_BLOCK * 4 bytes of stack (8 with int8 weights), and on a
+ * Cortex-M4F the demo's step runs 0.1% more instructions with 32 than with 128 for half the stack
+ * (docs/c-api.md, Stack). Any positive value is correct. */
+#ifndef KC_BLOCK
+#if (defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M') || defined(__AVR__) || defined(__MSP430__) \
+    || (defined(__riscv) && !defined(__riscv_vector))
+#define KC_BLOCK 32
+#else
+#define KC_BLOCK 128
+#endif
+#endif
+
+/* =============================================================== 1. portable kernels */
 
 /* ---------------------------------------------------------------- scalar type
  * kc_float: the type of every value, weight, state and product of the runtime and the generated
@@ -66,17 +98,6 @@ typedef float kc_float;
 #define KC__LOG(x) logf(x)
 #endif
 
-/* ---------------------------------------------------------------- products */
-
-/* Column block of the products: up to KC_BLOCK outputs are summed in a local array (the compiler
- * keeps it in vector registers or in L1), so each weight row is streamed once and z is written once
- * per block. 128 suits 128- to 512-bit vector units and layers of up to 128 units in one block; any
- * positive value is correct (the block costs KC_BLOCK * 4 bytes of stack: lower it on small
- * microcontrollers if that matters). */
-#ifndef KC_BLOCK
-#define KC_BLOCK 128
-#endif
-
 /* KC_LOAD_WEIGHT(p): the float weight *p, for every weight the product kernels read (kernels,
  * biases, int8 scales); KC_LOAD_WEIGHT_U16(p) and KC_LOAD_WEIGHT_I8(p) read float16 (bits) and int8
  * kernels. Plain loads, unless the weights live in another address space: with KC_WEIGHTS_PROGMEM
@@ -97,37 +118,507 @@ typedef float kc_float;
 #define KC_LOAD_WEIGHT_I8(p) (*(p))
 #endif
 
-/* ---- fused multiply-add. Where the target has a fast single-precision FMA (FP_FAST_FMAF from
- * <math.h>, or the compiler's __FP_FAST_FMAF: GCC with -mfma / -march=native on x86-64 and on ARM
- * VFPv4 such as Cortex-M4F; clang with FMA on x86 or ARM), every product of the gate loops is added
- * with fmaf(x, w, acc): one rounding instead of two, and one instruction instead of two where
- * int8/float16 widening keeps the FP pipes busy (measured, docs/speed.md). Elsewhere (Cortex-M0,
- * x86-64 without -mfma, ...) the plain acc + x * w is kept, as is, so that machine code is unchanged.
- * Not on x86 at -Os (measured slower there, docs/speed.md).
- * KC_FMA is 1 when the fused form is used; define KC_NO_FMA to force the plain form (the compiler may
- * still contract it: GCC in GNU mode, clang by default; add -ffp-contract=off for unfused results).
- * The optional vector path below fuses in the same places, so both paths stay bit-identical. */
-/* x86 at -Os: GCC leaves a false dependency (vcvtsi2ss into the previous FMA result) before each
- * scalar FMA, which made int8 2x slower */
+/* ---------------------------------------------------------------- copies */
+
+/* y = x.  x (n,) [in], y (n,) [out] */
+static inline void kc_copy(const kc_float *x, kc_float *y, int n)
+{
+    memcpy(y, x, (size_t)n * sizeof(kc_float));
+}
+
+/* z += b.  z (n,) [in,out], b (n,) [in] */
+static inline void kc_add(kc_float *z, const kc_float *b, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        z[j] += b[j];
+    }
+}
+
+/* z += b, b a weight array (read with KC_LOAD_WEIGHT).  z (n,) [in,out], b (n,) [in] */
+static inline void kc_add_weights(kc_float *z, const kc_float *b, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        z[j] += KC_LOAD_WEIGHT(b + j);
+    }
+}
+
+/* y = 0.  y (n,) [out] */
+static inline void kc_zero(kc_float *y, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        y[j] = 0.0f;
+    }
+}
+
+/* ---------------------------------------------------------------- scalar activations
+ * kc_act_NAME(x) for every Keras activation; each follows Keras 3's definition
+ * (keras/src/activations/activations.py and the TensorFlow backend's nn.py), quoted above it. */
+
+/* sigmoid: 1 / (1 + exp(-x)), in the form that never overflows exp (libm's expf). */
+static inline kc_float kc__sigmoid_exact(kc_float x)
+{
+    if (x >= 0.0f) {
+        return 1.0f / (1.0f + KC__EXP(-x));
+    } else {
+        const kc_float e = KC__EXP(x);
+        return e / (1.0f + e);
+    }
+}
+
+/* tanh and sigmoid (every LSTM/GRU gate) come in two builds:
+ * - default: tanh(x) = x * P(x^2) / Q(x^2) on |x| <= 9, clamped beyond (P, Q of degree 4 fitted by
+ *   benchmarks/fit_tanh.py); sigmoid(x) = 0.5 + 0.5 * tanh(x / 2). Branch-free and float-only, so the
+ *   loop over units vectorises. Maximum absolute error (tests/test_activations.py): tanh 3.9e-7,
+ *   sigmoid 2.1e-7; odd symmetry exact; NaN gives NaN.
+ * - KC_EXACT_MATH defined (or KC_FLOAT=double): libm's tanhf and expf (tanh and exp in double). */
+#if defined(KC_EXACT_MATH) || KC__DOUBLE
+static inline kc_float kc_act_tanh(kc_float x) { return KC__TANH(x); }
+static inline kc_float kc_act_sigmoid(kc_float x) { return kc__sigmoid_exact(x); }
+#else
+/* tanh(xc) = xc * P(xc^2) / Q(xc^2) for |xc| <= 9 (or NaN) */
+static inline float kc__tanh_clamped(float xc)
+{
+    const float s = xc * xc;
+    const float p = (((1.33547138e-08f * s + 2.06091809e-05f) * s + 0.00349559681f) * s + 0.133810341f) * s + 1.0f;
+    const float q = (((7.77659693e-07f * s + 0.000328564725f) * s + 0.0258770194f) * s + 0.467143506f) * s + 1.0f;
+    return xc * p / q;
+}
+
+static inline float kc_act_tanh(float x)
+{
+    /* xc = x clamped to [-9, 9], NaN let through; both forms give the same value for every float.
+     * -Os: float compares (fewest instructions). Elsewhere on the bit pattern: integer compares raise
+     * no floating-point exception, so the compiler may evaluate both sides of the select and
+     * vectorise the loop over units without -fno-trapping-math. */
+#if defined(__OPTIMIZE_SIZE__)
+    const float xc = x < -9.0f ? -9.0f : (x > 9.0f ? 9.0f : x);
+#else
+    uint32_t bits, mag;
+    float xc;
+    memcpy(&bits, &x, sizeof bits);
+    mag = bits & 0x7fffffffu; /* |x| */
+    mag = mag > 0x41100000u && mag <= 0x7f800000u /* 9 < |x| <= inf */ ? 0x41100000u /* 9.0f */ : mag;
+    bits = (bits & 0x80000000u) | mag;
+    memcpy(&xc, &bits, sizeof xc);
+#endif
+    return kc__tanh_clamped(xc);
+}
+
+/* sigmoid: 1 / (1 + exp(-x)) = 0.5 + 0.5 * tanh(x / 2) */
+static inline float kc_act_sigmoid(float x) { return 0.5f + 0.5f * kc_act_tanh(0.5f * x); }
+#endif
+
+static inline kc_float kc_act_linear(kc_float x) { return x; }
+/* relu: max(x, 0) */
+static inline kc_float kc_act_relu(kc_float x) { return x > 0.0f ? x : 0.0f; }
+/* relu6: min(max(x, 0), 6) */
+static inline kc_float kc_act_relu6(kc_float x) { return x > 0.0f ? (x < 6.0f ? x : 6.0f) : 0.0f; }
+/* leaky_relu (negative_slope = 0.2): x if x >= 0 else 0.2 x */
+static inline kc_float kc_act_leaky_relu(kc_float x) { return x >= 0.0f ? x : 0.2f * x; }
+/* softsign: x / (1 + |x|) */
+static inline kc_float kc_act_softsign(kc_float x) { return x / (1.0f + KC__FABS(x)); }
+/* silu / swish: x * sigmoid(x) */
+static inline kc_float kc_act_silu(kc_float x) { return x * kc__sigmoid_exact(x); }
+/* exponential: exp(x) */
+static inline kc_float kc_act_exponential(kc_float x) { return KC__EXP(x); }
+/* hard_sigmoid (Keras 3): relu6(x + 3) / 6 */
+static inline kc_float kc_act_hard_sigmoid(kc_float x) { return kc_act_relu6(x + 3.0f) / 6.0f; }
+/* hard_silu / hard_swish: x * hard_sigmoid(x) */
+static inline kc_float kc_act_hard_silu(kc_float x) { return x * kc_act_hard_sigmoid(x); }
+/* hard_tanh: clip(x, -1, 1) */
+static inline kc_float kc_act_hard_tanh(kc_float x) { return x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x); }
+/* hard_shrink (threshold = 0.5): x if |x| > 0.5 else 0 */
+static inline kc_float kc_act_hard_shrink(kc_float x) { return KC__FABS(x) > 0.5f ? x : 0.0f; }
+/* soft_shrink (threshold = 0.5): x - 0.5 if x > 0.5, x + 0.5 if x < -0.5, else 0 */
+static inline kc_float kc_act_soft_shrink(kc_float x)
+{
+    return x > 0.5f ? x - 0.5f : (x < -0.5f ? x + 0.5f : 0.0f);
+}
+/* tanh_shrink: x - tanh(x) */
+static inline kc_float kc_act_tanh_shrink(kc_float x) { return x - KC__TANH(x); }
+/* sparse_plus: 0 if x <= -1, (x + 1)^2 / 4 if x < 1, else x */
+static inline kc_float kc_act_sparse_plus(kc_float x)
+{
+    return x <= -1.0f ? 0.0f : (x < 1.0f ? 0.25f * (x + 1.0f) * (x + 1.0f) : x);
+}
+/* sparse_sigmoid: 0 if x <= -1, 1 if x >= 1, else (x + 1) / 2 */
+static inline kc_float kc_act_sparse_sigmoid(kc_float x)
+{
+    return x <= -1.0f ? 0.0f : (x >= 1.0f ? 1.0f : 0.5f * (x + 1.0f));
+}
+/* squareplus (b = 4): (x + sqrt(x^2 + b)) / 2 */
+static inline kc_float kc_act_squareplus(kc_float x) { return (x + KC__SQRT(x * x + 4.0f)) / 2.0f; }
+
+/* Keras 2 definitions that differ from Keras 3 (models saved by Keras 2 / tf.keras / tf_keras;
+ * tf_keras/src/backend.py and tf_keras/src/layers/activation/). */
+/* hard_sigmoid (Keras 2 backend.hard_sigmoid): clip(0.2 x + 0.5, 0, 1) */
+static inline kc_float kc_act_hard_sigmoid_k2(kc_float x)
+{
+    const kc_float y = 0.2f * x + 0.5f;
+    return y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
+}
+/* LeakyReLU layer as activation (Keras 2 default alpha = 0.3): x if x >= 0 else 0.3 x */
+static inline kc_float kc_act_leaky_relu_k2(kc_float x) { return x >= 0.0f ? x : 0.3f * x; }
+/* ThresholdedReLU layer as activation (Keras 2 default theta = 1): x if x > 1 else 0 */
+static inline kc_float kc_act_thresholded_relu_k2(kc_float x) { return x > 1.0f ? x : 0.0f; }
+
+/* kc_vec_NAME(v, n): v = NAME(v) element by element.  v (n,) [in,out] */
+#define KC__VEC_ELEMENTWISE(name)                                  \
+    static inline void kc_vec_##name(kc_float *v, int n)              \
+    {                                                              \
+        int j;                                                     \
+        for (j = 0; j < n; ++j) {                                  \
+            v[j] = kc_act_##name(v[j]);                            \
+        }                                                          \
+    }
+KC__VEC_ELEMENTWISE(tanh)
+KC__VEC_ELEMENTWISE(sigmoid)
+KC__VEC_ELEMENTWISE(relu)
+KC__VEC_ELEMENTWISE(relu6)
+KC__VEC_ELEMENTWISE(leaky_relu)
+KC__VEC_ELEMENTWISE(softsign)
+KC__VEC_ELEMENTWISE(silu)
+KC__VEC_ELEMENTWISE(exponential)
+KC__VEC_ELEMENTWISE(hard_sigmoid)
+KC__VEC_ELEMENTWISE(hard_silu)
+KC__VEC_ELEMENTWISE(hard_tanh)
+KC__VEC_ELEMENTWISE(hard_shrink)
+KC__VEC_ELEMENTWISE(soft_shrink)
+KC__VEC_ELEMENTWISE(tanh_shrink)
+KC__VEC_ELEMENTWISE(sparse_plus)
+KC__VEC_ELEMENTWISE(sparse_sigmoid)
+KC__VEC_ELEMENTWISE(squareplus)
+KC__VEC_ELEMENTWISE(hard_sigmoid_k2)
+KC__VEC_ELEMENTWISE(leaky_relu_k2)
+KC__VEC_ELEMENTWISE(thresholded_relu_k2)
+
+/* ---------------------------------------------------------------- vector activations
+ * Keras applies softmax, log_softmax and sparsemax over the last axis: here the whole vector of one
+ * timestep (the units of a layer). Each: v (n,) [in,out]. */
+
+/* softmax: exp(x - max) / sum(exp(x - max)) */
+static inline void kc_vec_softmax(kc_float *v, int n)
+{
+    int j;
+    kc_float m = v[0], s = 0.0f;
+    for (j = 1; j < n; ++j) {
+        m = v[j] > m ? v[j] : m;
+    }
+    for (j = 0; j < n; ++j) {
+        v[j] = KC__EXP(v[j] - m);
+        s += v[j];
+    }
+    for (j = 0; j < n; ++j) {
+        v[j] /= s;
+    }
+}
+
+/* log_softmax: x - max - log(sum(exp(x - max))) */
+static inline void kc_vec_log_softmax(kc_float *v, int n)
+{
+    int j;
+    kc_float m = v[0], s = 0.0f, ls;
+    for (j = 1; j < n; ++j) {
+        m = v[j] > m ? v[j] : m;
+    }
+    for (j = 0; j < n; ++j) {
+        s += KC__EXP(v[j] - m);
+    }
+    ls = KC__LOG(s);
+    for (j = 0; j < n; ++j) {
+        v[j] = v[j] - m - ls;
+    }
+}
+
+/* sparsemax as Keras 3's TensorFlow backend computes it (nn.py): with s the values sorted in
+ * descending order and c their running sums, position r (1-based) is in the support iff
+ * s_r - (c_r - 1) / r > 0; k = |support|; tau = (sum of c_r over the support - 1) / k;
+ * out = max(x - tau, 0). (Keras sums the running sums, where the paper uses c_k alone; we follow
+ * Keras.) Each element's sorted position and running sum are found by counting, O(n^2), so no
+ * scratch memory is needed; tied values give the same sorted sequence in any order. */
+static inline void kc_vec_sparsemax(kc_float *v, int n)
+{
+    int i, j, k = 0;
+    kc_float csum = 0.0f, tau;
+    for (i = 0; i < n; ++i) {
+        int r = 1;
+        kc_float c = v[i];
+        for (j = 0; j < n; ++j) {
+            /* v[j] ahead of v[i]: larger, or equal (>= and <=: == without -Wfloat-equal) and earlier */
+            if (v[j] > v[i] || (v[j] >= v[i] && v[j] <= v[i] && j < i)) {
+                ++r;
+                c += v[j];
+            }
+        }
+        if (v[i] - (c - 1.0f) / (kc_float)r > 0.0f) {
+            ++k;
+            csum += c;
+        }
+    }
+    tau = (csum - 1.0f) / (kc_float)k;
+    for (i = 0; i < n; ++i) {
+        v[i] = v[i] - tau > 0.0f ? v[i] - tau : 0.0f;
+    }
+}
+
+/* glu (Dense only): v[j] = v[j] * sigmoid(v[j + n/2]) for j < n/2.  v (n,) [in,out]: the first n/2
+ * values are written. */
+static inline void kc_vec_glu(kc_float *v, int n)
+{
+    int j, h = n / 2;
+    for (j = 0; j < h; ++j) {
+        v[j] = v[j] * kc__sigmoid_exact(v[j + h]);
+    }
+}
+
+/* ---------------------------------------------------------------- per-feature layers
+ * Layers applied to the vector of one timestep (Keras' last axis): activation layers with
+ * parameters, normalizations, rescaling. Each: x (n,) [in], y (n,) [out]; y may be x. */
+
+/* Keras ReLU layer (activations.relu): y = x if x > threshold else 0; clipped to [0, max_value]
+ * when clip; then y -= negative_slope * relu(threshold - x). */
+static inline void kc_vec_relu_ext(const kc_float *x, kc_float *y, int n, kc_float negative_slope, int clip,
+                                   kc_float max_value, kc_float threshold)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        const kc_float v = x[j];
+        const kc_float below = threshold - v;
+        kc_float r = v > threshold ? v : 0.0f;
+        if (clip) {
+            r = r < 0.0f ? 0.0f : (r > max_value ? max_value : r);
+        }
+        y[j] = r - negative_slope * (below > 0.0f ? below : 0.0f);
+    }
+}
+
+/* Keras PReLU.call: y = relu(x) - alpha * relu(-x).  alpha (n,) [in], one per feature. */
+static inline void kc_vec_prelu(const kc_float *x, const kc_float *alpha, kc_float *y, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        const kc_float v = x[j];
+        y[j] = (v > 0.0f ? v : 0.0f) - alpha[j] * (v < 0.0f ? -v : 0.0f);
+    }
+}
+
+/* y = x * a + c: BatchNormalization at inference and Rescaling, with the per-feature factor and
+ * offset folded by kerasc from the layer's weights.  a, c (n,) [in] */
+static inline void kc_vec_affine(const kc_float *x, const kc_float *a, const kc_float *c, kc_float *y, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        y[j] = x[j] * a[j] + c[j];
+    }
+}
+
+/* Keras Normalization (preprocessing) at inference: y = (x - mean) / d, with
+ * d = max(sqrt(variance), eps) computed by kerasc from the layer's weights.  mean, d (n,) [in] */
+static inline void kc_vec_standardize(const kc_float *x, const kc_float *mean, const kc_float *d, kc_float *y, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        y[j] = (x[j] - mean[j]) / d[j];
+    }
+}
+
+/* Keras LayerNormalization over the n features of one step (ops.layer_normalization):
+ *   mean, variance = moments(x);  inv = rsqrt(variance + epsilon) * gamma;
+ *   y = x * inv + (beta - mean * inv)
+ * gamma, beta (n,) [in], either may be NULL (scale=False, center=False). rms: Keras 3's deprecated
+ * rms_scaling=True, y = x * rsqrt(variance + epsilon) * gamma (the variance, not the mean square, as
+ * Keras computes it). */
+static inline void kc_layer_norm(const kc_float *x, const kc_float *gamma, const kc_float *beta, kc_float *y, int n,
+                                 kc_float epsilon, int rms)
+{
+    int j;
+    kc_float mean = 0.0f, var = 0.0f, r;
+    for (j = 0; j < n; ++j) {
+        mean += x[j];
+    }
+    mean /= (kc_float)n;
+    for (j = 0; j < n; ++j) {
+        const kc_float d = x[j] - mean;
+        var += d * d;
+    }
+    var /= (kc_float)n;
+    r = 1.0f / KC__SQRT(var + epsilon);
+    for (j = 0; j < n; ++j) {
+        const kc_float inv = gamma != NULL ? r * gamma[j] : r;
+        if (rms) {
+            y[j] = x[j] * r * (gamma != NULL ? gamma[j] : 1.0f);
+        } else {
+            y[j] = x[j] * inv + ((beta != NULL ? beta[j] : 0.0f) - mean * inv);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- global pooling over time
+ * GlobalAveragePooling1D / GlobalMaxPooling1D as running accumulators: after step t, y holds the
+ * pooling of steps 0..t. count (1,) [in,out] counts the steps (0 before the first). */
+
+/* average: acc += x * keep; count += keep; y = acc / count (keep: 1, or the mask of the step; a
+ * prefix with every step masked gives 0 / 0, as Keras does).
+ * acc (n,) [in,out], count (1,) [in,out], x (n,) [in], y (n,) [out] */
+static inline void kc_pool_avg_step(kc_float *acc, kc_float *count, const kc_float *x, kc_float *y, int n,
+                                    kc_float keep)
+{
+    int j;
+    count[0] += keep;
+    for (j = 0; j < n; ++j) {
+        acc[j] += x[j] * keep;
+        y[j] = acc[j] / count[0];
+    }
+}
+
+/* max: y = x at the first step, else max(y, x).  y (n,) [in,out], count (1,) [in,out], x (n,) [in] */
+static inline void kc_pool_max_step(kc_float *y, kc_float *count, const kc_float *x, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j) {
+        y[j] = (count[0] <= 0.0f || x[j] > y[j]) ? x[j] : y[j]; /* count <= 0: the first step */
+    }
+    count[0] += 1.0f;
+}
+
+/* ---------------------------------------------------------------- float16 weights
+ * The float32 value of an IEEE 754 binary16 bit pattern, exactly (every half is a float), without
+ * branches so the product loops vectorise: exponent and mantissa move into place and the exponent is
+ * rebiased (+112); infinities and NaNs get exponent 255 (payload kept); zeros and subnormals
+ * m * 2^-24 are computed as 2^-14 * (1 + m / 1024) - 2^-14, exact and on normal floats only, so the
+ * result does not depend on the FPU's flush-to-zero. Constants are uint32_t: int may be 16 bits.
+ * kc_half_to_float (part 2) is this function or the target's own conversion. */
+static inline float kc__half_to_float_portable(uint16_t h)
+{
+    const uint32_t em = ((uint32_t)h & 0x7fffu) << 13;
+    const uint32_t expo = em & (uint32_t)0x0f800000u;
+    const uint32_t exp_bias = (uint32_t)112u << 23;
+    const uint32_t exp_one = (uint32_t)1u << 23;
+    uint32_t bits = em + exp_bias;
+    float f;
+    bits += expo == (uint32_t)0x0f800000u ? exp_bias : (uint32_t)0u;
+    bits += expo == 0u ? exp_one : (uint32_t)0u;
+    memcpy(&f, &bits, sizeof f);
+    f = expo == 0u ? f - 6.10351562e-05f : f; /* 2^-14 */
+    memcpy(&bits, &f, sizeof bits);
+    bits |= ((uint32_t)h & 0x8000u) << 16;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* ---------------------------------------------------------------- gate products
+ * KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC) defines
+ *   static inline void name(kc_float *acc, const wtype *W, const kc_float *x, int ld, int n, int width)
+ * acc (width,) [in,out] += x (n,) [in] @ W [in] (rows 0..n-1, columns 0..width-1, rows ld weights
+ * apart; width <= KC_BLOCK), each weight widened to kc_float by LOAD. Four rows per pass, each added in
+ * turn: the sum order is k = 0..n-1, as in `for k: for j: acc[j] += x[k] * W[k][j]`, so the result
+ * is bit-identical to that plain loop; the inner loop has independent lanes, so compilers vectorise
+ * it without -ffast-math. KC__MAC(a, x, w) (a + x * w, fused or not) and KC__VEC_BLOCKS (the KC_SIMD
+ * blocks that take the first columns when VEC is 1) come from part 2. */
+#define KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC)                                               \
+    KC__ACC_INLINE void name(kc_float *acc, const wtype *W, const kc_float *x, int ld, int n, int width) \
+    {                                                                                               \
+        const int n4 = n - n % 4;                                                                   \
+        int j0 = 0, k, j;                                                                           \
+        KC__VEC_BLOCKS(wtype, LOADV, VEC)                                                           \
+        for (k = 0; k < n4; k += 4) {                                                               \
+            const kc_float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];                     \
+            const wtype *w0 = W + (size_t)k * (size_t)ld;                                           \
+            const wtype *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;                                \
+            for (j = j0; j < width; ++j) {                                                          \
+                acc[j] = KC__MAC(KC__MAC(KC__MAC(KC__MAC(acc[j], x0, LOAD(w0 + j)), x1, LOAD(w1 + j)),  \
+                                         x2, LOAD(w2 + j)),                                          \
+                                 x3, LOAD(w3 + j));                                                  \
+            }                                                                                       \
+        }                                                                                           \
+        for (k = n4; k < n; ++k) {                                                                  \
+            const kc_float xk = x[k];                                                                  \
+            const wtype *w = W + (size_t)k * (size_t)ld;                                            \
+            for (j = j0; j < width; ++j) {                                                          \
+                acc[j] = KC__MAC(acc[j], xk, LOAD(w + j));                                           \
+            }                                                                                       \
+        }                                                                                           \
+    }
+
+/* KC__DEFINE_PREACT(name, wtype, ACC) defines
+ *   static inline void name(const kc_float *b, const wtype *W, const kc_float *x, const wtype *U,
+ *                           const kc_float *h, kc_float *z, int n_x, int n_h, int n_out)
+ * z = b + x @ W + h @ U: a gate's pre-activation, in one pass per block of outputs.
+ * b (n_out,) [in] or NULL (no bias); W (n_x, n_out) [in]; x (n_x,) [in]; U (n_h, n_out) [in] or
+ * NULL (no second product); h (n_h,) [in]; z (n_out,) [out], not x or h.
+ * Sum order per output: bias, then x[0..n_x-1], then h[0..n_h-1]. */
+#define KC__DEFINE_PREACT(name, wtype, ACC)                                                        \
+    static inline void name(const kc_float *b, const wtype *W, const kc_float *x, const wtype *U,       \
+                            const kc_float *h, kc_float *z, int n_x, int n_h, int n_out)               \
+    {                                                                                               \
+        kc_float acc[KC_BLOCK];                                                                        \
+        int j0, j;                                                                                  \
+        for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {                                                  \
+            const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;                        \
+            for (j = 0; j < width; ++j) {                                                           \
+                acc[j] = b != NULL ? KC_LOAD_WEIGHT(b + j0 + j) : 0.0f;                                          \
+            }                                                                                       \
+            ACC(acc, W + j0, x, n_out, n_x, width);                                                 \
+            if (U != NULL) {                                                                        \
+                ACC(acc, U + j0, h, n_out, n_h, width);                                             \
+            }                                                                                       \
+            for (j = 0; j < width; ++j) {                                                           \
+                z[j0 + j] = acc[j];                                                                 \
+            }                                                                                       \
+        }                                                                                           \
+    }
+
+/* =============================================================== 2. target-specific paths */
+
+/* ---------------------------------------------------------------- fused multiply-add
+ * Where the target has a single-precision FMA instruction, every product is added fused
+ * (KC_FMA 1): one rounding and one instruction instead of two. The fused form is emitted only in a
+ * way that becomes the instruction: a library fmaf is software double on newlib, far slower than
+ * the plain form.
+ * - GCC: __builtin_fmaf, inlined wherever the target has FMA, also with -ffreestanding (where a
+ *   plain fmaf() is an external call).
+ * - clang: __builtin_fmaf where its math functions may not set errno (-fno-math-errno, glibc/Apple
+ *   targets); with errno semantics (clang's bare-metal default) it calls fmaf, so 32-bit Arm gets
+ *   VFMA.F32 by inline assembly and other such targets the plain form.
+ * - other compilers: fmaf where <math.h> says it is fast (FP_FAST_FMAF).
+ * Not on x86 at -Os (GCC leaves a false dependency before each scalar FMA there: int8 2x slower).
+ * KC_NO_FMA forces the plain form acc + x * w (which the compiler may still contract: add
+ * -ffp-contract=off for unfused results). KC_SIMD fuses in the same places, so both paths agree. */
 #if defined(__OPTIMIZE_SIZE__) && (defined(__x86_64__) || defined(__i386__))
 #define KC__FMA_WANTED 0
 #else
 #define KC__FMA_WANTED 1
 #endif
-#if !defined(KC_NO_FMA) && KC__FMA_WANTED && !KC__DOUBLE &&                                                        \
-    (defined(FP_FAST_FMAF) || defined(__FP_FAST_FMAF) ||                                            \
-     (defined(__clang__) && (defined(__FMA__) || defined(__ARM_FEATURE_FMA))))
+#if defined(__GNUC__) && !defined(__clang__) && defined(__FP_FAST_FMAF)
+#define KC__FMAF(x, w, a) __builtin_fmaf((x), (w), (a))
+#elif defined(__clang__) && (defined(__FMA__) || defined(__ARM_FEATURE_FMA)) &&                      \
+    (defined(__NO_MATH_ERRNO__) || defined(__GLIBC__) || defined(__gnu_linux__) || defined(__APPLE__))
+#define KC__FMAF(x, w, a) __builtin_fmaf((x), (w), (a))
+#elif defined(__clang__) && defined(__arm__) && defined(__ARM_FEATURE_FMA) && defined(__ARM_FP) &&    \
+    (__ARM_FP & 4) && !defined(__aarch64__)
+static inline float kc__vfma_f32(float x, float w, float a)
+{
+    __asm__("vfma.f32 %0, %1, %2" : "+t"(a) : "t"(x), "t"(w));
+    return a;
+}
+#define KC__FMAF(x, w, a) kc__vfma_f32((x), (w), (a))
+#elif !defined(__GNUC__) && !defined(__clang__) && defined(FP_FAST_FMAF)
+#define KC__FMAF(x, w, a) fmaf((x), (w), (a))
+#endif
+#if !defined(KC_NO_FMA) && KC__FMA_WANTED && !KC__DOUBLE && defined(KC__FMAF)
 #define KC_FMA 1
-#define KC__MAC(a, x, w) fmaf((x), (w), (a))
+#define KC__MAC(a, x, w) KC__FMAF((x), (w), (a))
 #else
 #define KC_FMA 0
 #define KC__MAC(a, x, w) ((a) + (x) * (w))
 #endif
-/* GCC counts each fmaf as a call when it decides what to inline: at -O2 the portable product loop then
- * stays out of line, its trip count unknown, and GCC's -O2 (very cheap) vectoriser skips it (4-5x
- * slower, measured, docs/speed.md). So with KC_FMA that loop is always inlined into its caller, except
- * at -Os and with KC_SIMD (whose vector blocks do not depend on the vectoriser, and which measured
- * 1.4x slower at -O3 when forced inline). */
+/* GCC counts each fused product as a call when it decides what to inline: at -O2 the product loop
+ * would stay out of line with an unknown trip count, which its cheap -O2 vectoriser skips (4-5x
+ * slower). So with KC_FMA that loop is inlined into its caller, except at -Os and with KC_SIMD (whose
+ * vector blocks do not need the vectoriser, and which is slower forced inline). */
 #ifndef KC__ACC_INLINE
 #if KC_FMA && defined(__GNUC__) && !defined(__clang__) && !defined(__OPTIMIZE_SIZE__) && !defined(KC_SIMD)
 #define KC__ACC_INLINE static inline __attribute__((always_inline))
@@ -136,17 +627,34 @@ typedef float kc_float;
 #endif
 #endif
 
-/* ---- optional vector path: KC_SIMD defined before including this header (GCC >= 9 or clang).
- * The products then run on GNU C vectors of KC_SIMD_LANES floats (default 8 with AVX, else 4: SSE,
- * NEON), a block of 8, 4 or 1 vectors of outputs kept in registers over all rows; the rest of
- * a row (width not a multiple of KC_SIMD_LANES) takes the portable loop. Weights are widened by
- * __builtin_convertvector (int8), the F16C instruction when the target has it (float16; otherwise
- * kc_half_to_float lane by lane) or read as they are (float32). Every output is summed in exactly
- * the order of the portable loop (bias, then row 0, 1, ...; products rounded, then added), so both
- * paths give the same floats bit for bit with the same compiler and flags (tests/test_speed.py).
- * Worth it where the compiler vectorises the portable loop badly: int8 and float16 weights with GCC
- * (measured, docs/speed.md). Not for FPU-less or scalar-FPU microcontrollers (GNU vectors are
- * lowered to scalar code there, with more register pressure than the portable loop). */
+/* ---------------------------------------------------------------- float16 conversion
+ * Where the compiler has a half type the target converts in hardware, kc_half_to_float uses it:
+ * Arm with -mfp16-format=ieee (__fp16: VCVTB on Cortex-M4F/M7, a library call elsewhere) and clang
+ * with F16C on x86 (vectorised to VCVTPH2PS). KC_PORTABLE_HALF forces the portable decoder. Both give
+ * the same float for every half that is not a NaN (NaNs stay NaNs with their payload; hardware may set
+ * the quiet bit). */
+#if !defined(KC_PORTABLE_HALF) && (defined(__ARM_FP16_FORMAT_IEEE) || (defined(__clang__) && defined(__F16C__)))
+#define KC_NATIVE_HALF 1
+static inline float kc_half_to_float(uint16_t h)
+{
+    __fp16 f;
+    memcpy(&f, &h, sizeof f);
+    return (float)f;
+}
+#else
+static inline float kc_half_to_float(uint16_t h) { return kc__half_to_float_portable(h); }
+#endif
+
+/* ---------------------------------------------------------------- KC_SIMD vector blocks
+ * Opt-in (KC_SIMD defined before including this header; GCC >= 9 or clang). The products run on GNU C
+ * vectors of KC_SIMD_LANES floats (default 8 with AVX, else 4: SSE, NEON): blocks of 8, 4 or 1
+ * vectors of outputs kept in registers over all rows; the rest of a row takes the portable loop.
+ * Every output is summed in exactly the portable loop's order, with the same fusing, so both paths
+ * give the same floats bit for bit with the same compiler and flags (tests/test_speed.py).
+ * A weight type takes the vector path only where the target widens it in one or two instructions
+ * (elsewhere lane-by-lane widening is slower than the portable loop): float32 always, int8 with
+ * SSE4.1/AVX2/AVX-512 or NEON, float16 with F16C. Not for scalar-FPU microcontrollers: GNU vectors
+ * are lowered to scalar code there. */
 #if defined(KC_SIMD) && (defined(__GNUC__) || defined(__clang__)) && !KC__DOUBLE
 #ifndef KC_SIMD_LANES
 #if defined(__AVX__)
@@ -158,8 +666,8 @@ typedef float kc_float;
 #if defined(__F16C__) && (KC_SIMD_LANES == 8 || (KC_SIMD_LANES == 16 && defined(__AVX512F__)))
 #define KC__F16C 1
 #endif
-/* x86: int8 weights widened by one VPMOVSXBD + VCVTDQ2PS (GCC 12 assembles a vector conversion of
- * int8 lanes element by element at -O2: 25x slower, measured) */
+/* x86: int8 widened by one VPMOVSXBD + VCVTDQ2PS (a generic vector conversion of int8 lanes is
+ * assembled element by element by some GCC versions) */
 #if (KC_SIMD_LANES == 4 && defined(__SSE4_1__)) || (KC_SIMD_LANES == 8 && defined(__AVX2__)) ||             \
     (KC_SIMD_LANES == 16 && defined(__AVX512F__))
 #define KC__X86_I8 1
@@ -167,14 +675,12 @@ typedef float kc_float;
 #if defined(KC__F16C) || defined(KC__X86_I8)
 #include <immintrin.h>
 #endif
-/* AArch64 NEON (IEEE arithmetic, as the scalar FPU): int8 weights widened by SXTL + SCVTF and fused
- * multiply-adds by FMLA through <arm_neon.h> (GCC 12 assembles both from single lanes at -O3) */
+/* AArch64 NEON (IEEE arithmetic, as the scalar FPU): int8 widened by SXTL + SCVTF and fused
+ * multiply-adds by FMLA through <arm_neon.h> (GCC assembles both from single lanes otherwise) */
 #if defined(__aarch64__) && defined(__ARM_NEON) && KC_SIMD_LANES == 4
 #define KC__A64 1
 #include <arm_neon.h>
 #endif
-/* Which weight types take the vector path: those the target widens in one or two instructions
- * (elsewhere the lane-by-lane widening is slower than the portable loop, measured, docs/speed.md). */
 #define KC__VEC_F32 1
 #if defined(__SSE4_1__) || defined(__ARM_NEON)
 #define KC__VEC_I8 1
@@ -189,8 +695,7 @@ typedef float kc_float;
 typedef float kc__vf __attribute__((vector_size(KC_SIMD_LANES * 4)));
 typedef int32_t kc__vi __attribute__((vector_size(KC_SIMD_LANES * 4)));
 
-/* KC__VMAC(a, x, w): a = a + x * w on vectors, fused where the portable loop fuses (KC_FMA), so both
- * paths round alike: the x86 FMA instruction when the target has it, else fmaf lane by lane. */
+/* KC__VMAC(a, x, w): a = a + x * w on vectors, fused where the portable loop fuses (KC_FMA) */
 #if KC_FMA && defined(__FMA__) && (KC_SIMD_LANES == 4 || KC_SIMD_LANES == 8 ||                     \
                                    (KC_SIMD_LANES == 16 && defined(__AVX512F__)))
 #include <immintrin.h>
@@ -202,14 +707,13 @@ typedef int32_t kc__vi __attribute__((vector_size(KC_SIMD_LANES * 4)));
 #define KC__VMAC(a, x, w) ((a) = (kc__vf)_mm512_fmadd_ps((__m512)(w), _mm512_set1_ps(x), (__m512)(a)))
 #endif
 #elif KC_FMA && defined(KC__A64)
-/* AArch64: one FMLA (GCC 12 makes scalar FMADDs and lane moves of the fmaf lanes below at -O3) */
 #define KC__VMAC(a, x, w) ((a) = (kc__vf)vfmaq_f32((float32x4_t)(a), (float32x4_t)(w), vdupq_n_f32(x)))
 #elif KC_FMA
 static inline void kc__vfma(kc__vf *a, float x, const kc__vf *w)
 {
     int l;
     for (l = 0; l < KC_SIMD_LANES; ++l) {
-        (*a)[l] = fmaf(x, (*w)[l], (*a)[l]);
+        (*a)[l] = KC__FMAF(x, (*w)[l], (*a)[l]);
     }
 }
 #define KC__VMAC(a, x, w) kc__vfma(&(a), (x), &(w))
@@ -217,10 +721,8 @@ static inline void kc__vfma(kc__vf *a, float x, const kc__vf *w)
 #define KC__VMAC(a, x, w) ((a) = (a) + (x) * (w))
 #endif
 
-static inline float kc_half_to_float(uint16_t h);
-
-/* *v = KC_SIMD_LANES weights from w, widened to floats (vectors pass by pointer: returning one wider
- * than the target's registers would change the ABI, and compilers warn about it) */
+/* v [out] = KC_SIMD_LANES weights from w [in], widened to floats (vectors pass by pointer: returning
+ * one wider than the target's registers would change the ABI, and compilers warn about it) */
 static inline void kc__vload_f32(kc__vf *v, const float *w)
 {
     memcpy(v, w, sizeof *v);
@@ -297,151 +799,31 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
 #define KC__VEC_F16 0
 #endif
 
-/* KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC) defines
- *   static inline void name(float *acc, const wtype *W, int ld, const float *x, int n, int width)
- * acc (width,) += x (n,) @ W[0:n][0:width], rows ld weights apart (width <= KC_BLOCK), each weight
- * read through its pointer and widened to float by LOAD (float32, float16 and int8 kernels share
- * this one loop; LOADV widens a vector of them on the optional KC_SIMD path, which takes the first
- * columns when VEC is 1).
- * Four rows per pass, each added in turn: the sum order is k = 0..n-1, as in the plain loop
- * `for k: for j: acc[j] += x[k] * W[k][j]`, so the result is bit-identical to it. The inner loop has
- * independent lanes (and a constant trip count once inlined), so compilers vectorise it without
- * -ffast-math. */
-#define KC__DEFINE_ACC(name, wtype, LOAD, LOADV, VEC)                                               \
-    KC__ACC_INLINE void name(kc_float *acc, const wtype *W, int ld, const kc_float *x, int n, int width) \
-    {                                                                                               \
-        const int n4 = n - n % 4;                                                                   \
-        int j0 = 0, k, j;                                                                           \
-        KC__VEC_BLOCKS(wtype, LOADV, VEC)                                                           \
-        for (k = 0; k < n4; k += 4) {                                                               \
-            const kc_float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];                  \
-            const wtype *w0 = W + (size_t)k * (size_t)ld;                                           \
-            const wtype *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;                                \
-            for (j = j0; j < width; ++j) {                                                          \
-                acc[j] = KC__MAC(KC__MAC(KC__MAC(KC__MAC(acc[j], x0, LOAD(w0 + j)),                 \
-                                                 x1, LOAD(w1 + j)),                                 \
-                                         x2, LOAD(w2 + j)),                                         \
-                                 x3, LOAD(w3 + j));                                                 \
-            }                                                                                       \
-        }                                                                                           \
-        for (k = n4; k < n; ++k) {                                                                  \
-            const kc_float xk = x[k];                                                               \
-            const wtype *w = W + (size_t)k * (size_t)ld;                                            \
-            for (j = j0; j < width; ++j) {                                                          \
-                acc[j] = KC__MAC(acc[j], xk, LOAD(w + j));                                          \
-            }                                                                                       \
-        }                                                                                           \
-    }
+/* =============================================================== 3. gate-product kernels */
 
-/* KC__DEFINE_PREACT(name, wtype, ACC) defines
- *   static inline void name(float *z, const float *b, const wtype *W, const float *x, int n_x,
- *                           const wtype *U, const float *h, int n_h, int n_out)
- * z (n_out,) = b (n_out,) + x (n_x,) @ W (n_x, n_out) + h (n_h,) @ U (n_h, n_out): a gate's
- * pre-activation in one pass per block of outputs (b may be NULL: no bias; U may be NULL: no
- * second product). Sum order per output: bias, then x[0..n_x-1], then h[0..n_h-1]. */
-#define KC__DEFINE_PREACT(name, wtype, ACC)                                                        \
-    static inline void name(kc_float *z, const kc_float *b, const wtype *W, const kc_float *x, int n_x,   \
-                            const wtype *U, const kc_float *h, int n_h, int n_out)               \
-    {                                                                                               \
-        kc_float acc[KC_BLOCK];                                                                     \
-        int j0, j;                                                                                  \
-        for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {                                                  \
-            const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;                        \
-            for (j = 0; j < width; ++j) {                                                           \
-                acc[j] = b != NULL ? KC_LOAD_WEIGHT(b + j0 + j) : 0.0f;                             \
-            }                                                                                       \
-            ACC(acc, W + j0, n_out, x, n_x, width);                                                 \
-            if (U != NULL) {                                                                        \
-                ACC(acc, U + j0, n_out, h, n_h, width);                                             \
-            }                                                                                       \
-            for (j = 0; j < width; ++j) {                                                           \
-                z[j0 + j] = acc[j];                                                                 \
-            }                                                                                       \
-        }                                                                                           \
-    }
-
+/* LOAD(p): the weight at p as kc_float (KC_LOAD_WEIGHT*: plain loads, or flash reads on AVR) */
 #define KC__LOAD_F32(p) KC_LOAD_WEIGHT(p)
-/* kc__acc: float32 kernels. */
-KC__DEFINE_ACC(kc__acc, kc_float, KC__LOAD_F32, kc__vload_f32, KC__VEC_F32)
-/* kc_preact: float32 kernels W (n_x, n_out) and U (n_h, n_out). */
-KC__DEFINE_PREACT(kc_preact, kc_float, kc__acc)
-
-/* z (n_out,) += x (n_in,) @ W (n_in, n_out), W row-major (Keras' kernel layout); every z[j] is
- * summed in the order k = 0..n_in-1 (see kc__acc). */
-static inline void kc_matvec_acc(kc_float *z, const kc_float *W, const kc_float *x, int n_in, int n_out)
-{
-    kc_float acc[KC_BLOCK];
-    int j0, j;
-    for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {
-        const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;
-        for (j = 0; j < width; ++j) {
-            acc[j] = z[j0 + j];
-        }
-        kc__acc(acc, W + j0, n_out, x, n_in, width);
-        for (j = 0; j < width; ++j) {
-            z[j0 + j] = acc[j];
-        }
-    }
-}
-
-/* ---------------------------------------------------------------- quantized weights
- * `kerasc convert --weights float16|int8` stores the kernels (x @ W, h @ U) in 2 or 1 bytes per weight;
- * biases, activations and states stay float32, and so does all arithmetic: each weight is widened to
- * float as it is read, in the same loop order as kc__acc (so the products vectorise the same way). */
-
-/* The float32 value of an IEEE 754 binary16 bit pattern, exactly (every half is a float).
- * Where the compiler has a half type that the target converts in hardware, that conversion is used:
- * ARM with -mfp16-format=ieee (__fp16; VCVTB on Cortex-M4F/M7, a library call elsewhere) and clang
- * with F16C on x86 (__fp16, vectorised to VCVTPH2PS). Define KC_PORTABLE_HALF to use the portable
- * decoder below anyway. Both give the same float for every half that is not a NaN (NaNs stay NaNs with
- * their payload; hardware may set the quiet bit): tests/test_quant.py and tests/test_speed.py check all
- * 65536 patterns.
- * The portable decoder works without branches so the product loops vectorise: exponent and mantissa
- * move into place and the exponent is rebiased (+112); infinities and NaNs get exponent 255 (payload
- * kept); zeros and subnormals m * 2^-24 are computed as 2^-14 * (1 + m / 1024) - 2^-14, exact and on
- * normal floats only, so the result does not depend on the FPU's handling of float subnormals
- * (flush-to-zero). */
-#if !defined(KC_PORTABLE_HALF) && (defined(__ARM_FP16_FORMAT_IEEE) || (defined(__clang__) && defined(__F16C__)))
-#define KC_NATIVE_HALF 1
-static inline float kc_half_to_float(uint16_t h)
-{
-    __fp16 f;
-    memcpy(&f, &h, sizeof f);
-    return (float)f;
-}
-#else
-static inline float kc_half_to_float(uint16_t h)
-{
-    const uint32_t em = ((uint32_t)h & 0x7fffu) << 13;
-    const uint32_t expo = em & 0x0f800000u;
-    uint32_t bits = em + (112u << 23);
-    float f;
-    bits += expo == 0x0f800000u ? 112u << 23 : 0u;
-    bits += expo == 0u ? 1u << 23 : 0u;
-    memcpy(&f, &bits, sizeof f);
-    f = expo == 0u ? f - 6.10351562e-05f : f; /* 2^-14 */
-    memcpy(&bits, &f, sizeof bits);
-    bits |= ((uint32_t)h & 0x8000u) << 16;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-#endif
-
 #define KC__LOAD_F16(p) kc_half_to_float(KC_LOAD_WEIGHT_U16(p))
 #define KC__LOAD_I8(p) ((kc_float)KC_LOAD_WEIGHT_I8(p))
-/* kc__acc with float16 weights (bit patterns, widened by kc_half_to_float). */
+KC__DEFINE_ACC(kc__acc, kc_float, KC__LOAD_F32, kc__vload_f32, KC__VEC_F32)
 KC__DEFINE_ACC(kc__acc_f16, uint16_t, KC__LOAD_F16, kc__vload_f16, KC__VEC_F16)
-/* kc__acc with int8 weights (unscaled: the caller multiplies by the per-output scale). */
+/* int8: unscaled sums (kc_preact_i8 applies the per-output scales) */
 KC__DEFINE_ACC(kc__acc_i8, int8_t, KC__LOAD_I8, kc__vload_i8, KC__VEC_I8)
-/* kc_preact with float16 kernels W (n_x, n_out) and U (n_h, n_out); b stays float (may be NULL). */
+
+/* kc_preact: float32 kernels W (n_x, n_out) and U (n_h, n_out), in Keras' row-major layout. */
+KC__DEFINE_PREACT(kc_preact, kc_float, kc__acc)
+/* kc_preact_f16: float16 kernels (bit patterns); b, x, h, z stay float32.
+ * (`kerasc convert --weights float16|int8`: biases, activations, states and all arithmetic stay
+ * float32; each weight is widened as it is read, in the same loop order as the float32 kernel.) */
 KC__DEFINE_PREACT(kc_preact_f16, uint16_t, kc__acc_f16)
 
-/* kc_preact with int8 kernels and one float scale per output (per column of the Keras kernel):
- * z[j] = b[j] + sW[j] * (x @ Wq)[j] + sU[j] * (h @ Uq)[j], with W[k][j] = sW[j] * Wq[k][j]
- * (symmetric: sW[j] = max_k |W[k][j]| / 127). b may be NULL; U (and sU) may be NULL.
- * Costs two blocks of KC_BLOCK floats of stack. */
-static inline void kc_preact_i8(kc_float *z, const kc_float *b, const int8_t *W, const kc_float *sW, const kc_float *x,
-                                int n_x, const int8_t *U, const kc_float *sU, const kc_float *h, int n_h, int n_out)
+/* kc_preact_i8: z = b + sW * (x @ Wq) + sU * (h @ Uq) with int8 kernels and one float scale per
+ * output (per column of the Keras kernel), W[k][j] = sW[j] * Wq[k][j] (symmetric:
+ * sW[j] = max_k |W[k][j]| / 127). Arguments as kc_preact, plus sW, sU (n_out,) [in]; U and sU may be
+ * NULL. Costs two blocks of KC_BLOCK floats of stack. */
+static inline void kc_preact_i8(const kc_float *b, const int8_t *W, const kc_float *sW, const kc_float *x,
+                                const int8_t *U, const kc_float *sU, const kc_float *h, kc_float *z, int n_x, int n_h,
+                                int n_out)
 {
     kc_float acc[KC_BLOCK];
     kc_float accu[KC_BLOCK];
@@ -452,9 +834,9 @@ static inline void kc_preact_i8(kc_float *z, const kc_float *b, const int8_t *W,
             acc[j] = 0.0f;
             accu[j] = 0.0f;
         }
-        kc__acc_i8(acc, W + j0, n_out, x, n_x, width);
+        kc__acc_i8(acc, W + j0, x, n_out, n_x, width);
         if (U != NULL) {
-            kc__acc_i8(accu, U + j0, n_out, h, n_h, width);
+            kc__acc_i8(accu, U + j0, h, n_out, n_h, width);
             for (j = 0; j < width; ++j) {
                 acc[j] = KC_LOAD_WEIGHT(sW + j0 + j) * acc[j] + KC_LOAD_WEIGHT(sU + j0 + j) * accu[j];
             }
@@ -469,110 +851,25 @@ static inline void kc_preact_i8(kc_float *z, const kc_float *b, const int8_t *W,
     }
 }
 
-/* z (n,) = b (n,) */
-static inline void kc_copy(kc_float *z, const kc_float *b, int n)
-{
-    memcpy(z, b, (size_t)n * sizeof(kc_float));
+#ifdef __cplusplus
 }
-
-/* z (n,) += b (n,) */
-static inline void kc_add(kc_float *z, const kc_float *b, int n)
-{
-    int j;
-    for (j = 0; j < n; ++j) {
-        z[j] += b[j];
-    }
-}
-
-/* z (n,) += b (n,), b a weight array (read with KC_LOAD_WEIGHT) */
-static inline void kc_add_weights(kc_float *z, const kc_float *b, int n)
-{
-    int j;
-    for (j = 0; j < n; ++j) {
-        z[j] += KC_LOAD_WEIGHT(b + j);
-    }
-}
-
-/* z (n,) = 0 */
-static inline void kc_zero(kc_float *z, int n)
-{
-    int j;
-    for (j = 0; j < n; ++j) {
-        z[j] = 0.0f;
-    }
-}
-
-/* ---------------------------------------------------------------- scalar activations
- * Each follows Keras 3's definition (keras/src/activations/activations.py and the
- * TensorFlow backend's nn.py); the formula is quoted above each function. */
-
-/* sigmoid: 1 / (1 + exp(-x)), in the form that never overflows exp (libm's expf). */
-static inline kc_float kc__sigmoid_exact(kc_float x)
-{
-    if (x >= 0.0f) {
-        return 1.0f / (1.0f + KC__EXP(-x));
-    } else {
-        const kc_float e = KC__EXP(x);
-        return e / (1.0f + e);
-    }
-}
-
-/* The tanh and sigmoid activations (every LSTM/GRU gate uses them) come in two builds:
- *
- * - default: a rational approximation, branch-free and float-only, so a loop over units
- *   vectorises (glibc's tanhf costs ~20 ns a call and dominated small layers).
- *   tanh(x) = x * P(x^2) / Q(x^2) on |x| <= 9 and clamped beyond, P and Q of degree 4 fitted by
- *   benchmarks/fit_tanh.py; sigmoid(x) = 0.5 + 0.5 * tanh(x / 2).
- *   Maximum absolute error, measured by tests/test_activations.py in C against a double-precision
- *   reference on every float32 of [4, 16) (where the errors peak) and every 509th float32 of the
- *   rest of the range, both signs: tanh 3.9e-7 (x = 7.006), sigmoid 2.1e-7 (x = 13.83); both reach
- *   +-1 (tanh) or 0 and 1 (sigmoid) only within 6e-8. Odd symmetry of tanh is exact.
- *   NaN gives NaN. Only the tanh and sigmoid activations use it (silu, glu, mish, ... stay exact).
- * - KC_EXACT_MATH defined before including this header (or KC_FLOAT=double): libm's tanhf and expf
- *   (tanh and exp in double).
- */
-#if defined(KC_EXACT_MATH) || KC__DOUBLE
-static inline kc_float kc_tanh(kc_float x) { return KC__TANH(x); }
-static inline kc_float kc_sigmoid(kc_float x) { return kc__sigmoid_exact(x); }
-#else
-/* tanh(xc) = xc * P(xc^2) / Q(xc^2) for |xc| <= 9 (or NaN) */
-static inline float kc__tanh_clamped(float xc)
-{
-    const float s = xc * xc;
-    const float p = (((1.33547138e-08f * s + 2.06091809e-05f) * s + 0.00349559681f) * s + 0.133810341f) * s + 1.0f;
-    const float q = (((7.77659693e-07f * s + 0.000328564725f) * s + 0.0258770194f) * s + 0.467143506f) * s + 1.0f;
-    return xc * p / q;
-}
-
-static inline float kc_tanh(float x)
-{
-    /* xc = x clamped to [-9, 9], a NaN let through: the same value for every float either way.
-     * Float comparisons at -Os (fewest instructions; nothing is vectorised there). Elsewhere on the
-     * bit pattern: integer comparisons never raise a floating-point exception, so GCC may compute
-     * both sides of the selects and vectorise the loop over units; with float comparisons it does
-     * not without -fno-trapping-math (x86-64 -O2: LSTM(64) step 2.5 -> 1.75 us), and even with
-     * AVX-512's masked compares only sometimes (GCC 12, -O3 -march=native: the float32 LSTM(128)
-     * step vectorised, the int8 one did not: 8.7 us instead of 6.9 us). */
-#if defined(__OPTIMIZE_SIZE__)
-    const float xc = x < -9.0f ? -9.0f : (x > 9.0f ? 9.0f : x);
-#else
-    uint32_t bits, mag;
-    float xc;
-    memcpy(&bits, &x, sizeof bits);
-    mag = bits & 0x7fffffffu; /* |x| */
-    mag = mag > 0x41100000u && mag <= 0x7f800000u /* 9 < |x| <= inf */ ? 0x41100000u /* 9.0f */ : mag;
-    bits = (bits & 0x80000000u) | mag;
-    memcpy(&xc, &bits, sizeof xc);
-#endif
-    return kc__tanh_clamped(xc);
-}
-
-/* sigmoid: 1 / (1 + exp(-x)) = 0.5 + 0.5 * tanh(x / 2) */
-static inline float kc_sigmoid(float x) { return 0.5f + 0.5f * kc_tanh(0.5f * x); }
 #endif
 
-/* softplus: log(1 + exp(x)), stable for large |x| like tf.math.softplus */
-static inline kc_float kc_softplus(kc_float x)
+#endif /* KC_RUNTIME_H_INCLUDED */
+
+/* =============================================================== 4. optional activations
+ * Outside the include guard: every header that includes this file may ask for more (define-if-any),
+ * and each function is defined once. A generated header defines KC_USE_<NAME> for those it calls;
+ * KC_USE_ALL_ACTIVATIONS defines all of them. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* softplus: log(1 + exp(x)), stable for large |x| like tf.math.softplus (also for mish, log_sigmoid) */
+#if (defined(KC_USE_SOFTPLUS) || defined(KC_USE_MISH) || defined(KC_USE_LOG_SIGMOID) ||                   \
+     defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_SOFTPLUS)
+#define KC__HAVE_SOFTPLUS 1
+static inline kc_float kc_act_softplus(kc_float x)
 {
     if (x > 15.0f) {
         return x + KC__EXP(-x);
@@ -582,312 +879,69 @@ static inline kc_float kc_softplus(kc_float x)
     }
     return KC__LOG1P(KC__EXP(x));
 }
+KC__VEC_ELEMENTWISE(softplus)
+#endif
 
-static inline kc_float kc_act_linear(kc_float x) { return x; }
-static inline kc_float kc_act_tanh(kc_float x) { return kc_tanh(x); }
-static inline kc_float kc_act_sigmoid(kc_float x) { return kc_sigmoid(x); }
-/* relu: max(x, 0) */
-static inline kc_float kc_act_relu(kc_float x) { return x > 0.0f ? x : 0.0f; }
-/* relu6: min(max(x, 0), 6) */
-static inline kc_float kc_act_relu6(kc_float x) { return x > 0.0f ? (x < 6.0f ? x : 6.0f) : 0.0f; }
-/* leaky_relu (negative_slope = 0.2): x if x >= 0 else 0.2 x */
-static inline kc_float kc_act_leaky_relu(kc_float x) { return x >= 0.0f ? x : 0.2f * x; }
+/* mish: x * tanh(softplus(x)) */
+#if (defined(KC_USE_MISH) || defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_MISH)
+#define KC__HAVE_MISH 1
+static inline kc_float kc_act_mish(kc_float x) { return x * KC__TANH(kc_act_softplus(x)); }
+KC__VEC_ELEMENTWISE(mish)
+#endif
+
+/* log_sigmoid: -softplus(-x) */
+#if (defined(KC_USE_LOG_SIGMOID) || defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_LOG_SIGMOID)
+#define KC__HAVE_LOG_SIGMOID 1
+static inline kc_float kc_act_log_sigmoid(kc_float x) { return -kc_act_softplus(-x); }
+KC__VEC_ELEMENTWISE(log_sigmoid)
+#endif
+
 /* elu (alpha = 1): x if x > 0 else expm1(x) */
+#if (defined(KC_USE_ELU) || defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_ELU)
+#define KC__HAVE_ELU 1
 static inline kc_float kc_act_elu(kc_float x) { return x > 0.0f ? x : KC__EXPM1(x); }
+KC__VEC_ELEMENTWISE(elu)
+#endif
+
 /* selu: scale * (x if x > 0 else alpha * expm1(x)) */
+#if (defined(KC_USE_SELU) || defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_SELU)
+#define KC__HAVE_SELU 1
 static inline kc_float kc_act_selu(kc_float x)
 {
     const kc_float alpha = 1.67326324235437728f;
     const kc_float scale = 1.05070098735548049f;
     return x > 0.0f ? scale * x : scale * alpha * KC__EXPM1(x);
 }
-/* celu (alpha = 1): max(x, 0) + alpha * expm1(min(x, 0) / alpha) */
-static inline kc_float kc_act_celu(kc_float x) { return (x > 0.0f ? x : 0.0f) + KC__EXPM1(x < 0.0f ? x : 0.0f); }
-static inline kc_float kc_act_softplus(kc_float x) { return kc_softplus(x); }
-/* softsign: x / (1 + |x|) */
-static inline kc_float kc_act_softsign(kc_float x) { return x / (1.0f + KC__FABS(x)); }
-/* silu / swish: x * sigmoid(x) */
-static inline kc_float kc_act_silu(kc_float x) { return x * kc__sigmoid_exact(x); }
-/* gelu (approximate = False): 0.5 x (1 + erf(x / sqrt(2))) */
-static inline kc_float kc_act_gelu(kc_float x) { return 0.5f * x * (1.0f + KC__ERF(x * 0.707106781186547524f)); }
-/* exponential: exp(x) */
-static inline kc_float kc_act_exponential(kc_float x) { return KC__EXP(x); }
-/* hard_sigmoid (Keras 3): relu6(x + 3) / 6 */
-static inline kc_float kc_act_hard_sigmoid(kc_float x) { return kc_act_relu6(x + 3.0f) / 6.0f; }
-/* hard_silu / hard_swish: x * hard_sigmoid(x) */
-static inline kc_float kc_act_hard_silu(kc_float x) { return x * kc_act_hard_sigmoid(x); }
-/* hard_tanh: clip(x, -1, 1) */
-static inline kc_float kc_act_hard_tanh(kc_float x) { return x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x); }
-/* hard_shrink (threshold = 0.5): x if |x| > 0.5 else 0 */
-static inline kc_float kc_act_hard_shrink(kc_float x) { return KC__FABS(x) > 0.5f ? x : 0.0f; }
-/* soft_shrink (threshold = 0.5): x - 0.5 if x > 0.5, x + 0.5 if x < -0.5, else 0 */
-static inline kc_float kc_act_soft_shrink(kc_float x)
-{
-    return x > 0.5f ? x - 0.5f : (x < -0.5f ? x + 0.5f : 0.0f);
-}
-/* tanh_shrink: x - tanh(x) */
-static inline kc_float kc_act_tanh_shrink(kc_float x) { return x - KC__TANH(x); }
-/* sparse_plus: 0 if x <= -1, (x + 1)^2 / 4 if x < 1, else x */
-static inline kc_float kc_act_sparse_plus(kc_float x)
-{
-    return x <= -1.0f ? 0.0f : (x < 1.0f ? 0.25f * (x + 1.0f) * (x + 1.0f) : x);
-}
-/* sparse_sigmoid: 0 if x <= -1, 1 if x >= 1, else (x + 1) / 2 */
-static inline kc_float kc_act_sparse_sigmoid(kc_float x)
-{
-    return x <= -1.0f ? 0.0f : (x >= 1.0f ? 1.0f : 0.5f * (x + 1.0f));
-}
-/* squareplus (b = 4): (x + sqrt(x^2 + b)) / 2 */
-static inline kc_float kc_act_squareplus(kc_float x) { return (x + KC__SQRT(x * x + 4.0f)) / 2.0f; }
-/* mish: x * tanh(softplus(x)) */
-static inline kc_float kc_act_mish(kc_float x) { return x * KC__TANH(kc_softplus(x)); }
-/* log_sigmoid: -softplus(-x) */
-static inline kc_float kc_act_log_sigmoid(kc_float x) { return -kc_softplus(-x); }
-
-/* Keras 2 definitions that differ from Keras 3 (models saved by Keras 2 / tf.keras / tf_keras;
- * tf_keras/src/backend.py and tf_keras/src/layers/activation/). */
-/* hard_sigmoid (Keras 2 backend.hard_sigmoid): clip(0.2 x + 0.5, 0, 1) */
-static inline kc_float kc_act_hard_sigmoid_k2(kc_float x)
-{
-    const kc_float y = 0.2f * x + 0.5f;
-    return y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
-}
-/* LeakyReLU layer as activation (Keras 2 default alpha = 0.3): x if x >= 0 else 0.3 x */
-static inline kc_float kc_act_leaky_relu_k2(kc_float x) { return x >= 0.0f ? x : 0.3f * x; }
-/* ThresholdedReLU layer as activation (Keras 2 default theta = 1): x if x > 1 else 0 */
-static inline kc_float kc_act_thresholded_relu_k2(kc_float x) { return x > 1.0f ? x : 0.0f; }
-
-/* kc_vec_NAME(v, n): apply activation NAME to each of the n values of v, in place. */
-#define KC__VEC_ELEMENTWISE(name)                                  \
-    static inline void kc_vec_##name(kc_float *v, int n)           \
-    {                                                              \
-        int j;                                                     \
-        for (j = 0; j < n; ++j) {                                  \
-            v[j] = kc_act_##name(v[j]);                            \
-        }                                                          \
-    }
-KC__VEC_ELEMENTWISE(tanh)
-KC__VEC_ELEMENTWISE(sigmoid)
-KC__VEC_ELEMENTWISE(relu)
-KC__VEC_ELEMENTWISE(relu6)
-KC__VEC_ELEMENTWISE(leaky_relu)
-KC__VEC_ELEMENTWISE(elu)
 KC__VEC_ELEMENTWISE(selu)
+#endif
+
+/* celu (alpha = 1): max(x, 0) + alpha * expm1(min(x, 0) / alpha) */
+#if (defined(KC_USE_CELU) || defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_CELU)
+#define KC__HAVE_CELU 1
+static inline kc_float kc_act_celu(kc_float x) { return (x > 0.0f ? x : 0.0f) + KC__EXPM1(x < 0.0f ? x : 0.0f); }
 KC__VEC_ELEMENTWISE(celu)
-KC__VEC_ELEMENTWISE(softplus)
-KC__VEC_ELEMENTWISE(softsign)
-KC__VEC_ELEMENTWISE(silu)
+#endif
+
+/* gelu (approximate = False): 0.5 x (1 + erf(x / sqrt(2))) */
+#if (defined(KC_USE_GELU) || defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_GELU)
+#define KC__HAVE_GELU 1
+static inline kc_float kc_act_gelu(kc_float x) { return 0.5f * x * (1.0f + KC__ERF(x * 0.707106781186547524f)); }
 KC__VEC_ELEMENTWISE(gelu)
-KC__VEC_ELEMENTWISE(exponential)
-KC__VEC_ELEMENTWISE(hard_sigmoid)
-KC__VEC_ELEMENTWISE(hard_silu)
-KC__VEC_ELEMENTWISE(hard_tanh)
-KC__VEC_ELEMENTWISE(hard_shrink)
-KC__VEC_ELEMENTWISE(soft_shrink)
-KC__VEC_ELEMENTWISE(tanh_shrink)
-KC__VEC_ELEMENTWISE(sparse_plus)
-KC__VEC_ELEMENTWISE(sparse_sigmoid)
-KC__VEC_ELEMENTWISE(squareplus)
-KC__VEC_ELEMENTWISE(mish)
-KC__VEC_ELEMENTWISE(log_sigmoid)
-KC__VEC_ELEMENTWISE(hard_sigmoid_k2)
-KC__VEC_ELEMENTWISE(leaky_relu_k2)
-KC__VEC_ELEMENTWISE(thresholded_relu_k2)
-#undef KC__VEC_ELEMENTWISE
+#endif
 
-/* ---------------------------------------------------------------- vector activations
- * Keras applies softmax, log_softmax and sparsemax over the last axis: here the whole
- * vector of one timestep (the units of a layer). */
-
-/* softmax: exp(x - max) / sum(exp(x - max)) */
-static inline void kc_vec_softmax(kc_float *v, int n)
-{
-    int j;
-    kc_float m = v[0], s = 0.0f;
-    for (j = 1; j < n; ++j) {
-        m = v[j] > m ? v[j] : m;
-    }
-    for (j = 0; j < n; ++j) {
-        v[j] = KC__EXP(v[j] - m);
-        s += v[j];
-    }
-    for (j = 0; j < n; ++j) {
-        v[j] /= s;
-    }
-}
-
-/* log_softmax: x - max - log(sum(exp(x - max))) */
-static inline void kc_vec_log_softmax(kc_float *v, int n)
-{
-    int j;
-    kc_float m = v[0], s = 0.0f, ls;
-    for (j = 1; j < n; ++j) {
-        m = v[j] > m ? v[j] : m;
-    }
-    for (j = 0; j < n; ++j) {
-        s += KC__EXP(v[j] - m);
-    }
-    ls = KC__LOG(s);
-    for (j = 0; j < n; ++j) {
-        v[j] = v[j] - m - ls;
-    }
-}
-
-/* sparsemax as Keras 3's TensorFlow backend computes it (nn.py): with s the values sorted in
- * descending order and c their running sums, position r (1-based) is in the support iff
- * s_r - (c_r - 1) / r > 0; k = |support|; tau = (sum of c_r over the support - 1) / k;
- * out = max(x - tau, 0). (Keras sums the running sums, where the paper uses c_k alone; we follow
- * Keras.) Each element's sorted position and running sum are found by counting, O(n^2), so no
- * scratch memory is needed; tied values give the same sorted sequence in any order. */
-static inline void kc_vec_sparsemax(kc_float *v, int n)
-{
-    int i, j, k = 0;
-    kc_float csum = 0.0f, tau;
-    for (i = 0; i < n; ++i) {
-        int r = 1;
-        kc_float c = v[i];
-        for (j = 0; j < n; ++j) {
-            if (v[j] > v[i] || (v[j] == v[i] && j < i)) {
-                ++r;
-                c += v[j];
-            }
-        }
-        if (v[i] - (c - 1.0f) / (kc_float)r > 0.0f) {
-            ++k;
-            csum += c;
-        }
-    }
-    tau = (csum - 1.0f) / (kc_float)k;
-    for (i = 0; i < n; ++i) {
-        v[i] = v[i] - tau > 0.0f ? v[i] - tau : 0.0f;
-    }
-}
-
-/* glu (Dense only): out[j] = x[j] * sigmoid(x[j + n/2]), j < n/2; writes n/2 values in place. */
-static inline void kc_vec_glu(kc_float *v, int n)
-{
-    int j, h = n / 2;
-    for (j = 0; j < h; ++j) {
-        v[j] = v[j] * kc__sigmoid_exact(v[j + h]);
-    }
-}
-
-/* ---------------------------------------------------------------- per-feature layers
- * Layers applied to the vector of one timestep (Keras' last axis): activation layers with
- * parameters, normalizations, rescaling. Each writes y (n,) from x (n,); y may be x. */
-
-/* Keras ReLU layer (activations.relu): y = x if x > threshold else 0; clipped to [0, max_value]
- * when clip; then y -= negative_slope * relu(threshold - x). */
-static inline void kc_vec_relu_ext(kc_float *y, const kc_float *x, int n, kc_float negative_slope, int clip,
-                                   kc_float max_value, kc_float threshold)
-{
-    int j;
-    for (j = 0; j < n; ++j) {
-        const kc_float v = x[j];
-        const kc_float below = threshold - v;
-        kc_float r = v > threshold ? v : 0.0f;
-        if (clip) {
-            r = r < 0.0f ? 0.0f : (r > max_value ? max_value : r);
-        }
-        y[j] = r - negative_slope * (below > 0.0f ? below : 0.0f);
-    }
-}
-
-/* Keras ELU layer (TensorFlow backend elu): y = x if x > 0 else alpha * expm1(x). */
-static inline void kc_vec_elu_alpha(kc_float *y, const kc_float *x, int n, kc_float alpha)
+/* Keras ELU layer (TensorFlow backend elu): y = x if x > 0 else alpha * expm1(x).
+ * x (n,) [in], y (n,) [out]; y may be x. */
+#if (defined(KC_USE_ELU_ALPHA) || defined(KC_USE_ALL_ACTIVATIONS)) && !defined(KC__HAVE_ELU_ALPHA)
+#define KC__HAVE_ELU_ALPHA 1
+static inline void kc_vec_elu_alpha(const kc_float *x, kc_float *y, int n, kc_float alpha)
 {
     int j;
     for (j = 0; j < n; ++j) {
         y[j] = x[j] > 0.0f ? x[j] : alpha * KC__EXPM1(x[j]);
     }
 }
-
-/* Keras PReLU.call: y = relu(x) - alpha * relu(-x), alpha (n,) per feature. */
-static inline void kc_vec_prelu(kc_float *y, const kc_float *x, const kc_float *alpha, int n)
-{
-    int j;
-    for (j = 0; j < n; ++j) {
-        const kc_float v = x[j];
-        y[j] = (v > 0.0f ? v : 0.0f) - alpha[j] * (v < 0.0f ? -v : 0.0f);
-    }
-}
-
-/* y (n,) = x (n,) * a (n,) + c (n,): BatchNormalization at inference and Rescaling, with the
- * per-feature factor and offset folded by kerasc from the layer's weights. */
-static inline void kc_vec_affine(kc_float *y, const kc_float *x, const kc_float *a, const kc_float *c, int n)
-{
-    int j;
-    for (j = 0; j < n; ++j) {
-        y[j] = x[j] * a[j] + c[j];
-    }
-}
-
-/* Keras Normalization (preprocessing) at inference: y = (x - mean) / max(sqrt(variance), eps),
- * with d = max(sqrt(variance), eps) computed by kerasc from the layer's weights. */
-static inline void kc_vec_standardize(kc_float *y, const kc_float *x, const kc_float *mean, const kc_float *d, int n)
-{
-    int j;
-    for (j = 0; j < n; ++j) {
-        y[j] = (x[j] - mean[j]) / d[j];
-    }
-}
-
-/* Keras LayerNormalization over the n features of one step (ops.layer_normalization):
- *   mean, variance = moments(x);  inv = rsqrt(variance + epsilon) * gamma;
- *   y = x * inv + (beta - mean * inv)
- * gamma and beta may be NULL (scale=False, center=False). rms: Keras 3's deprecated rms_scaling=True,
- * y = x * rsqrt(variance + epsilon) * gamma (the variance, not the mean square, as Keras computes it). */
-static inline void kc_layer_norm(kc_float *y, const kc_float *x, const kc_float *gamma, const kc_float *beta, int n,
-                                 kc_float epsilon, int rms)
-{
-    int j;
-    kc_float mean = 0.0f, var = 0.0f, r;
-    for (j = 0; j < n; ++j) {
-        mean += x[j];
-    }
-    mean /= (kc_float)n;
-    for (j = 0; j < n; ++j) {
-        const kc_float d = x[j] - mean;
-        var += d * d;
-    }
-    var /= (kc_float)n;
-    r = 1.0f / KC__SQRT(var + epsilon);
-    for (j = 0; j < n; ++j) {
-        const kc_float inv = gamma != NULL ? r * gamma[j] : r;
-        if (rms) {
-            y[j] = x[j] * r * (gamma != NULL ? gamma[j] : 1.0f);
-        } else {
-            y[j] = x[j] * inv + ((beta != NULL ? beta[j] : 0.0f) - mean * inv);
-        }
-    }
-}
-
-/* One step of global pooling over time (GlobalAveragePooling1D / GlobalMaxPooling1D), as running
- * accumulators: after step t, y holds the pooling of steps 0..t.
- *   average: acc += x * keep; count[0] += keep; y = acc / count  (keep: 1, or the mask of the step;
- *            a prefix with every step masked gives 0 / 0, as Keras does)
- *   max:     y = x at the first step, else max(y, x) */
-static inline void kc_pool_avg_step(kc_float *y, kc_float *acc, kc_float *count, const kc_float *x, kc_float keep, int n)
-{
-    int j;
-    count[0] += keep;
-    for (j = 0; j < n; ++j) {
-        acc[j] += x[j] * keep;
-        y[j] = acc[j] / count[0];
-    }
-}
-
-static inline void kc_pool_max_step(kc_float *y, kc_float *count, const kc_float *x, int n)
-{
-    int j;
-    for (j = 0; j < n; ++j) {
-        y[j] = (count[0] == 0.0f || x[j] > y[j]) ? x[j] : y[j];
-    }
-    count[0] += 1.0f;
-}
+#endif
 
 #ifdef __cplusplus
 }
 #endif
-
-#endif /* KC_RUNTIME_H_INCLUDED */

@@ -107,7 +107,7 @@ def test_fast_activations_max_error_over_float32(evaluated, flags):
 
 
 def test_tanh_clamp_forms_agree_bit_for_bit(evaluated):
-    """kc_tanh clamps on the float (-Os) or on its bit pattern (other builds, so the loops vectorise):
+    """kc_act_tanh clamps on the float (-Os) or on its bit pattern (other builds, so the loops vectorise):
     the outputs must be the same bits for every swept input, NaN included, in either build."""
     x, t_os, s_os = evaluated(FLAG_SETS["Os"])
     for name in ("O2", "O3-native"):

@@ -187,3 +187,33 @@ def test_summary_never_states_a_shape_it_did_not_compute(keras, tmp_path):
     assert "gate i (input), unit 0" in r.stdout, r.stdout  # the refusal says where the NaN is
     d = json.loads(kerasc("inspect", "--json", path).stdout)
     assert d["output"] == "?" and d["layers"][1]["output"] == "?", d
+
+
+def test_stack_is_what_the_compiler_reports(tmp_path):
+    """inspect's stack figure for the demo step is the sum of the frames arm-none-eabi-gcc writes in its
+    -fstack-usage (.su) file along the deepest call path of its call graph (-fcallgraph-info): compiled
+    here independently, the same path's .su frames add up to inspect's figure, and the step's own frame
+    and the product kernel's are on it."""
+    import re
+    import subprocess
+
+    from conftest import require_tool
+
+    from kerasc import stack
+
+    cc = require_tool("arm-none-eabi-gcc")
+    info = json.loads(kerasc("inspect", DEMO, "--json", no_tf=True).stdout)["stack"]
+    assert info is not None and info["target"] == "cortex-m4f"
+    step = info["entry_points"]["activity_step"]
+    kerasc("convert", DEMO, "-o", tmp_path, no_tf=True)
+    (tmp_path / "unit.c").write_text('#define ACTIVITY_IMPLEMENTATION\n#include "activity.h"\n')
+    subprocess.run([cc, *info["flags"], "-fstack-usage", "-c", "unit.c", "-o", "unit.o"], cwd=tmp_path, check=True)
+    su = {m[0]: int(m[1]) for m in re.findall(r"^[^\t]*:\d+:\d+:(\w+)\t(\d+)\t", (tmp_path / "unit.su").read_text(),
+                                             re.M)}
+    path = [name for name, _ in step["path"]]
+    assert path[0] == "activity_step" and any(n.startswith("kc_preact") for n in path), path
+    assert [size for _, size in step["path"]] == [su[n] for n in path]
+    assert step["bytes"] == sum(su[n] for n in path) and step["bounded"]
+    text = kerasc("inspect", DEMO, no_tf=True).stdout
+    assert f"activity_step {step['bytes']} bytes" in text
+    assert stack.describe_peak(stack.Peak("x", 1, (("x", 1),), (), True)) == "x 1 bytes (x 1)"

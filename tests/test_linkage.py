@@ -140,13 +140,17 @@ def test_two_translation_units_link_with_one_copy_of_the_weights(demo, chain, tm
 
 def test_declarations_only_defines_nothing(demo, tmp_path):
     """A declarations-only translation unit compiles (gcc, clang, g++) to an object with no weights and
-    no code of the model: only references to its four entry points."""
+    no code of the model: only references to the entry points it calls. The implementation unit
+    compiles -Werror clean with each of them too."""
     d, _ = demo
     src = tmp_path / "user.c"
     src.write_text(USER.format(fn="first", k=0))
+    (tmp_path / "impl.c").write_text(IMPL)
     for cc, extra in (("gcc", []), ("clang", []), ("g++", ["-x", "c++", "-std=c++11"])):
         cc = require_tool(cc)
         flags = [f for f in C99 if f != "-std=c99"] + (extra or ["-std=c99"])
+        subprocess.run([cc, *flags, "-Wmissing-declarations", "-O2", f"-I{d}", "-c", str(tmp_path / "impl.c"), "-o",
+                        str(tmp_path / "impl.o")], check=True)
         obj = tmp_path / f"user-{cc.rsplit('/', 1)[-1]}.o"
         subprocess.run([cc, *flags, "-O2", f"-I{d}", "-c", str(src), "-o", str(obj)], check=True)
         out = subprocess.run(["nm", str(obj)], capture_output=True, text=True, check=True).stdout
@@ -215,3 +219,73 @@ def test_avr_atmega2560_links_with_the_weights_in_flash(weights, tmp_path):
                                                       check=True).stdout.splitlines()[1].split()[:3])
     assert text > macro["WEIGHT"]
     assert macro["STATE"] + macro["SCRATCH"] <= data + bss < macro["STATE"] + macro["SCRATCH"] + 256, (data, bss)
+
+
+AVR_MAIN = r"""#include <avr/interrupt.h>
+#include <avr/io.h>
+#include <avr/sleep.h>
+#include <stdio.h>
+#include "activity.h"
+static int uart_putc(char c, FILE *f)
+{
+    (void)f;
+    while (!(UCSR0A & (1 << UDRE0))) {
+    }
+    UDR0 = (uint8_t)c;
+    return 0;
+}
+static FILE uart = FDEV_SETUP_STREAM(uart_putc, NULL, _FDEV_SETUP_WRITE);
+int main(void)
+{
+    static activity_state st;
+    static activity_scratch scr;
+    const float x[3] = { 0.25f, -0.5f, 1.0f };
+    float y[ACTIVITY_OUTPUT_SIZE];
+    int t;
+    UCSR0B = (1 << TXEN0);
+    stdout = &uart;
+    activity_reset(&st);
+    for (t = 0; t < 3; ++t) {
+        activity_step(&st, &scr, x, y);
+    }
+    printf("y %ld %ld %ld %ld\n", (long)(y[0] * 1e6f), (long)(y[1] * 1e6f), (long)(y[2] * 1e6f), (long)(y[3] * 1e6f));
+    cli();
+    sleep_mode(); /* simavr stops here */
+    return 0;
+}
+"""
+
+
+def test_avr_progmem_step_under_simavr_matches_the_host_and_keras(tmp_path):
+    """The int8 demo with its weights in flash, three steps on an emulated ATmega2560 (simavr): the
+    outputs (printed in millionths over the UART) are the host C's for the same header and agree with
+    Keras within the int8 tolerance. Reading flash with the wrong instruction would give garbage."""
+    import numpy as np
+
+    from kerasc.quant import default_tolerance
+    from kerasc.verify import load_keras_model
+
+    cc = require_tool("avr-gcc")
+    simavr = require_tool("simavr")
+    d = tmp_path / "out"
+    kerasc.convert(DEMO, d, weights="int8")
+    (tmp_path / "main.c").write_text(AVR_MAIN)
+    elf = tmp_path / "sim.elf"
+    subprocess.run([cc, "-mmcu=atmega2560", "-std=gnu99", "-Os", "-DKC_WEIGHTS_PROGMEM", f"-I{d}",
+                    str(tmp_path / "main.c"), "-o", str(elf), "-Wl,-u,vfprintf", "-lprintf_flt", "-lm"],
+                   check=True, capture_output=True)
+    p = subprocess.run([simavr, "-m", "atmega2560", "-f", "16000000", str(elf)], capture_output=True, text=True,
+                       timeout=120)
+    out = p.stdout + p.stderr  # simavr echoes the UART on stderr
+    m = re.search(r"y (-?\d+) (-?\d+) (-?\d+) (-?\d+)", out)
+    assert m, out
+    got = np.array([int(v) for v in m.groups()]) / 1e6
+    x = np.array([0.25, -0.5, 1.0], np.float32)
+    cm = kerasc.compile(DEMO, weights="int8")
+    cm.reset()
+    for _ in range(3):
+        host = cm.step(x)
+    assert np.abs(got - host).max() <= 1.5e-6, (got, host)  # the same float32 arithmetic, printed truncated
+    keras_y = np.asarray(load_keras_model(DEMO)(np.tile(x, (1, 3, 1)), training=False))[0]
+    atol, rtol = default_tolerance("int8")
+    assert np.all(np.abs(got - keras_y) <= atol + rtol * np.abs(keras_y) + 1e-6), (got, keras_y)

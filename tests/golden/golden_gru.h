@@ -25,8 +25,8 @@
 #include <string.h>
 #include "kc_runtime.h"
 
-#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 4
-#error "golden_gru.h needs kc_runtime.h version 4: regenerate it with the kerasc that wrote kc_runtime.h"
+#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 5
+#error "golden_gru.h needs kc_runtime.h version 5: regenerate it with the kerasc that wrote kc_runtime.h"
 #endif
 
 #ifdef __cplusplus
@@ -184,14 +184,14 @@ static inline void golden_gru__l0_step(golden_gru_state *st, golden_gru_scratch 
     kc_float *rec_h = scr->pre + 6; /* [2] h_tm1 @ U_h + rb_h */
     int j;
     /* pre_z = b_z + x @ W_z + h_tm1 @ U_z + rb_z */
-    kc_preact(pre_z, golden_gru__l0_b_z, &golden_gru__l0_W_z[0][0], x, 1, &golden_gru__l0_U_z[0][0], st->l0_h, 2, 2);
+    kc_preact(golden_gru__l0_b_z, &golden_gru__l0_W_z[0][0], x, &golden_gru__l0_U_z[0][0], st->l0_h, pre_z, 1, 2, 2);
     kc_add_weights(pre_z, golden_gru__l0_rb_z, 2);
     /* pre_r = b_r + x @ W_r + h_tm1 @ U_r + rb_r */
-    kc_preact(pre_r, golden_gru__l0_b_r, &golden_gru__l0_W_r[0][0], x, 1, &golden_gru__l0_U_r[0][0], st->l0_h, 2, 2);
+    kc_preact(golden_gru__l0_b_r, &golden_gru__l0_W_r[0][0], x, &golden_gru__l0_U_r[0][0], st->l0_h, pre_r, 1, 2, 2);
     kc_add_weights(pre_r, golden_gru__l0_rb_r, 2);
     /* rec_h = rb_h + h_tm1 @ U_h;  pre_h = b_h + x @ W_h */
-    kc_preact(rec_h, golden_gru__l0_rb_h, &golden_gru__l0_U_h[0][0], st->l0_h, 2, NULL, NULL, 0, 2);
-    kc_preact(pre_h, golden_gru__l0_b_h, &golden_gru__l0_W_h[0][0], x, 1, NULL, NULL, 0, 2);
+    kc_preact(golden_gru__l0_rb_h, &golden_gru__l0_U_h[0][0], st->l0_h, NULL, NULL, rec_h, 2, 0, 2);
+    kc_preact(golden_gru__l0_b_h, &golden_gru__l0_W_h[0][0], x, NULL, NULL, pre_h, 1, 0, 2);
     /* every product has read h_tm1: activations and state update in one pass over the units
      * (branch-free activations, so the loop vectorises) */
     for (j = 0; j < 2; ++j) {
@@ -221,9 +221,9 @@ static const kc_float golden_gru__l1_U[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
 static inline void golden_gru__l1_step(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x /* [2] */)
 {
     kc_float *pre = scr->pre; /* [2] */
-    kc_preact(pre, NULL, &golden_gru__l1_W[0][0], x, 2, &golden_gru__l1_U[0][0], st->l1_h, 2, 2);
+    kc_preact(NULL, &golden_gru__l1_W[0][0], x, &golden_gru__l1_U[0][0], st->l1_h, pre, 2, 2, 2);
     kc_vec_tanh(pre, 2);
-    kc_copy(st->l1_h, pre, 2);
+    kc_copy(pre, st->l1_h, 2);
 }
 
 /* ------------------------------------------------------------------ model */
@@ -254,10 +254,11 @@ static inline void golden_gru__sequence_l1(golden_gru_state *st, golden_gru_scra
 GOLDEN_GRU__API int golden_gru_predict(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x, int timesteps, kc_float *y, kc_float *work)
 {
     int t;
+    kc_float *work_1; /* [timesteps][2] */
     if (timesteps < 1) {
         return -1;
     }
-    kc_float *work_1 = work; /* [timesteps][2] */
+    work_1 = work;
     golden_gru_reset(st);
     /* 'gru': at timestep t of timesteps */
     for (t = 0; t < timesteps; ++t) {

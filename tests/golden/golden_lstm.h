@@ -25,8 +25,8 @@
 #include <string.h>
 #include "kc_runtime.h"
 
-#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 4
-#error "golden_lstm.h needs kc_runtime.h version 4: regenerate it with the kerasc that wrote kc_runtime.h"
+#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 5
+#error "golden_lstm.h needs kc_runtime.h version 5: regenerate it with the kerasc that wrote kc_runtime.h"
 #endif
 
 #ifdef __cplusplus
@@ -196,13 +196,13 @@ static inline void golden_lstm__l0_step(golden_lstm_state *st, golden_lstm_scrat
     kc_float *pre_o = scr->pre + 9; /* [3] */
     int j;
     /* pre_i = b_i + x @ W_i + h_tm1 @ U_i */
-    kc_preact(pre_i, golden_lstm__l0_b_i, &golden_lstm__l0_W_i[0][0], x, 2, &golden_lstm__l0_U_i[0][0], st->l0_h, 3, 3);
+    kc_preact(golden_lstm__l0_b_i, &golden_lstm__l0_W_i[0][0], x, &golden_lstm__l0_U_i[0][0], st->l0_h, pre_i, 2, 3, 3);
     /* pre_f = b_f + x @ W_f + h_tm1 @ U_f */
-    kc_preact(pre_f, golden_lstm__l0_b_f, &golden_lstm__l0_W_f[0][0], x, 2, &golden_lstm__l0_U_f[0][0], st->l0_h, 3, 3);
+    kc_preact(golden_lstm__l0_b_f, &golden_lstm__l0_W_f[0][0], x, &golden_lstm__l0_U_f[0][0], st->l0_h, pre_f, 2, 3, 3);
     /* pre_c = b_c + x @ W_c + h_tm1 @ U_c */
-    kc_preact(pre_c, golden_lstm__l0_b_c, &golden_lstm__l0_W_c[0][0], x, 2, &golden_lstm__l0_U_c[0][0], st->l0_h, 3, 3);
+    kc_preact(golden_lstm__l0_b_c, &golden_lstm__l0_W_c[0][0], x, &golden_lstm__l0_U_c[0][0], st->l0_h, pre_c, 2, 3, 3);
     /* pre_o = b_o + x @ W_o + h_tm1 @ U_o */
-    kc_preact(pre_o, golden_lstm__l0_b_o, &golden_lstm__l0_W_o[0][0], x, 2, &golden_lstm__l0_U_o[0][0], st->l0_h, 3, 3);
+    kc_preact(golden_lstm__l0_b_o, &golden_lstm__l0_W_o[0][0], x, &golden_lstm__l0_U_o[0][0], st->l0_h, pre_o, 2, 3, 3);
     /* every product has read h_tm1 and c_tm1: activations and state update in one pass over the
      * units (branch-free activations, so the loop vectorises) */
     for (j = 0; j < 3; ++j) {
@@ -233,7 +233,7 @@ static const kc_float golden_lstm__l1_b[2] GOLDEN_LSTM_WEIGHTS_ATTR = {
 static inline void golden_lstm__l1_step(golden_lstm_state *st, const kc_float *x /* [3] */)
 {
     kc_float *y = st->l1_y; /* [2] */
-    kc_preact(y, golden_lstm__l1_b, &golden_lstm__l1_W[0][0], x, 3, NULL, NULL, 0, 2);
+    kc_preact(golden_lstm__l1_b, &golden_lstm__l1_W[0][0], x, NULL, NULL, y, 3, 0, 2);
     kc_vec_softmax(y, 2);
 }
 

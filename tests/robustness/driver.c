@@ -18,7 +18,8 @@ int main(int argc, char **argv)
     long b, t, batch, T, in_n, out_n;
     float *x, *y, *work = NULL;
     FN(_state) *st = (FN(_state) *)malloc(sizeof(FN(_state))); /* heap here so ASan sees its bounds */
-    if (argc != 5 || st == NULL) {
+    FN(_scratch) *scr = (FN(_scratch) *)malloc(sizeof(FN(_scratch)));
+    if (argc != 5 || st == NULL || scr == NULL) {
         return 2;
     }
     batch = atol(argv[3]);
@@ -37,11 +38,11 @@ int main(int argc, char **argv)
     }
     for (b = 0; b < batch; ++b) {
 #if KC_NEEDS_WORK
-        if (FN(_predict)(st, x + b * in_n, (int)T, y + b * out_n, work) != 0) {
+        if (FN(_predict)(st, scr, x + b * in_n, (int)T, y + b * out_n, work) != 0) {
             return 4;
         }
 #else
-        if (FN(_predict)(st, x + b * in_n, (int)T, y + b * out_n) != 0) {
+        if (FN(_predict)(st, scr, x + b * in_n, (int)T, y + b * out_n) != 0) {
             return 4;
         }
 #endif
@@ -52,7 +53,7 @@ int main(int argc, char **argv)
         float step_y[MAC(_OUTPUT_SIZE)];
         FN(_reset)(st);
         for (t = 0; t < T; ++t) {
-            FN(_step)(st, x + b * in_n + t * MAC(_INPUT_SIZE), step_y);
+            FN(_step)(st, scr, x + b * in_n + t * MAC(_INPUT_SIZE), step_y);
         }
         fwrite(step_y, sizeof(float), MAC(_OUTPUT_SIZE), fout);
     }
@@ -64,5 +65,6 @@ int main(int argc, char **argv)
     free(y);
     free(work);
     free(st);
+    free(scr);
     return 0;
 }
