@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--scales", default="5,6,7")
     args = ap.parse_args()
-    from kerasc.verify import import_keras
+    from kerasc.keras_bridge import import_keras
 
     keras = import_keras()
     print(f"CPU: {platform.processor() or platform.machine()}; compiler: {compiler_id().partition('|')[2]}; "

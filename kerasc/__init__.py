@@ -42,12 +42,12 @@ def convert(model: Any, out_dir: Any, name: Optional[str] = None, *, force: bool
         from .selftest import check_selftest
 
         check_selftest(ir)  # before writing anything
-    paths = write_files(ir, Path(out_dir), force=force)
+    extra = None
     if self_test:
-        from .selftest import write_selftest
+        from .selftest import selftest_file
 
-        paths.append(write_selftest(ir, model, Path(out_dir), force=force))
-    return paths
+        extra = dict([selftest_file(ir, model)])  # Keras' outputs first: then all files or none
+    return write_files(ir, Path(out_dir), force=force, extra=extra)
 
 
 def compile(model: Any, name: Optional[str] = None, *,  # noqa: A001 - public API name from the design

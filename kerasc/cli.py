@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
-from .errors import KerascError
+from .errors import KerascError, printable
 from .progress import NULL, Progress
 from .quant import TOLERANCE
 from .verify import DEFAULT_ATOL, DEFAULT_BATCH, DEFAULT_RTOL, DEFAULT_TIMESTEPS
@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"timesteps of random inputs (default {DEFAULT_TIMESTEPS}, or the model's fixed length)")
     v.add_argument("--batch", type=_positive_int, metavar="B",
                    help=f"sequences of random inputs (default {DEFAULT_BATCH})")
-    v.add_argument("--seed", type=int, default=0, metavar="S", help="seed of random inputs (default 0)")
+    v.add_argument("--seed", type=_seed, default=0, metavar="S", help="seed of random inputs (default 0)")
     v.add_argument("--atol", type=_tolerance, metavar="A",
                    help=f"absolute tolerance (default {DEFAULT_ATOL:g}, or that of --weights)")
     v.add_argument("--rtol", type=_tolerance, metavar="R",
@@ -154,6 +154,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="few repetitions and no callgrind: a smoke run")
     b.add_argument("--no-keras", action="store_true", help="skip the Keras columns")
     b.add_argument("--no-ref", action="store_true", help="skip the yardsticks (ref_rnn.c and Eigen)")
+    b.add_argument("--target", choices=["host", "cortex-m4f", "cortex-m4", "cortex-m0"], default="host",
+                   help="host (default): time on this machine; cortex-m4f|cortex-m4|cortex-m0: cycles per step "
+                        "in the cycle-approximate Cortex-M simulator (arm-none-eabi-gcc -O2 and -Os; needs "
+                        "kerasc[bench] and the repository's benchmarks/; default 8 timesteps)")
     return p
 
 
@@ -164,6 +168,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0 or value >= 1 << 128:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed (an integer >= 0)")
     return value
 
 
@@ -208,7 +222,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return {"convert": _convert, "verify": _verify, "inspect": _inspect, "bench": _bench,
                 "gates": _gates}[args.command](args)
     except KerascError as exc:
-        print(f"kerasc: error: {exc}", file=sys.stderr)
+        print(f"kerasc: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("kerasc: interrupted", file=sys.stderr)
@@ -221,7 +235,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
-    _progress.message(f"kerasc: warning: {message}")
+    _progress.message(f"kerasc: warning: {printable(message)}")
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -242,21 +256,25 @@ def _convert(args: argparse.Namespace) -> int:
             with progress.stage("loading Keras"):
                 import_keras()  # before writing anything: the self-test needs Keras' outputs
         out = Path(args.out)
+        extra = None
+        if args.self_test:
+            from .selftest import selftest_file
+
+            with progress.stage("computing Keras' outputs for the self-test"):  # before anything is written
+                extra = dict([selftest_file(ir, args.model)])
         with progress.stage(f"writing {ir.name}.h"):
             if args.package:
                 from .packaging import write_package
+                from .selftest import write_selftest_text
 
                 paths = write_package(ir, out, args.package, args.package_version, force=args.force)
-                out = out / ir.name / "selftest"  # beside the library's sources, not compiled with them
+                if extra:  # beside the library's sources, not compiled with them
+                    paths.append(write_selftest_text(out / ir.name / "selftest", *next(iter(extra.items())),
+                                                     force=args.force))
             else:
-                paths = write_files(ir, out, force=args.force)
-        if args.self_test:
-            from .selftest import write_selftest
-
-            with progress.stage("computing Keras' outputs for the self-test"):
-                out.mkdir(parents=True, exist_ok=True)
-                selftest = write_selftest(ir, args.model, out, force=args.force)
-    if args.self_test:
+                paths = write_files(ir, out, force=args.force, extra=extra)  # all files or none
+    selftest = paths[-1] if args.self_test else None
+    if selftest is not None:
         print(f"wrote {selftest}")
     kernels = "" if ir.weight_type == "float32" else f" ({ir.weight_type} kernels)"
     if args.package:
@@ -304,11 +322,11 @@ def _verify(args: argparse.Namespace) -> int:
         _write_bytes(args.junit, parity.junit_xml(report, source=args.model, inputs=inputs, weights=args.weights,
                                                   seconds=time.monotonic() - started))
     out = sys.stderr if to_stdout else sys.stdout  # with --json alone, stdout is the JSON document only
-    print(report.table(), file=out)
+    print(printable(report.table(), keep_newlines=True), file=out)
     rows = parity.worst_offenders(report)
     if rows:
         print("worst offenders:", file=out)
-        print(parity.offenders_table(rows), file=out)
+        print(printable(parity.offenders_table(rows), keep_newlines=True), file=out)
     if args.report or args.plot:
         _write_report(report, args.report, args.plot, out)
     return report.exit_code  # EXIT_OK, EXIT_LIMITED or EXIT_MISMATCH
@@ -335,31 +353,51 @@ def _write_report(report, report_dir: Optional[str], plot: Optional[str], out) -
 def _read_inputs(path: str, model: str):
     """--inputs: a .npy array, or an .npz with one array per model input (named like the Keras inputs, or in
     model order)."""
+    import zipfile
+
     import numpy as np
 
     from .errors import ConversionError
+    from .load import read_magic
 
+    try:
+        read_magic(Path(path))  # a regular file (not a FIFO), or a one-line error
+    except ConversionError as exc:
+        raise ConversionError(f"--inputs {path}: cannot read it ({str(exc).split(': ', 1)[-1]})") from None
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ConversionError(f"--inputs {path}: cannot read it as a .npy or .npz file ({exc})") from None
     if isinstance(data, np.ndarray):
-        return data
+        return _numeric(data, path)
     with data:
         keys = list(data.files)
+        try:
+            arrays = {k: _numeric(data[k], f"{path}[{k}]") for k in keys}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise ConversionError(f"--inputs {path}: cannot read it as an .npz file ({exc})") from None
         if len(keys) == 1:
-            return data[keys[0]]
+            return arrays[keys[0]]
         from .load import load
 
         wanted = [ref[0] for ref in load(model).inputs]
         if all(k in keys for k in wanted):
-            arrays = [data[k] for k in wanted]
-            return arrays[0] if len(arrays) == 1 else arrays
+            picked = [arrays[k] for k in wanted]
+            return picked[0] if len(picked) == 1 else picked
         if len(wanted) > 1 and len(keys) == len(wanted):
-            return [data[k] for k in keys]
+            return [arrays[k] for k in keys]
         raise ConversionError(f"--inputs {path}: the .npz holds {len(keys)} arrays {keys}; the model has "
                               f"{len(wanted)} input(s) {wanted}: give an .npz with one array, or with one named "
                               f"{wanted[0]!r}")
+
+
+def _numeric(a, where: str):
+    from .errors import ConversionError
+
+    if a.dtype.kind not in "biuf":
+        raise ConversionError(f"--inputs {where}: holds {a.dtype} values; inputs must be numbers (floats, or "
+                              "integer token ids)")
+    return a
 
 
 def _write_text(dest: str, text: str) -> None:
@@ -370,14 +408,9 @@ def _write_text(dest: str, text: str) -> None:
 
 
 def _write_bytes(dest: str, data: bytes) -> None:
-    from .errors import ConversionError
-    from .files import atomic_write
+    from .files import write_output
 
-    try:
-        Path(dest).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(Path(dest), data)
-    except OSError as exc:
-        raise ConversionError(f"cannot write {dest}: {exc.strerror or exc}") from None
+    write_output(Path(dest), data)
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -387,9 +420,9 @@ def _inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(describe.to_json(desc), indent=2))
     else:
-        print(describe.text(desc))
+        print(printable(describe.text(desc), keep_newlines=True))
     if not desc.convertible:
-        print(f"kerasc: error: {desc.problems[0]}", file=sys.stderr)
+        print(f"kerasc: error: {printable(desc.problems[0])}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
 
@@ -417,6 +450,9 @@ def _bench(args: argparse.Namespace) -> int:
             print("kerasc: error: --timesteps must be at least 1", file=sys.stderr)
             return EXIT_USAGE
         s.timesteps = args.timesteps
+    if args.target != "host":
+        print(bench.run_cortexm(args.model, args.target, args.timesteps, progress=_progress))
+        return EXIT_OK
     s.keras = not args.no_keras
     _, text = bench.run([(Path(args.model).name, args.model)], s, ref=not args.no_ref, progress=_progress)
     print(text)

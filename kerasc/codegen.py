@@ -16,7 +16,7 @@ import jinja2
 
 from ._resources import runtime_dir, templates_dir
 from .errors import ConversionError
-from .files import atomic_write
+from .files import atomic_write_all
 from .ir import ModelIR, Node
 
 # Every file kerasc writes carries this marker; only such files are overwritten without --force.
@@ -269,7 +269,7 @@ def _view(ir: ModelIR) -> dict:
                   if T[s.tensor].domain >= len(ir.inputs) else "timesteps",
                   "at": _offset(region[T[s.tensor].domain], steps(T[s.tensor].domain), s.work_offset)}
                  for s in ir.stored if s.work_offset is not None]
-    work_floats = " + ".join(f"(size_t){_len_of(ir, d, '(T)')} * {floats}u" for d, floats in ir.work_domains)
+    work_floats = " + ".join(f"(size_t){macro_len(ir, d)} * {floats}u" for d, floats in ir.work_domains)
     transient = None
     if ir.stateful:
         transient = [sv.cname for n in ir.nodes for sv in n.state if not (n.stateful and sv.persistent)]
@@ -282,7 +282,7 @@ def _view(ir: ModelIR) -> dict:
         "work_bufs": work_bufs, "seq_tvars": [i["tvar"] for i in seq_inputs], "transient": transient,
         "tlens": tlens, "work_floats": f"({work_floats or '0'})",
         "needs_tmax": any("tmax" in b["at"] for b in work_bufs),
-        "out_steps": f"({_len_of(ir, outputs[0]['domain'], '(T)')})" if outputs[0]["seq"] and
+        "out_steps": f"({macro_len(ir, outputs[0]['domain'])})" if outputs[0]["seq"] and
         ir.domains[outputs[0]["domain"]].derived else "",
         "in_shape": in_desc, "out_shape": out_desc,
         "predict_args": ", ".join(["&st", "&scr"] + [p.split()[-1].lstrip("*") for p in params]),
@@ -321,6 +321,19 @@ def _len_of(ir: ModelIR, d: int, T: str) -> str:
     if not ir.domains[d].derived:
         return T
     return length_expr(ir, d, lambda k: f"(int){T}" if T == "tmax" else T)
+
+
+# The argument T of the size macros (NAME_WORK_FLOATS(T), NAME_OUTPUT_TIMESTEPS(T)), as a signed long
+# clamped at 0: any integer type works (unsigned, narrower or wider than int), nothing wraps for lengths
+# shorter than a convolution's kernel, and no comparison of an unsigned value with 0 (-Wtype-limits).
+MACRO_T = "((long)(T) > 0 ? (long)(T) : 0L)"
+
+
+def macro_len(ir: ModelIR, d: int) -> str:
+    """Length of time axis d in a size macro: a long >= 0, every input T timesteps long."""
+    if not ir.domains[d].derived:
+        return MACRO_T
+    return length_expr(ir, d, lambda k: MACRO_T)
 
 
 def _offset(region: str, length: str, per_step: int) -> str:
@@ -455,25 +468,36 @@ def runtime_source() -> str:
     return (runtime_dir() / RUNTIME_HEADER).read_text()
 
 
-def write_files(ir: ModelIR, out_dir: Path, force: bool = False) -> list[Path]:
-    """Write NAME.h and kc_runtime.h into out_dir; return their paths."""
+def write_files(ir: ModelIR, out_dir: Path, force: bool = False,
+                extra: Optional[dict[str, str]] = None) -> list[Path]:
+    """Write NAME.h and kc_runtime.h (and `extra`: {file name: text}, e.g. the self-test) into out_dir,
+    all of them or none; return their paths."""
     out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConversionError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
     files = {out_dir / f"{ir.name}.h": render_header(ir), out_dir / RUNTIME_HEADER: runtime_source()}
+    files.update({out_dir / fname: text for fname, text in (extra or {}).items()})
     if ir.weight_bytes > LARGE_WEIGHTS_BYTES:
         warnings.warn(f"{ir.name}: the weights take {ir.weight_bytes} bytes of flash, more than most "
                       "microcontrollers have", stacklevel=2)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConversionError(f"cannot create output directory {out_dir}: {exc.strerror or exc}") from None
+    if not out_dir.is_dir():
+        raise ConversionError(f"cannot write into {out_dir}: it is not a directory")
     for path in files:
         check_overwrite(path, force)
-    for path, text in files.items():
-        atomic_write(path, text)
+    try:
+        atomic_write_all(files)
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) and not Path(exc.filename).name.startswith(".") \
+            else str(out_dir)
+        raise ConversionError(f"cannot write {where}: {exc.strerror or exc}; nothing was written") from None
     return list(files)
 
 
 def check_overwrite(path: Path, force: bool) -> None:
+    if path.is_dir():
+        raise ConversionError(f"cannot write {path}: it is a directory; nothing was written")
     if force or not path.exists():
         return
     try:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from .errors import ConversionError
+from .errors import ConversionError, printable
 from .ir import FLOAT_BYTES, ModelIR, Node
 from .layers import DOCS
 
@@ -299,9 +299,9 @@ def text(desc: Description) -> str:
         if row.ok:
             status = OK
         else:
-            notes.append(row.status)
+            notes.append(printable(row.status))
             status = f"NO [{len(notes)}]"
-        body.append([str(row.index), row.name, row.keras_class, row.input, row.output, str(row.params),
+        body.append([str(row.index), printable(row.name), printable(row.keras_class), row.input, row.output, str(row.params),
                      _num(row.flash_bytes), _num(row.state_bytes),
                      "?" if row.streaming is None else ("yes" if row.streaming else "no"), status,
                      " ".join(f"{k}={v}" for k, v in row.options.items())])

@@ -594,11 +594,6 @@ def _save_text(dest: str, text: str) -> None:
 
 
 def _save_bytes(dest: str, data: bytes) -> None:
-    from .files import atomic_write
+    from .files import write_output
 
-    path = Path(dest)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, data)
-    except OSError as exc:
-        raise ConversionError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_output(Path(dest), data)

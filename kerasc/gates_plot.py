@@ -200,19 +200,11 @@ def png(spec: FigureSpec) -> bytes:
 
 
 def write_plots(specs: Sequence[FigureSpec], out_dir: Any) -> list[Path]:
-    from .errors import ConversionError
-    from .files import atomic_write
+    from .files import write_output
 
     out = []
     for s in specs:
-        path = Path(out_dir) / s.file
-        data = png(s)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, data)
-        except OSError as exc:
-            raise ConversionError(f"cannot write {path}: {exc.strerror or exc}") from None
-        out.append(path)
+        out.append(write_output(Path(out_dir) / s.file, png(s)))
     return out
 
 

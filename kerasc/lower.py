@@ -177,7 +177,11 @@ class _Builder:
 
 
 def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
-    prefix = names.validate(name) if name is not None else names.sanitize(record.name)
+    if name is not None:
+        prefix = names.validate(name)
+    else:
+        prefix = names.check_file_safe(names.sanitize(record.name),
+                                       f"{record.source}: the default name {names.sanitize(record.name)[:60]!r}")
     b = _Builder(prefix, record.source, record.legacy)
     by_name = {r.name: r for r in record.layers}
     if len(by_name) != len(record.layers):

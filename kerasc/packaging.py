@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .codegen import MARKER, check_overwrite, environment, write_files
 from .errors import ConversionError
-from .files import atomic_write
+from .files import write_output
 from .ir import ModelIR
 
 KINDS = ("platformio", "arduino", "zephyr", "esp-idf")
@@ -105,10 +105,5 @@ def write_package(ir: ModelIR, out_dir: Path, kind: str, version: str = "0.1.0",
         check_overwrite(path, force)
     written = write_files(ir, headers_dir(root, kind), force=force)
     for path, text in files.items():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, text)
-        except OSError as exc:
-            raise ConversionError(f"cannot write {path}: {exc.strerror or exc}") from None
-        written.append(path)
+        written.append(write_output(path, text, "ascii"))
     return written

@@ -18,8 +18,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .errors import KerascError, MissingExtraError
-from .files import atomic_write
+from .errors import MissingExtraError
+from .files import write_output
 from .verify import Report
 
 # Line colours of the plot, one per layer (matplotlib's tab10; the browser test looks for the first).
@@ -192,8 +192,4 @@ def write_html(report: Report, out_dir: Any, png: Optional[bytes] = None, inputs
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, data)
-    except OSError as exc:
-        raise KerascError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_output(path, data)

@@ -83,14 +83,37 @@ def check_selftest(ir: ModelIR) -> None:
                               "input and one output (check the others with `kerasc verify`)")
 
 
-def write_selftest(ir: ModelIR, model: Any, out_dir: Path, *, cases: int = DEFAULT_CASES,
-                   timesteps: Optional[int] = None, seed: int = 0, force: bool = False) -> Path:
-    """Write out_dir/NAME_selftest.c for `model` (the source `ir` was built from); return its path."""
+def selftest_file(ir: ModelIR, model: Any, *, cases: int = DEFAULT_CASES, timesteps: Optional[int] = None,
+                  seed: int = 0) -> tuple[str, str]:
+    """(file name, text) of NAME_selftest.c for `model` (the source `ir` was built from), Keras' outputs
+    computed; codegen.write_files writes it together with the header (all or none)."""
     from .quant import default_tolerance
 
     check_selftest(ir)
     x, y = reference_data(ir, model, cases=cases, timesteps=timesteps, seed=seed)
-    path = Path(out_dir) / f"{ir.name}_selftest.c"
+    return f"{ir.name}_selftest.c", render_selftest(ir, x, y, *default_tolerance(ir.weight_type))
+
+
+def write_selftest_text(out_dir: Path, fname: str, text: str, force: bool = False) -> Path:
+    """Write an already rendered NAME_selftest.c into out_dir (created); return its path."""
+    path = Path(out_dir) / fname
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        check_overwrite(path, force)
+        atomic_write(path, text)
+    except OSError as exc:
+        raise ConversionError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def write_selftest(ir: ModelIR, model: Any, out_dir: Path, *, cases: int = DEFAULT_CASES,
+                   timesteps: Optional[int] = None, seed: int = 0, force: bool = False) -> Path:
+    """Write out_dir/NAME_selftest.c alone (the header written already); return its path."""
+    fname, text = selftest_file(ir, model, cases=cases, timesteps=timesteps, seed=seed)
+    path = Path(out_dir) / fname
     check_overwrite(path, force)
-    atomic_write(path, render_selftest(ir, x, y, *default_tolerance(ir.weight_type)))
+    try:
+        atomic_write(path, text)
+    except OSError as exc:
+        raise ConversionError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .errors import ConversionError
+from .errors import ConversionError, printable
 from .keras_bridge import keras_tensor_outputs, load_keras_model, reset_keras_states
 from .progress import NULL, Progress
 
@@ -21,6 +21,8 @@ DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4
 DEFAULT_TIMESTEPS = 16
 DEFAULT_BATCH = 2
+MAX_TIMESTEPS = (1 << 31) - 1  # NAME_predict takes `int timesteps`
+MAX_RANDOM_INPUT_BYTES = 1 << 30  # random inputs verify generates (the C and Keras each hold a copy)
 
 
 @dataclass
@@ -40,6 +42,10 @@ class LayerResult:
     # and units, shape (T,). None for vector outputs (and for outputs whose shape is wrong).
     err_t: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
     tol_ratio_t: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+    # Values NaN on both sides or the same infinity on both sides (agreement, not in the errors above),
+    # and the number of finite pairs the errors are measured over (-1: not known).
+    nonfinite_agree: int = 0
+    finite_compared: int = -1
 
     @property
     def ok(self) -> bool:
@@ -115,19 +121,28 @@ class Report:
         head += "  status"
         lines = [head, "-" * len(head)]
         for i, r in enumerate(self.layers):
-            label = f"[{r.index}] {r.name}"
+            label = printable(f"[{r.index}] {r.name}")
             wt = "-" if r.worst_t is None else str(r.worst_t)
             status = "ok" if r.ok else f"MISMATCH ({r.mismatches})"
+            if r.nonfinite_agree:
+                status += f" ({r.nonfinite_agree} NaN or infinite in both)"
             extra = ""
             if ex is not None and i < len(ex.layers):
                 le = ex.layers[i]
-                extra = f" {le.max_ce:>9.2e} {le.max_ke:>9.2e} {le.max_sens:>9.2e}"
-            lines.append(f"{label[:28]:<28} {r.keras_class[:15]:<15} {str(r.shape):<16} {r.max_abs_err:>10.2e} "
-                         f"{r.max_rel_err:>9.1e} {wt:>8}{extra}  {status}")
+                extra = "".join(f" {v:>9.2e}" if np.isfinite(v) else f" {'-':>9}"  # non-finite: nothing measured
+                                for v in (le.max_ce, le.max_ke, le.max_sens))
+            if r.finite_compared == 0:  # nothing finite compared: no error to show
+                errs = f"{'-':>10} {'-':>9}"
+            else:
+                errs = f"{r.max_abs_err:>10.2e} {r.max_rel_err:>9.1e}"
+            lines.append(f"{label[:28]:<28} {r.keras_class[:15]:<15} {str(r.shape):<16} {errs} {wt:>8}{extra}  {status}")
         v = self.verdict
+        agree = sum(r.nonfinite_agree for r in self.layers)
         lines.append(f"{v.outcome}: {self.model}, input {self.input_shape}"
                      f"{'' if self.seed is None else f' (random, seed {self.seed})'}, tolerance atol {self.atol:g} + "
-                     f"rtol {self.rtol:g} * |keras|; max error {self.max_abs_err:.2e}")
+                     f"rtol {self.rtol:g} * |keras|; max error {self.max_abs_err:.2e}"
+                     + (f" over the finite values; {agree} values NaN or the same infinity in both C and Keras "
+                        "count as agreement" if agree else ""))
         if ex is not None:
             lines.append(f"exact reference: the C in double precision (C-exact: float32 C vs it, K-exact: Keras vs "
                          f"it; sensitivity: its largest movement under 1-ulp noise on the {ex.perturbed}, "
@@ -147,6 +162,8 @@ def make_inputs(ir: Any, timesteps: Optional[int], batch: Optional[int], seed: i
     """Seeded N(0, 1) inputs: one array, or a list in model.inputs order. Sequences that meet inside
     the model get the same length; a model's fixed lengths win over `timesteps`. Inputs of token ids
     get uniform int32 tokens in [0, input_dim), shape (batch, timesteps)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConversionError(f"seed {seed!r} is not a non-negative integer")
     rng = np.random.default_rng(seed)
     B = batch or DEFAULT_BATCH
     xs = []
@@ -158,6 +175,13 @@ def make_inputs(ir: Any, timesteps: Optional[int], batch: Optional[int], seed: i
                 raise ConversionError(f"the model was built for {fixed} timesteps; --timesteps {timesteps} "
                                       "cannot be used")
             T = fixed or timesteps or DEFAULT_TIMESTEPS
+            if T > MAX_TIMESTEPS:
+                raise ConversionError(f"--timesteps {T}: at most {MAX_TIMESTEPS} (NAME_predict takes an int)")
+            nbytes = B * T * (1 if t.ctype != "float" else t.width) * 4
+            if nbytes > MAX_RANDOM_INPUT_BYTES:
+                raise ConversionError(f"random inputs of {B} x {T} timesteps x {t.width} would take {nbytes} bytes; "
+                                      f"kerasc generates at most {MAX_RANDOM_INPUT_BYTES} (lower --timesteps or "
+                                      "--batch)")
             if t.ctype != "float":
                 xs.append(rng.integers(0, ir.token_limit(k), (B, T)).astype(np.int32))
                 continue
@@ -167,8 +191,26 @@ def make_inputs(ir: Any, timesteps: Optional[int], batch: Optional[int], seed: i
     return xs[0] if len(xs) == 1 else xs
 
 
+def fixed_batch(model: Any) -> Optional[int]:
+    """The batch size a model's first input was built for (stateful models fix it), None if any."""
+    from .load import load
+
+    record = load(model)
+    by_name = {r.name: r for r in record.layers}
+    first = by_name.get(record.inputs[0][0]) if record.inputs else None
+    if first is None:
+        return None
+    shape = first.config.get("batch_shape") or first.config.get("batch_input_shape")
+    size = shape[0] if isinstance(shape, (list, tuple)) and shape else first.config.get("batch_size")
+    return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+
+
 def as_input(ir: Any, k: int, a: Any) -> np.ndarray:
     """Input k as the C takes it: float32, or int32 token ids (kerasc.harness.token_ids)."""
+    kind = np.asarray(a).dtype.kind
+    if kind not in "biuf":
+        raise ConversionError(f"input {k} holds {np.asarray(a).dtype} values; inputs must be numbers "
+                              "(floats, or integer token ids)")
     if k < len(ir.inputs) and ir.tensors[ir.inputs[k]].ctype != "float":
         from .harness import token_ids
 
@@ -207,11 +249,18 @@ def compare(index: int, name: str, cls: str, c: np.ndarray, k: np.ndarray, atol:
     if c.shape != k.shape:
         return LayerResult(index, name, cls, tuple(k.shape), float("inf"), float("inf"), None, int(k.size),
                            f"layer [{index}] '{name}': C output shape {c.shape} != Keras {k.shape}")
-    err = np.abs(c.astype(np.float64) - k.astype(np.float64))
-    err = np.where(np.isnan(err), np.inf, err)
-    tol = atol + rtol * np.abs(k.astype(np.float64))
+    c64, k64 = c.astype(np.float64), k.astype(np.float64)
+    finite = np.isfinite(c64) & np.isfinite(k64)
+    # NaN on both sides, or the same infinity on both sides, is agreement (counted and reported as such);
+    # a non-finite value on one side only is a mismatch; errors are measured over the finite pairs.
+    agree_nf = (np.isnan(c64) & np.isnan(k64)) | (np.isinf(c64) & np.isinf(k64) & (np.sign(c64) == np.sign(k64)))
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(np.where(finite, c64, 0.0) - np.where(finite, k64, 0.0))
+    err = np.where(finite, diff, np.where(agree_nf, 0.0, np.inf))
+    tol = np.where(finite, atol + rtol * np.abs(np.where(finite, k64, 0.0)), atol)
     bad = err > tol
-    rel = err / np.maximum(np.abs(k), 1e-30)
+    rel = np.where(finite, diff / np.maximum(np.abs(np.where(finite, k64, 0.0)), 1e-30),
+                   np.where(agree_nf, 0.0, np.inf))
     ratio = np.where(tol > 0, err / np.where(tol > 0, tol, 1.0), np.where(err > 0, np.inf, 0.0))
     seq = k.ndim == 3
     worst = np.unravel_index(int(np.argmax(err)), err.shape) if err.size else None
@@ -234,7 +283,8 @@ def compare(index: int, name: str, cls: str, c: np.ndarray, k: np.ndarray, atol:
     return LayerResult(index, name, cls, tuple(k.shape), float(err.max()) if err.size else 0.0,
                        float(rel.max()) if rel.size else 0.0,
                        (int(worst[1]) if seq and worst is not None else None), int(bad.sum()), first_bad,
-                       float(ratio.max()) if ratio.size else 0.0, err_t, ratio_t)
+                       float(ratio.max()) if ratio.size else 0.0, err_t, ratio_t,
+                       nonfinite_agree=int(agree_nf.sum()), finite_compared=int(finite.sum()))
 
 
 def environment(kmodel: Any = None, defines: Any = ()) -> dict[str, str]:
@@ -294,8 +344,12 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
         with progress.stage("reading the model"):
             ir = quantize(build(model, name), wtype) if compiled is None else compiled.ir
             used_seed: Optional[int] = None
+            built_for = fixed_batch(model) if ir.stateful else None
+            if built_for is not None and batch is not None and batch != built_for:
+                raise ConversionError(f"the stateful model was built for batch size {built_for}; --batch {batch} "
+                                      "cannot be used")
             if x is None:
-                x = make_inputs(ir, timesteps, batch, seed)
+                x = make_inputs(ir, timesteps, batch or built_for, seed)
                 used_seed = seed
                 inputs = f"seeded N(0, 1) values, seed {seed}"
             else:
@@ -303,6 +357,9 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
             xs = [as_input(ir, k, a) for k, a in enumerate(x if isinstance(x, (list, tuple)) else [x])]
             x = xs[0] if len(xs) == 1 else xs
             check_inputs(ir, x)
+            if built_for is not None and xs[0].shape[0] != built_for:
+                raise ConversionError(f"inputs of batch size {xs[0].shape[0]} given; the stateful model was built for "
+                                      f"batch size {built_for}")
         with progress.stage("loading the model in Keras"):
             kmodel = load_keras_model(model)
         with progress.stage("building the C"):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from .callgrind import callgrind_instructions
 from .cbuild import build_eigen, build_floor, build_timer, compile_c, run_floor, run_ref, run_timer
 from .keras_side import keras_timings, throughput
-from .runner import bench_inputs, bench_model, macs_per_step, ref_kind, run
+from .runner import bench_inputs, bench_model, macs_per_step, ref_kind, run, run_cortexm
 from .settings import BASE_FLAGS, DEFAULT_T, EIGEN_BASE_FLAGS, FLAG_SETS, FLOOR_FLAGS, TRIAL_NS, Row, Settings, reps_for
 from .tables import format_tables, header_lines, us_text
 from .tools import compiler_version, cpu_model, find_eigen, find_ref
@@ -26,5 +26,5 @@ from .tools import compiler_version, cpu_model, find_eigen, find_ref
 __all__ = ["BASE_FLAGS", "DEFAULT_T", "EIGEN_BASE_FLAGS", "FLAG_SETS", "FLOOR_FLAGS", "TRIAL_NS", "Row", "Settings",
            "bench_inputs", "bench_model", "build_eigen", "build_floor", "build_timer", "callgrind_instructions",
            "compile_c", "compiler_version", "cpu_model", "find_eigen", "find_ref", "format_tables", "header_lines",
-           "keras_timings", "macs_per_step", "ref_kind", "reps_for", "run", "run_floor", "run_ref", "run_timer",
+           "keras_timings", "macs_per_step", "ref_kind", "reps_for", "run", "run_cortexm", "run_floor", "run_ref", "run_timer",
            "throughput", "us_text"]

@@ -219,3 +219,42 @@ def run(models: list[tuple], s: Optional[Settings] = None, ref: bool = True,
     if ref and eigen is None:
         text += f"\n\n{eigen_why}"
     return rows, text
+
+
+def run_cortexm(model: Any, target: str, timesteps: Optional[int] = None, progress: Any = None) -> str:
+    """`kerasc bench --target cortex-m4f|cortex-m4|cortex-m0`: the generated step built with
+    arm-none-eabi-gcc (-O2 and -Os) and run in the cycle-approximate simulator of the repository's
+    benchmarks/cmsim (benchmarks/bench_cortexm.py does the work; CMSIS-NN beside it for one LSTM layer).
+    Needs a source checkout: the simulator and the yardstick are benchmarks, not part of the package."""
+    import importlib.util
+    import sys
+
+    from .._resources import source_checkout
+
+    root = source_checkout()
+    script = root / "benchmarks" / "bench_cortexm.py" if root is not None else None
+    if script is None or not script.is_file():
+        raise ConversionError(f"--target {target} needs a source checkout of kerasc (its benchmarks/bench_cortexm.py "
+                              "and benchmarks/cmsim); it is not part of the installed package")
+    try:
+        import capstone  # noqa: F401
+        import unicorn  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtraError(f"--target {target} needs the Cortex-M simulator's packages: "
+                                "pip install 'kerasc[bench]' (unicorn, capstone)") from exc
+    if shutil.which("arm-none-eabi-gcc") is None:
+        raise MissingExtraError(f"--target {target} needs arm-none-eabi-gcc (Debian: apt-get install "
+                                "gcc-arm-none-eabi libnewlib-arm-none-eabi)")
+    spec = importlib.util.spec_from_file_location("kerasc_bench_cortexm", script)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    say = (lambda s: progress.message(s)) if progress is not None else (lambda s: None)
+    try:
+        _, text = mod.run([(Path(str(model)).name, None, 0, model)], [target], list(mod.OPTS),
+                          timesteps or mod.DEFAULT_T, progress=say)
+    except mod.cmb.BuildError as exc:
+        raise ConversionError(f"building for {target} failed: {str(exc).splitlines()[-1][:300]}") from exc
+    except mod.Unsupported as exc:  # no streaming step, token ids, several inputs or outputs
+        raise ConversionError(str(exc)) from exc
+    return text

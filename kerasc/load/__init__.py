@@ -38,15 +38,38 @@ def load(source: Any) -> ModelRecord:
 
 
 def load_file(path: Path) -> ModelRecord:
-    if not path.exists():
-        raise ConversionError(f"{path}: no such file")
-    if path.is_dir():
-        raise ConversionError(f"{path}: is a directory (TensorFlow SavedModel directories are not supported; "
-                              "save the model as a .keras file)")
-    with path.open("rb") as fh:
-        magic = fh.read(8)
+    magic = read_magic(path)
     if magic.startswith(b"PK"):
         return load_keras_zip(path)
     if magic == HDF5_MAGIC:
         return load_h5(path)
     raise ConversionError(f"{path}: not a Keras model file (expected a .keras zip archive or an HDF5 .h5 model)")
+
+
+def read_magic(path: Path) -> bytes:
+    """The first 8 bytes of a model file, refusing anything that is not a regular file (a FIFO or a
+    device would block or never end) before reading it."""
+    import os
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ConversionError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConversionError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ConversionError(f"{path}: is a directory (TensorFlow SavedModel directories are not supported; "
+                              "save the model as a .keras file)")
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise ConversionError(f"{path}: is {kind}; kerasc reads regular files only")
+    try:  # O_NONBLOCK: should the path have been swapped for a FIFO since the stat, the open does not wait
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ConversionError(f"{path}: is not a regular file; kerasc reads regular files only")
+            return fh.read(8)
+    except OSError as exc:
+        raise ConversionError(f"{path}: cannot read it ({exc.strerror or exc})") from None

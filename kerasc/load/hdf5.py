@@ -14,13 +14,14 @@ semantics is decided by its `keras_version` attribute (see `is_keras2`), never b
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConversionError
+from ..h5safe import check_hdf5_file
+from ..jsonsafe import parse_json
 from .config import from_config
 from .keras2 import attr_names, is_keras2, keras_major, text
 
@@ -34,6 +35,7 @@ def load_h5(path: Path) -> Any:
     except OSError as exc:
         raise ConversionError(f"{path}: not a readable HDF5 file ({exc})") from None
     with h5:
+        check_hdf5_file(h5, str(path))  # before reading any data
         if "model_config" not in h5.attrs:
             what = "a weights-only file (model.save_weights)" if "layer_names" in h5.attrs else "not a Keras model"
             raise ConversionError(f"{path}: this HDF5 file has no model_config attribute: it is {what}; "
@@ -44,9 +46,10 @@ def load_h5(path: Path) -> Any:
             raise ConversionError(f"{path}: saved by Keras {version}; supported: files saved by Keras 2.x "
                                   "(standalone, tf.keras, tf_keras) or Keras 3")
         try:
-            cfg = json.loads(text(h5.attrs["model_config"]))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConversionError(f"{path}: model_config is not valid JSON ({exc})") from None
+            config_text = text(h5.attrs["model_config"])
+        except (UnicodeDecodeError, OSError, TypeError) as exc:
+            raise ConversionError(f"{path}: model_config is not text ({exc})") from None
+        cfg = parse_json(config_text, f"{path}: model_config")
         if not isinstance(cfg, dict) or "config" not in cfg:
             raise ConversionError(f"{path}: model_config does not describe a Keras model")
         cfg = _normalize(cfg)

@@ -3,12 +3,13 @@ the file's extension; and the magic bytes that tell the containers apart."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+
+from ..jsonsafe import parse_json
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -43,7 +44,8 @@ def saved_by_keras2(path: Path) -> bool:
         with zipfile.ZipFile(path) as zf:
             if "metadata.json" not in zf.namelist():
                 return False
-            return is_keras2(str(json.loads(zf.read("metadata.json")).get("keras_version", "")), unknown=False)
+            meta = parse_json(zf.read("metadata.json"), f"{path}: metadata.json")
+            return isinstance(meta, dict) and is_keras2(str(meta.get("keras_version", "")), unknown=False)
     return False
 
 

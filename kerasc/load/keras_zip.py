@@ -4,7 +4,6 @@ zipfile, json and h5py only."""
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConversionError
+from ..h5safe import check_hdf5_file
+from ..jsonsafe import parse_json
 from .config import from_config, snake_case
 from .keras2 import is_keras2
 from .records import MAX_ARRAY_ELEMENTS, MAX_CONFIG_BYTES, MAX_WEIGHTS_BYTES, ModelRecord
@@ -29,15 +30,16 @@ def load_keras_zip(path: Path) -> ModelRecord:
                 if info.filename in ("config.json", "metadata.json", "model.weights.h5") and info.file_size > limit:
                     raise ConversionError(f"{path}: {info.filename} is {info.file_size} bytes; kerasc reads at most "
                                           f"{limit}")
-            cfg = json.loads(zf.read("config.json"))
-            meta = json.loads(zf.read("metadata.json")) if "metadata.json" in names else {}
+            cfg = parse_json(zf.read("config.json"), f"{path}: config.json")
+            meta = parse_json(zf.read("metadata.json"), f"{path}: metadata.json") if "metadata.json" in names else {}
             weights_blob = zf.read("model.weights.h5")
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+        # NotImplementedError: a compression method zipfile lacks; RuntimeError: an encrypted member
         raise ConversionError(f"{path}: cannot read the .keras archive ({exc})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConversionError(f"{path}: config.json is not valid JSON ({exc})") from None
     if not isinstance(cfg, dict) or "config" not in cfg:
         raise ConversionError(f"{path}: config.json does not describe a Keras model")
+    if not isinstance(meta, dict):
+        raise ConversionError(f"{path}: metadata.json is not a JSON object")
     weights = _KerasWeights(path, weights_blob, cfg)
     version = str(meta.get("keras_version", "unknown"))
     record = from_config(cfg, weights.of, path.stem, path.name, version)  # DESIGN: default name = file stem
@@ -62,6 +64,7 @@ class _KerasWeights:
             self.h5 = h5py.File(io.BytesIO(blob), "r")
         except OSError as exc:
             raise ConversionError(f"{path}: model.weights.h5 is not a readable HDF5 file ({exc})") from None
+        check_hdf5_file(self.h5, f"{path}: model.weights.h5")  # before reading any data
         self.groups = self._map_groups(cfg)
         self.configs = {lc.get("config", {}).get("name") or lc.get("name"): lc.get("config")
                         for lc in cfg["config"].get("layers", []) if isinstance(lc, dict)}

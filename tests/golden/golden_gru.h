@@ -34,24 +34,24 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------ sizes */
-#define GOLDEN_GRU_INPUT_SIZE 1                       /* floats per input timestep */
-#define GOLDEN_GRU_OUTPUT_SIZE 2                      /* floats per output vector */
+#define GOLDEN_GRU_INPUT_SIZE 1                                                    /* floats per input timestep */
+#define GOLDEN_GRU_OUTPUT_SIZE 2                                                   /* floats per output vector */
 #define GOLDEN_GRU_INPUT_IS_SEQUENCE 1
-#define GOLDEN_GRU_OUTPUT_IS_SEQUENCE 0               /* 1: y is [T][OUTPUT_SIZE]; 0: y is [OUTPUT_SIZE] */
-#define GOLDEN_GRU_TIMESTEPS 4                        /* sequence length the model was built for; 0: any */
-#define GOLDEN_GRU_CAN_STREAM 0                       /* 1: golden_gru_step exists */
-#define GOLDEN_GRU_STATEFUL 0                         /* 1: golden_gru_predict keeps stateful layers' state */
+#define GOLDEN_GRU_OUTPUT_IS_SEQUENCE 0                                            /* 1: y is [T][OUTPUT_SIZE]; 0: y is [OUTPUT_SIZE] */
+#define GOLDEN_GRU_TIMESTEPS 4                                                     /* sequence length the model was built for; 0: any */
+#define GOLDEN_GRU_CAN_STREAM 0                                                    /* 1: golden_gru_step exists */
+#define GOLDEN_GRU_STATEFUL 0                                                      /* 1: golden_gru_predict keeps stateful layers' state */
 #define GOLDEN_GRU_NUM_LAYERS 2
 #define GOLDEN_GRU_NUM_INPUTS 1
 #define GOLDEN_GRU_NUM_OUTPUTS 1
-#define GOLDEN_GRU_IN0_SIZE 1                         /* x: 'x' [4][1] */
+#define GOLDEN_GRU_IN0_SIZE 1                                                      /* x: 'x' [4][1] */
 #define GOLDEN_GRU_IN0_IS_SEQUENCE 1
-#define GOLDEN_GRU_OUT0_SIZE 2                        /* y: [2] */
+#define GOLDEN_GRU_OUT0_SIZE 2                                                     /* y: [2] */
 #define GOLDEN_GRU_OUT0_IS_SEQUENCE 0
-#define GOLDEN_GRU_WEIGHT_BYTES 152                   /* const weights (flash) */
-#define GOLDEN_GRU_STATE_BYTES 16                     /* sizeof(golden_gru_state), RAM per stream */
-#define GOLDEN_GRU_SCRATCH_BYTES 32                   /* sizeof(golden_gru_scratch), RAM shared by streams */
-#define GOLDEN_GRU_WORK_FLOATS(T) ((size_t)(T) * 2u)  /* floats of golden_gru_predict's work for T timesteps */
+#define GOLDEN_GRU_WEIGHT_BYTES 152                                                /* const weights (flash) */
+#define GOLDEN_GRU_STATE_BYTES 16                                                  /* sizeof(golden_gru_state), RAM per stream */
+#define GOLDEN_GRU_SCRATCH_BYTES 32                                                /* sizeof(golden_gru_scratch), RAM shared by streams */
+#define GOLDEN_GRU_WORK_FLOATS(T) ((size_t)((long)(T) > 0 ? (long)(T) : 0L) * 2u)  /* floats of golden_gru_predict's work for T timesteps */
 
 /* Trace hook, off by default: golden_gru_predict calls it with (output index, timestep or -1,
  * const kc_float *values, count) after each Keras layer output (numbered in layer order, one number

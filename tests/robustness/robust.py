@@ -43,16 +43,16 @@ NAME = "probe"  # every file is converted under one C prefix, so headers compare
 
 
 def outcome_is_clean(path, out_dir):
-    """Convert `path`; return ('error', message) for a ConversionError, or ('ok', header text).
-    Any other exception propagates (a crash is a test failure). A failed convert writes nothing."""
-    import kerasc
-
-    try:
-        paths = kerasc.convert(path, out_dir, name=NAME)
-    except kerasc.ConversionError as exc:
+    """Convert `path` through the command line (in this process); return ('error', the one stderr line)
+    for exit 2, or ('ok', header text) for exit 0. Anything else fails: an exception escaping main()
+    (a traceback), another exit code, more than one line on stderr, or a partial output after an error."""
+    rc, _, err = run_cli("convert", path, "-o", out_dir, "--name", NAME)
+    if rc == 2:
+        line = assert_one_line_error(rc, err)
         assert not out_dir.exists() or not any(out_dir.iterdir()), f"{path}: partial output after an error"
-        return "error", str(exc)
-    return "ok", paths[0].read_text()
+        return "error", line[len("kerasc: error: "):]
+    assert rc == 0, f"{path}: exit {rc}: {err}"
+    return "ok", (out_dir / f"{NAME}.h").read_text()
 
 
 def same_computation_or_verified(path, header, reference_header, x):
@@ -73,3 +73,46 @@ def _code(header: str) -> str:
 
 def finite_inputs(seed=0, T=5):
     return np.random.default_rng(seed).standard_normal((2, T, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def valid_h5_model(valid_model, tmp_path_factory):
+    """The valid model saved as a whole-model HDF5 file (the layout Keras 2 writes, read by load_h5)."""
+    model, _ = valid_model
+    path = tmp_path_factory.mktemp("valid") / "valid.h5"
+    model.save(path)
+    return model, path
+
+
+def run_cli(*args):
+    """kerasc's command line in this process: (exit code, stdout, stderr). An exception escaping main()
+    (a traceback for the user) fails the test."""
+    import contextlib
+    import io
+    import warnings
+
+    from kerasc import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    shown = warnings.showwarning
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = cli.main([str(a) for a in args])
+            except SystemExit as exc:  # argparse
+                rc = exc.code
+    finally:
+        warnings.showwarning = shown
+    return rc, out.getvalue(), err.getvalue()
+
+
+def assert_one_line_error(rc, err, *needles):
+    """Exit 2, exactly one line on stderr, `kerasc: error: ...` holding every needle, nothing unprintable."""
+    assert rc == 2, f"exit {rc}, stderr {err!r}"
+    lines = err.splitlines()
+    assert len(lines) == 1 and err.endswith("\n") and err.count("\n") == 1, f"not one line: {err!r}"
+    assert lines[0].startswith("kerasc: error: "), err
+    assert all(ch.isprintable() for ch in lines[0]), f"unprintable characters in {err!r}"
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {err!r}"
+    return lines[0]
