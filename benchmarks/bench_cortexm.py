@@ -344,7 +344,7 @@ def layer_models(keras: Any, only: Optional[list] = None) -> list:
 def bench_model(label: str, kind: str, H: int, model: Any, targets: list, opts: list, T: int, work: Path,
                 cmsis: Optional[Path], ws: int = 0, progress=print) -> Row:
     from kerasc.bench import macs_per_step, ref_kind
-    from kerasc.graph import build
+    from kerasc.lower import build
     from kerasc.quant import quantize
     from kerasc.verify import load_keras_model
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import kerasc  # noqa: E402
-from kerasc.harness import DOUBLE_DEFINE, _compiler_id, compile_models  # noqa: E402
+from kerasc.harness import DOUBLE_DEFINE, compiler_id, compile_models  # noqa: E402
 
 T, U, F = 60, 24, 4
 
@@ -53,10 +53,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--scales", default="5,6,7")
     args = ap.parse_args()
-    from kerasc.verify import import_keras
+    from kerasc.keras_bridge import import_keras
 
     keras = import_keras()
-    print(f"CPU: {platform.processor() or platform.machine()}; compiler: {_compiler_id().partition('|')[2]}; "
+    print(f"CPU: {platform.processor() or platform.machine()}; compiler: {compiler_id().partition('|')[2]}; "
           f"Keras {keras.__version__}")
     print(f"{'model':<14} {'Keras':>9} {'default':>9} {'exact-math':>10} {'default/K':>10} {'exact-math/K':>12}")
     ratios = {"default": [], "exact": []}

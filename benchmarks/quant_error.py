@@ -58,10 +58,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args()
 
-    from kerasc.graph import build
+    from kerasc.lower import build
     from kerasc.harness import compile_models
     from kerasc.quant import TOLERANCE, quantize
-    from kerasc.verify import import_keras, load_keras_model, make_inputs, verify
+    from kerasc.keras_bridge import import_keras, load_keras_model
+    from kerasc.verify import make_inputs, verify
 
     keras = import_keras()
     models = [("demo (activity.keras)", load_keras_model(DEMO))] + list(random_models(keras, args.seeds))

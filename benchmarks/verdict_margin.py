@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=6)
     ap.add_argument("--scales", default="5,6,7")
     args = ap.parse_args()
-    from kerasc.verify import import_keras
+    from kerasc.keras_bridge import import_keras
 
     keras = import_keras()
     print(f"FACTOR {conditioning.FACTOR:g}, COPIES {conditioning.COPIES}, WINDOW {conditioning.WINDOW}")

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kerasc.harness import _compiler_id  # noqa: E402
+from kerasc.harness import compiler_id  # noqa: E402
 
 DEMO = ROOT / "examples" / "demo" / "activity.keras"
 
@@ -54,7 +54,7 @@ def main() -> None:
     print(f"kerasc verify {DEMO.name}: default (double build + 8 perturbed copies) vs --strict, "
           f"min of {args.repeat} processes each")
     print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; compiler: "
-          f"{_compiler_id().partition('|')[2]}")
+          f"{compiler_id().partition('|')[2]}")
     print(f"{'':<34} {'--strict s':>11} {'default s':>10} {'ratio':>7}")
     for what, d in (("cold cache (every build compiled)", cold), ("warm cache", warm)):
         a, b = min(d["strict"]), min(d["default"])

@@ -23,7 +23,7 @@ __all__ = ["convert", "compile", "verify", "build_ir", "Report", "ConversionErro
 def build_ir(model: Any, name: Optional[str] = None, *, weights: Optional[str] = None):
     """The intermediate representation of `model` (a keras.Model or a .keras path), its kernels
     stored as `weights` ('float32' (default), 'float16' or 'int8'; see kerasc.quant)."""
-    from .graph import build
+    from .lower import build
     from .quant import check_weights, quantize
 
     wtype = check_weights(weights)

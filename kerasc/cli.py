@@ -147,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
                                    "with -DKC_SIMD, the optional vector path), against Keras (eager step, "
                                    "tf.function step, predict) and, for a single LSTM/GRU layer, against two "
                                    "yardsticks: ../shared/bench/ref_rnn.c when present ($KERASC_REF_RNN overrides) "
-                                   "and a hand-optimised C++/Eigen step (benchmarks/eigen_rnn.cpp; needs the Eigen 3 "
+                                   "and a hand-optimised C++/Eigen step (eigen_rnn.cpp, shipped with kerasc; needs the Eigen 3 "
                                    "headers, e.g. Debian's libeigen3-dev, and g++ or $CXX).")
     b.add_argument("model", help="a .keras model file")
     b.add_argument("--timesteps", type=int, help="sequence length when the model does not fix it (default 100)")
@@ -241,7 +241,7 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 def _convert(args: argparse.Namespace) -> int:
     from .codegen import write_files
     from .describe import why_not_stream
-    from .graph import build
+    from .lower import build
     from .quant import quantize
 
     progress = _progress
@@ -250,7 +250,7 @@ def _convert(args: argparse.Namespace) -> int:
             ir = quantize(build(args.model, args.name), args.weights)
         if args.self_test:
             from .selftest import check_selftest
-            from .verify import import_keras
+            from .keras_bridge import import_keras
 
             check_selftest(ir)
             with progress.stage("loading Keras"):

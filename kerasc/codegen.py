@@ -35,10 +35,24 @@ def ccomment(text: object) -> str:
     return s.replace("*/", "* /").replace("/*", "/ *")
 
 
+def _layer_template(name: str) -> Optional[tuple[str, str, Callable[[], bool]]]:
+    """layers/K.c.j2 of a node kind K registered with its own template_dir (a layer module outside kerasc;
+    kerasc's own are found in templates/layers/ first)."""
+    from .layers import kinds
+
+    kind = name[len("layers/"):-len(".c.j2")] if name.startswith("layers/") and name.endswith(".c.j2") else None
+    path = kinds().get(kind) if kind else None
+    if path is None or not path.is_file():
+        return None
+    mtime = path.stat().st_mtime
+    return path.read_text(), str(path), lambda: path.is_file() and path.stat().st_mtime == mtime
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(templates_dir())),
+                                    jinja2.FunctionLoader(_layer_template)]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -144,9 +158,9 @@ def _view(ir: ModelIR) -> dict:
         checks.append(f"{names.tvar(ir, d)} < 1")
     if tlens:
         why_not.append("a layer leaves no timestep")
-    fixed = [n for n in ir.nodes if n.options.get("fixed_in") is not None]
+    fixed = [n for n in ir.nodes if n.fixed_in is not None]
     for n in fixed:  # Flatten, Reshape, Permute of a sequence: built for its fixed length only
-        checks.append(f"{names.tvar(ir, T[n.inputs[0]].domain)} != {n.options['fixed_in']}")
+        checks.append(f"{names.tvar(ir, T[n.inputs[0]].domain)} != {n.fixed_in}")
     if fixed:
         why_not.append(f"{', '.join(sorted({n.keras_class for n in fixed}))} would see another number of "
                        "timesteps than the model was built for")
@@ -181,7 +195,7 @@ def _view(ir: ModelIR) -> dict:
         in_tv = tv
         for ni in ph.nodes:
             n = ir.nodes[ni]
-            if n.window or n.options.get("gather"):  # the whole input (stored), its length, the output step
+            if n.window or n.gather:  # the whole input (stored), its length, the output step
                 src = T[n.inputs[0]]
                 base = src.ref if src.producer < 0 or not src.seq else stored[n.inputs[0]].base
                 if base not in bases and (src.seq or src.producer < 0):
@@ -193,7 +207,7 @@ def _view(ir: ModelIR) -> dict:
             if n.mask is not None:
                 args.append(read(n.mask, k, n.reversed_inputs[0], bases))
             sargs = None
-            if ph.kind == "loop" and not n.window and not n.options.get("gather"):
+            if ph.kind == "loop" and not n.window and not n.gather:
                 sargs = [read(ti, k, rev, [], True) for ti, rev in zip(n.inputs, n.reversed_inputs)]
                 if n.mask is not None:
                     sargs.append(read(n.mask, k, n.reversed_inputs[0], [], True))

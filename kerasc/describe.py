@@ -14,7 +14,6 @@ it has one, so later layers are still checked, and their inputs are shown as unk
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -26,8 +25,6 @@ from .ir import FLOAT_BYTES, ModelIR, Node
 from .layers import DOCS
 
 OK = "ok"
-KIND_CLASSES = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN", "dense": "Dense"}
-WRAPPERS = ("Bidirectional", "TimeDistributed")
 BIDI_MERGE_MODES = {"concat": "concat", "add": "sum", "mul": "mul", "ave": "ave", "copy": None}
 MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
@@ -101,9 +98,8 @@ def display_options(node: Node) -> dict[str, Any]:
     """The documented options of the node's layer that differ from Keras' defaults, plus the
     activations (always worth seeing); `units` is in the output shape. For a part of a wrapper
     (Bidirectional, TimeDistributed), `layer=` and the options of the wrapped layer."""
-    wrapped = node.keras_class in WRAPPERS and node.kind in KIND_CLASSES
-    spec = DOCS.get(KIND_CLASSES[node.kind] if wrapped else node.keras_class)
-    shown: dict[str, Any] = {"layer": KIND_CLASSES[node.kind]} if wrapped else {}
+    spec = DOCS.get(node.inner_class or node.keras_class)
+    shown: dict[str, Any] = {"layer": node.inner_class} if node.inner_class else {}
     for opt in spec.options if spec is not None else ():
         if opt.name == "units" or opt.name not in node.options:
             continue
@@ -163,7 +159,7 @@ def from_ir(ir: ModelIR) -> Description:
 def describe(source: Any, name: Optional[str] = None) -> Description:
     """Every layer of `source` with its status. Raises ConversionError only when the file cannot be
     read at all (or `name` is not usable): then there are no layers to list."""
-    from .graph import build
+    from .lower import build
 
     try:
         return from_ir(build(source, name))
@@ -185,8 +181,9 @@ class _Shape:
 def _survey(source: Any, name: Optional[str], first: str) -> Description:
     """List every layer, each lowered on its own, after `build` refused the model with `first`."""
     from . import names
-    from .graph import _input_spec, _mask_only_layers, _reads, _topological, layer_readers
+    from .layers import traits
     from .load import load
+    from .lower import input_spec, layer_readers, lower_alone, mask_only_layers, readers, topological
 
     where = str(source) if isinstance(source, (str, os.PathLike)) else None
     try:
@@ -210,14 +207,14 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
     blamed_name = blamed.group(1) if blamed else None
     try:
         by_name = {r.name: r for r in record.layers}
-        order = _topological(record, by_name)
-        skip = _mask_only_layers(record, order)
+        order = topological(record, by_name)
+        skip = mask_only_layers(record, order)
     except (ConversionError,) + MALFORMED:  # a cycle, a dangling reference: the layers in file order
         order, skip = list(record.layers), set()
     shapes: dict[tuple[str, int], _Shape] = {}
     model_in = []
     try:
-        reads = _reads(record, order, skip)
+        reads = readers(record, order, skip)
     except (ConversionError,) + MALFORMED:
         reads = {}
     for ref in record.inputs:
@@ -225,7 +222,7 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
         try:
             if rec is None:
                 raise ConversionError(f"{record.source}: model input '{ref[0]}' is not an InputLayer")
-            width, seq, steps, ctype = _input_spec(rec, record.source, layer_readers(reads, rec.name))
+            width, seq, steps, ctype = input_spec(rec, record.source, layer_readers(reads, rec.name))
             shapes[(rec.name, 0)] = _Shape(width, seq, steps, True)
             model_in.append(shape_text(seq, steps, width, ctype != "float"))
         except ConversionError as exc:
@@ -239,13 +236,12 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
         ins = [shapes.get((r[0], r[2])) or _Shape(None, True, None, False) for r in refs]
         known = bool(ins) and all(s.known for s in ins)
         guess = next((s for s in ins if s.width is not None), None)
-        kernel = rec.weights[0] if rec.weights and getattr(rec.weights[0], "ndim", 0) == 2 else None
-        if kernel is None and rec.class_name == "Conv1D" and rec.weights and getattr(rec.weights[0], "ndim", 0) == 3:
-            groups = rec.config.get("groups", 1)  # kernel (kernel_size, in / groups, filters)
-            kernel = rec.weights[0].reshape(-1, rec.weights[0].shape[-1])[:rec.weights[0].shape[1] * (
-                groups if isinstance(groups, int) and groups > 0 else 1)]
+        try:
+            implied = traits(rec.class_name).in_width(rec)  # the input width the layer's weights imply
+        except MALFORMED:
+            implied = None
         if not known:
-            width = int(kernel.shape[0]) if kernel is not None else (guess.width if guess else None) or 1
+            width = implied if implied is not None else (guess.width if guess else None) or 1
             seq = ins[0].seq if ins else True
             steps = ins[0].timesteps if ins else None
             ins = [s if s.known else _Shape(width, seq, steps, False) for s in ins] or [_Shape(width, seq, steps,
@@ -254,7 +250,7 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
         for flip in ((False,) if known else (False, True)):
             tried = [_Shape(s.width, s.seq != (flip and not s.known), s.timesteps, s.known) for s in ins]
             try:
-                alone = _lower_alone(rec, tried, record, prefix)
+                alone = lower_alone(rec, [(s.width, s.seq, s.timesteps) for s in tried], record, prefix)
                 ir = ir or alone
                 outputs.add(_layer_rows(alone)[0].output)
             except ConversionError as exc:
@@ -266,7 +262,7 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
             ir, error = None, bare
         if ir is not None:
             row = _layer_rows(ir)[0]
-            guessed = not known and kernel is None  # its output width follows from a guessed input width
+            guessed = not known and implied is None  # its output width follows from a guessed input width
             if not known:
                 row.input = "?"
             if guessed or len(outputs) > 1:  # its output follows from a guess (a width, a time axis or not)
@@ -290,34 +286,6 @@ def _survey(source: Any, name: Optional[str], first: str) -> Description:
         if outs else "?"
     return Description(prefix, record.source, record.keras_version, _shapes(model_in) if model_in else "?", out, rows,
                        None, problems)
-
-
-def _lower_alone(rec: Any, ins: list[_Shape], record: Any, prefix: str) -> ModelIR:
-    """`rec` as the only layer of a model whose inputs have the shapes `ins` (its call's other arguments,
-    initial states and masks, are left out: they do not change the layer's nodes)."""
-    from .graph import TOKEN_READERS, lower
-    from .load import LayerRecord, ModelRecord
-
-    taken = {r.name for r in record.layers}
-    in_names = []
-    for k in range(len(ins)):
-        base = f"{rec.name}_input_{k}"
-        while base in taken:
-            base += "_"
-        taken.add(base)
-        in_names.append(base)
-    tokens = rec.class_name in TOKEN_READERS  # reads token ids (batch, timesteps)
-
-    def spec(s: _Shape) -> dict:
-        if tokens:
-            return {"batch_shape": [None, s.timesteps], "dtype": "int32"}
-        return {"batch_shape": [None, s.timesteps, s.width] if s.seq else [None, s.width]}
-
-    inputs = [LayerRecord(n, "InputLayer", {"name": n, **spec(s)}, []) for n, s in zip(in_names, ins)]
-    alone = dataclasses.replace(rec, inbound=[[(n, 0, 0) for n in in_names]], call_kwargs=[{}], call_args=[])
-    mini = ModelRecord(record.name, record.source, record.keras_version, "Functional", inputs + [alone],
-                       [(n, 0, 0) for n in in_names], [(rec.name, 0, 0)], record.legacy)
-    return lower(mini, prefix)
 
 
 def text(desc: Description) -> str:

@@ -1,6 +1,6 @@
 """gates: what is inside a model's recurrent layers, gate by gate (`kerasc gates`).
 
-Everything here reads the IR: kerasc/layers/recurrent.py (with cudnn.py and graph.py's Bidirectional) is the
+Everything here reads the IR: kerasc/layers/recurrent.py (with cudnn.py and lower.py's Bidirectional) is the
 one place that splits Keras' fused kernels into per-gate arrays, and this module shows, exports, traces and
 explains exactly those arrays (the values the generated C holds), in Keras' orientation:
     kernel (F, U)            row k = input feature k, column j = unit j
@@ -88,7 +88,7 @@ class RecurrentLayer:
 
 def lower(model: Any, name: Optional[str] = None) -> ModelIR:
     """The model's IR as convert makes it, except that NaN/Inf weights are accepted (for statistics)."""
-    from .graph import build
+    from .lower import build
     from .layers import non_finite_allowed
 
     with non_finite_allowed():
@@ -232,7 +232,7 @@ def trace(model: Any, x: Any, layer: Optional[str] = None, name: Optional[str] =
     input timestep (a backward direction's step k, which reads input T-1-k, is stored at T-1-k); a masked
     timestep computes no gate and is NaN. Builds a separate extension; the shipped header has no hook."""
     from .codegen import render_header
-    from .graph import build
+    from .lower import build
     from .harness import compile_models
 
     ir = build(model, name)  # finite weights only, as convert: a header of NaN weights does not compile

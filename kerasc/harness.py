@@ -40,7 +40,7 @@ def cache_dir() -> Path:
 
 
 @functools.cache
-def _compiler_id() -> str:
+def compiler_id() -> str:
     cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
     try:
         out = subprocess.run(cc.split() + ["--version"], capture_output=True, text=True, timeout=30).stdout
@@ -82,7 +82,7 @@ def compile_models(irs: Sequence[ModelIR], defines: Sequence[str] = (),
 
     h = hashlib.sha256()
     cflags = CFLAGS + [f"-D{d}" for d in defines]
-    for part in [shim, cdef, *sorted(sources.items()), cflags, _compiler_id(),
+    for part in [shim, cdef, *sorted(sources.items()), cflags, compiler_id(),
                  sysconfig.get_config_var("EXT_SUFFIX"), sys.version, cffi.__version__]:
         h.update(repr(part).encode())
     modname = "_kc_" + h.hexdigest()[:24]

@@ -135,6 +135,17 @@ class Port:
 
 
 @dataclass(frozen=True)
+class TimeMap:
+    """How a layer changes the length of the time axis: T' = (T + add) // div + plus, or the constant
+    `const` (Keras' conv_output_length; RepeatVector(n), Reshape and Permute give constants)."""
+
+    add: int = 0
+    div: int = 1
+    plus: int = 0
+    const: Optional[int] = None
+
+
+@dataclass(frozen=True)
 class Node:
     """One kerasc layer block, made from one Keras layer (a wrapper such as Bidirectional
     becomes several nodes, each naming the Keras layer it is part of)."""
@@ -157,7 +168,7 @@ class Node:
     ignored: tuple[str, ...] = ()  # training-only options that do not change inference
     # Outputs beyond the first (return_state h, c; masks); port 0 is (out_width, out_seq, out_ref).
     extra_ports: tuple[Port, ...] = ()
-    # Graph wiring, filled in by graph.py: tensor indices of the data inputs (in call order),
+    # Graph wiring, filled in by lower.py: tensor indices of the data inputs (in call order),
     # the initial-state inputs, the mask input, and the outputs (one per port).
     inputs: tuple[int, ...] = ()
     init: tuple[int, ...] = ()
@@ -166,6 +177,15 @@ class Node:
     # Per data input: read at timestep T-1-t instead of t (go_backwards, Bidirectional's flip).
     reversed_inputs: tuple[bool, ...] = ()
     part: str = ""  # which part of its Keras layer this node is (Bidirectional: forward, backward, merge)
+    # What the planner (kerasc.plan) and codegen need to know, set by the layer's lowering:
+    window: bool = False  # reads its whole stored input to compute each output step (non-causal conv, pooling, ...)
+    gather: bool = False  # turns a whole stored sequence into one vector, once (Flatten)
+    time: Optional[TimeMap] = None  # changes the length of the time axis: its output lives on a new one
+    fixed_in: Optional[int] = None  # needs its input sequence to have exactly this many timesteps
+    stream_why: str = ""  # why a model with this node has no NAME_step (window or time nodes), for inspect
+    scratch: int = 0  # floats of the shared NAME_scratch it uses while it runs (0: its step takes none)
+    kernels: tuple[str, ...] = ()  # cnames of the arrays that are kernels (kerasc.quant stores them as f16/i8)
+    inner_class: str = ""  # the Keras class a wrapper node computes (Bidirectional(LSTM): LSTM), else ""
 
     @property
     def ports(self) -> tuple[Port, ...]:
@@ -175,11 +195,6 @@ class Node:
     def causal(self) -> bool:
         """Output step t depends only on input steps up to t (no input read backwards)."""
         return not any(self.reversed_inputs) and not self.window
-
-    @property
-    def window(self) -> bool:
-        """Reads its whole stored input to compute each output step (non-causal convolution, pooling, ...)."""
-        return bool(self.options.get("window", False))
 
     @property
     def stateful(self) -> bool:
@@ -192,7 +207,7 @@ class Node:
     @property
     def uses_scratch(self) -> bool:
         """Its step function takes the caller's NAME_scratch (gate pre-activations, convolution taps)."""
-        return int(self.options.get("scratch", 0)) > 0
+        return self.scratch > 0
 
     @property
     def recurrent(self) -> bool:

@@ -88,13 +88,9 @@ def _quantize_array(a: CArray, weights: str) -> CArray:
 
 
 def kernels(n: Node) -> list[CArray]:
-    """The arrays of a node that are kernels (quantizable): gates' W and U, a Dense kernel, an Embedding table,
-    Conv1D kernels."""
-    if n.kind in ("dense", "embedding"):
-        return [n.arrays[0]]
-    if "kernels" in n.options:  # convolutions: one kernel per group
-        return [n.arrays[i] for i in n.options["kernels"]]
-    return [a for g in n.gates for a in (g.W, g.U)]
+    """The arrays of a node that are kernels (quantizable), as its layer's lowering declared them (Node.kernels):
+    gates' W and U, a Dense kernel, an Embedding table, Conv1D kernels."""
+    return [a for a in n.arrays if a.cname in n.kernels]
 
 
 def quantize(ir: ModelIR, weights: Optional[str]) -> ModelIR:
@@ -104,11 +100,11 @@ def quantize(ir: ModelIR, weights: Optional[str]) -> ModelIR:
         return ir
     nodes = []
     for n in ir.nodes:
-        new = {id(a): _quantize_array(a, weights) for a in kernels(n)}
+        new = {a.cname: _quantize_array(a, weights) for a in kernels(n)}
         if not new:
             nodes.append(n)
             continue
-        arrays = tuple(new.get(id(a), a) for a in n.arrays)
-        gates = tuple(dataclasses.replace(g, W=new[id(g.W)], U=new[id(g.U)]) for g in n.gates)
+        arrays = tuple(new.get(a.cname, a) for a in n.arrays)
+        gates = tuple(dataclasses.replace(g, W=new.get(g.W.cname, g.W), U=new.get(g.U.cname, g.U)) for g in n.gates)
         nodes.append(dataclasses.replace(n, arrays=arrays, gates=gates))
     return dataclasses.replace(ir, nodes=tuple(nodes), weight_type=weights)

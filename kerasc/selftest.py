@@ -66,7 +66,8 @@ def render_selftest(ir: ModelIR, x: np.ndarray, y: np.ndarray, atol: float, rtol
 def reference_data(ir: ModelIR, model: Any, *, cases: int = DEFAULT_CASES, timesteps: Optional[int] = None,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Seeded N(0, 1) inputs and Keras' outputs for them (eager call, training=False)."""
-    from .verify import load_keras_model, make_inputs
+    from .keras_bridge import load_keras_model
+    from .verify import make_inputs
 
     kmodel = load_keras_model(model)
     x = make_inputs(ir, timesteps, cases, seed)

@@ -50,7 +50,7 @@ def _is_path(model: Any) -> bool:
 def _ir(model: Any, name: Optional[str]) -> Any:
     """The IR of a model; files are read once per session (until they change on disk). Live models
     are read every time: their weights may have been changed in place."""
-    from .graph import build
+    from .lower import build
 
     if not _is_path(model):
         return build(model, name)
@@ -65,7 +65,7 @@ def _ir(model: Any, name: Optional[str]) -> Any:
 
 def _keras_model(model: Any) -> Any:
     """The Keras ground truth: a live model as is; a file loaded once per session by the Keras that saved it."""
-    from .verify import load_keras_model
+    from .keras_bridge import load_keras_model
 
     if not _is_path(model):
         return model

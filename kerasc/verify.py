@@ -6,17 +6,15 @@ close it came to the tolerance (`tol_ratio_t`); kerasc.report turns it into a pl
 
 from __future__ import annotations
 
-import contextlib
-import os
 import platform
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import numpy as np
 
-from .errors import ConversionError, MissingExtraError, printable
+from .errors import ConversionError, printable
+from .keras_bridge import keras_tensor_outputs, load_keras_model, reset_keras_states
 from .progress import NULL, Progress
 
 DEFAULT_ATOL = 1e-5
@@ -25,82 +23,6 @@ DEFAULT_TIMESTEPS = 16
 DEFAULT_BATCH = 2
 MAX_TIMESTEPS = (1 << 31) - 1  # NAME_predict takes `int timesteps`
 MAX_RANDOM_INPUT_BYTES = 1 << 30  # random inputs verify generates (the C and Keras each hold a copy)
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null while native libraries initialise (Python exceptions
-    are unaffected: they are raised, not printed, inside the block)."""
-    if "tensorflow" in sys.modules:
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def import_keras() -> Any:
-    """Keras with the TensorFlow backend, quietly; MissingExtraError if it is not installed."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        with _native_stderr_silenced():  # TensorFlow's C++ start-up chatter ignores TF_CPP_MIN_LOG_LEVEL
-            import keras
-    except ImportError as exc:
-        raise MissingExtraError(
-            f"this needs Keras and TensorFlow as ground truth, which are not installed ({exc}); "
-            "install them with: pip install 'kerasc[verify]'"
-        ) from None
-    return keras
-
-
-def import_tf_keras() -> Any:
-    """tf_keras (Keras 2), the ground truth for files saved by Keras 2; MissingExtraError if absent."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        import tf_keras
-    except ImportError as exc:
-        raise MissingExtraError(
-            f"this model was saved by Keras 2, so verifying it needs tf_keras (Keras 2) as ground truth, which is "
-            f"not installed ({exc}); install it with: pip install 'kerasc[verify]'"
-        ) from None
-    return tf_keras
-
-
-def load_keras_model(source: Any) -> Any:
-    """A live model as is; a file loaded by the Keras that saved it (tf_keras for Keras 2 files)."""
-    if not isinstance(source, (str, Path)):
-        return source
-    from .load_legacy import saved_by_keras2
-
-    if saved_by_keras2(Path(source)):
-        tf_keras = import_tf_keras()
-        load, who = (lambda: tf_keras.models.load_model(str(source), compile=False)), "tf_keras"
-    else:
-        keras = import_keras()
-        load, who = (lambda: keras.saving.load_model(str(source), compile=False, safe_mode=True)), "Keras"
-    try:
-        return load()
-    except Exception as exc:  # Keras raises many types for unreadable files
-        raise ConversionError(f"{source}: {who} could not load the model ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-
-
-def _framework(model: Any) -> Any:
-    """The package a live model belongs to: tf_keras for Keras 2 models, else Keras 3."""
-    if type(model).__module__.split(".")[0] == "tf_keras":
-        return import_tf_keras()
-    return import_keras()
 
 
 @dataclass
@@ -322,40 +244,6 @@ def check_inputs(ir: Any, x: Any) -> None:
                                       f"{ir.domains[d].why} leaves no timestep")
 
 
-def _keras_inputs(model: Any) -> Any:
-    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
-
-
-def keras_layer_outputs(model: Any, names: list[str], x: Any) -> list[np.ndarray]:
-    """Outputs of the named layers (their first output), from a sub-model called eagerly (DESIGN: not predict)."""
-    return keras_tensor_outputs(model, [(n, 0) for n in names], x)
-
-
-def keras_tensor_outputs(model: Any, refs: list[tuple[str, int]], x: Any) -> list[np.ndarray]:
-    """Output `port` of each named layer, from one sub-model called eagerly; bool masks as 0.0/1.0."""
-    keras = _framework(model)
-    tensors = []
-    for name, port in refs:
-        out = model.get_layer(name).output
-        tensors.append(out[port] if isinstance(out, (list, tuple)) else out)
-    sub = keras.Model(_keras_inputs(model), tensors)
-    outs = sub(x, training=False)
-    if not isinstance(outs, (list, tuple)):
-        outs = [outs]
-    return [_numpy(o).astype(np.float32) for o in outs]
-
-
-def reset_keras_states(model: Any) -> None:
-    """Keras' reset_states() on every stateful layer (Keras 3 models have no model-level call)."""
-    for layer in model.layers:
-        if getattr(layer, "stateful", False) and hasattr(layer, "reset_states"):
-            layer.reset_states()
-
-
-def _numpy(t: Any) -> np.ndarray:
-    return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
-
-
 def compare(index: int, name: str, cls: str, c: np.ndarray, k: np.ndarray, atol: float, rtol: float) -> LayerResult:
     """Errors of one layer's C output against Keras', per timestep."""
     if c.shape != k.shape:
@@ -403,7 +291,7 @@ def environment(kmodel: Any = None, defines: Any = ()) -> dict[str, str]:
     """Versions of what computed the two sides: kerasc, the Keras that gave the truth, TensorFlow,
     the C compiler and flags of the harness (with `defines`), Python, numpy and the machine."""
     from . import __version__
-    from .harness import CFLAGS, _compiler_id
+    from .harness import CFLAGS, compiler_id
 
     env = {"kerasc": __version__}
     if kmodel is not None:
@@ -412,7 +300,7 @@ def environment(kmodel: Any = None, defines: Any = ()) -> dict[str, str]:
     tf = sys.modules.get("tensorflow")
     if tf is not None:
         env["TensorFlow"] = str(getattr(tf, "__version__", "?"))
-    cc, _, version = _compiler_id().partition("|")
+    cc, _, version = compiler_id().partition("|")
     env["C compiler"] = f"{version} ({cc} {' '.join([*CFLAGS, *(f'-D{d}' for d in defines)])})"
     env["Python"] = f"{platform.python_version()} ({platform.python_implementation()}), numpy {np.__version__}"
     env["machine"] = f"{platform.system()} {platform.release()} {platform.machine()}"
@@ -434,7 +322,7 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
     of Keras is PASS (float32-limited) when float32 rounding and the model's conditioning explain it
     (kerasc.conditioning, docs/verify.md); report.verdict says which.
     `progress` (kerasc.progress.Progress) shows the stages on a terminal; silent by default."""
-    from .graph import build
+    from .lower import build
     from .harness import compile_models, math_defines
     from .quant import check_weights, default_tolerance, quantize
 

@@ -121,7 +121,7 @@ def reset_states(model: Any) -> None:
 
 
 def prepare_graph(cases: list[GCase], keras: Any) -> dict[str, Prepared]:
-    from kerasc.graph import build
+    from kerasc.lower import build
     from kerasc.harness import compile_models
 
     out: dict[str, Prepared] = {}
@@ -167,7 +167,7 @@ def check_predict(p: Prepared, what: str) -> float:
 
 def check_layers(p: Prepared, what: str) -> int:
     """Every Keras layer output (every port) at every timestep: the C trace against Keras sub-models."""
-    from kerasc.verify import keras_tensor_outputs
+    from kerasc.keras_bridge import keras_tensor_outputs
 
     reset_states(p.model)
     p.cm.reset()

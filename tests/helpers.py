@@ -95,7 +95,7 @@ def prepare(cases, keras, defines=()):
     """Build every case's Keras model with random weights, take Keras' truth, and compile all
     generated headers into one extension (with the C macros `defines`).
     Returns {case id: (model, x, keras_y, compiled)}."""
-    from kerasc.graph import build
+    from kerasc.lower import build
     from kerasc.harness import compile_models
 
     prepared = {}
@@ -131,7 +131,7 @@ def prepare_saved(cases, out_dir):
     call), the C from kerasc reading the file. Returns {case id: (model, x, keras_y, compiled, path)}."""
     import importlib
 
-    from kerasc.graph import build
+    from kerasc.lower import build
     from kerasc.harness import compile_models
 
     prepared = {}

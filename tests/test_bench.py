@@ -51,7 +51,7 @@ def test_bench_cli_prints_tables(keras, tmp_path, capsys):
 
 
 def test_bench_eigen_yardstick_computes_what_keras_computes(keras, tmp_path):
-    """The hand-optimised C++/Eigen step (benchmarks/eigen_rnn.cpp) is timed beside the generated C, in
+    """The hand-optimised C++/Eigen step (bench_c/eigen_rnn.cpp) is timed beside the generated C, in
     the same rounds, for LSTM and GRU(reset_after); its last h is checked against Keras, so the
     yardstick is honest."""
     from kerasc import bench
@@ -104,7 +104,7 @@ def test_bench_rejects_bad_timesteps(tmp_path, capsys):
 
 
 def test_bench_goes_on_when_the_eigen_yardstick_does_not_build(keras, tmp_path, monkeypatch):
-    """A C++ compiler that cannot build benchmarks/eigen_rnn.cpp costs the Eigen column, with a note
+    """A C++ compiler that cannot build bench_c/eigen_rnn.cpp costs the Eigen column, with a note
     naming the build, not the benchmark."""
     from kerasc import bench
 
@@ -259,8 +259,8 @@ def test_times_below_a_tenth_of_a_microsecond_keep_two_digits():
     computed from the real value."""
     from kerasc import bench
 
-    assert bench._us(3.2) == "0.0032 µs" and bench._us(86.6) == "0.087 µs"
-    assert bench._us(4780.0) == "4.78 µs" and bench._us(None) == "n/a"
+    assert bench.us_text(3.2) == "0.0032 µs" and bench.us_text(86.6) == "0.087 µs"
+    assert bench.us_text(4780.0) == "4.78 µs" and bench.us_text(None) == "n/a"
 
 
 def test_the_time_pattern_of_these_tests_holds_on_any_machine_speed():
@@ -269,4 +269,4 @@ def test_the_time_pattern_of_these_tests_holds_on_any_machine_speed():
     from kerasc import bench
 
     for ns in (0.05, 0.3, 3.2, 29.0, 86.6, 88.0, 99.99, 100.0, 263.0, 4780.0, 1.5e6, 3e9):
-        assert re.fullmatch(TIME, bench._us(ns)), (ns, bench._us(ns))
+        assert re.fullmatch(TIME, bench.us_text(ns)), (ns, bench.us_text(ns))

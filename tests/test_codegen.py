@@ -77,7 +77,7 @@ def test_comment_text_cannot_escape(evil):
 def test_hostile_layer_names_stay_in_comments(keras):
     """A layer name is user data (a crafted file can hold anything): it may only appear inside
     comments, escaped, and the header still compiles and computes the same."""
-    from kerasc.graph import lower
+    from kerasc.lower import lower
     from kerasc.harness import compile_models
     from kerasc.load import load
 

@@ -131,7 +131,7 @@ def test_instruction_counts_equal_qemus(tmp_path, small_lstm, target):
     from cmsim import qemu
 
     from kerasc.codegen import write_files
-    from kerasc.graph import build
+    from kerasc.lower import build
 
     ir = build(small_lstm, "cmq")
     write_files(ir, tmp_path, force=True)

@@ -13,7 +13,7 @@ N = 16
 
 @pytest.fixture(scope="module")
 def folded(keras):
-    from kerasc.graph import build
+    from kerasc.lower import build
     from kerasc.harness import compile_models
 
     L = keras.layers

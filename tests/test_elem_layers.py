@@ -164,7 +164,7 @@ def _trained_statistics(model, seed):
 def PREPARE(cases, keras):
     """helpers.prepare, with trained-looking statistics and padded inputs for the masked cases, and the
     QUANT_CASES also compiled with float16 and int8 weights. {id or (id, weights): (model, x, y, compiled)}"""
-    from kerasc.graph import build
+    from kerasc.lower import build
     from kerasc.harness import compile_models
     from kerasc.quant import quantize
 
@@ -301,7 +301,7 @@ def test_hand_computed_2x2(keras):
 # ------------------------------------------------------------------ refused options
 
 def _refused(keras, layer, match, inputs=(None, 3), before=()):
-    from kerasc.graph import lower
+    from kerasc.lower import lower
     from kerasc.load import load
 
     m = keras.Sequential([keras.Input(inputs), *before, layer])
@@ -311,7 +311,7 @@ def _refused(keras, layer, match, inputs=(None, 3), before=()):
 
 def _patched(keras, layer, key, value, match, inputs=(None, 3)):
     """A config Keras itself may refuse to build (an older or hand-edited file), checked from the record."""
-    from kerasc.graph import lower
+    from kerasc.lower import lower
     from kerasc.load import load
 
     record = load(keras.Sequential([keras.Input(inputs), layer]))
@@ -356,7 +356,7 @@ def test_refused_options(keras):
 
 def test_pooling_a_vector_is_refused(keras):
     """A file whose RNN before the pooling returns a vector (Keras cannot build it; a hand-edited file can say so)."""
-    from kerasc.graph import lower
+    from kerasc.lower import lower
     from kerasc.load import load
 
     L = keras.layers

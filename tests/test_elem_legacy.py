@@ -48,7 +48,7 @@ def prepared(tmp_path_factory):
     """{id: (model, x, y, compiled, path)}: saved by tf_keras with trained-looking statistics, read by kerasc."""
     import tf_keras
 
-    from kerasc.graph import build
+    from kerasc.lower import build
     from kerasc.harness import compile_models
 
     out_dir = tmp_path_factory.mktemp("elem_legacy")
@@ -98,4 +98,4 @@ def test_keras2_definitions_are_read(prepared):
     assert by_class["GlobalAveragePooling1D"].options["mask_arg"]
     assert any(n.options.get("folded") for n in prepared["k2-norms"][3].ir.nodes)
     functional = prepared["k2-functional"][3].ir.nodes
-    assert [n.mask is not None for n in functional if n.kind in ("gru", "pool_global")] == [True, True, False]
+    assert [n.mask is not None for n in functional if n.kind in ("gru", "pooling_global")] == [True, True, False]

@@ -18,7 +18,7 @@ from helpers import assert_close, keras_truth, randomize
 
 import kerasc
 from kerasc import ConversionError
-from kerasc.graph import build
+from kerasc.lower import build
 from kerasc.harness import compile_models, token_ids
 from kerasc.quant import quantize
 from kerasc.verify import make_inputs

@@ -99,7 +99,7 @@ def _qemu(elf) -> tuple[int, str]:
 def test_streaming_app_on_cortex_m4_matches_keras(firmware):
     """The app streams the held recording sample by sample on the emulated Cortex-M4; its
     probabilities (printed in millionths) agree with Keras' for the same recording."""
-    from kerasc.verify import load_keras_model
+    from kerasc.keras_bridge import load_keras_model
 
     rc, out = _qemu(firmware / "activity_fw.elf")
     assert rc == 0, out

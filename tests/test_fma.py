@@ -58,7 +58,7 @@ def model_and_truth(keras, tmp_path_factory):
 
 def _build(model, wtype, work, flags, tag):
     from kerasc import bench
-    from kerasc.graph import build
+    from kerasc.lower import build
     from kerasc.quant import quantize
 
     ir = quantize(build(model, f"f_{wtype}"), wtype)

@@ -196,7 +196,7 @@ def _merge(mode, y, y_rev):
 
 def test_trace_matches_float64_gates_and_keras_outputs(models):
     from kerasc.codegen import render_header
-    from kerasc.graph import build
+    from kerasc.lower import build
 
     ir = build(models["a"][0])
     assert "_GATE" not in render_header(ir)  # the shipped header has no hook at all

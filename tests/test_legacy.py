@@ -20,7 +20,7 @@ import pytest
 from helpers import SavedCase, assert_close, prepare_saved
 
 from kerasc import ConversionError
-from kerasc.graph import build
+from kerasc.lower import build
 
 # Every name Keras 2 accepts as an activation, and the activation layers tf_keras accepts in its place.
 K2_NAMES = ("linear", "tanh", "sigmoid", "hard_sigmoid", "relu", "relu6", "leaky_relu", "elu", "selu", "softplus",

@@ -13,7 +13,7 @@ from helpers import assert_close, randomize
 
 @pytest.fixture(scope="module")
 def compiled(keras):
-    from kerasc.graph import build
+    from kerasc.lower import build
     from kerasc.harness import compile_models
 
     K, L = keras, keras.layers

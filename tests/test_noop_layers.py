@@ -48,7 +48,7 @@ def test_noop_layers_fold_away(prepared, case):
 
 
 def test_unknown_option_on_a_noop_is_refused(keras):
-    from kerasc.graph import lower
+    from kerasc.lower import lower
     from kerasc.load import load
 
     m = keras.Sequential([keras.Input((None, 2)), keras.layers.Dropout(0.1, name="drop"), keras.layers.LSTM(2)])

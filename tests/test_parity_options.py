@@ -50,7 +50,7 @@ def test_predict_matches_keras(prepared, case):
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_every_layer_every_timestep(prepared, case, keras):
     """The trace (what verify uses) agrees with Keras sub-model outputs layer by layer."""
-    from kerasc.verify import keras_layer_outputs
+    from kerasc.keras_bridge import keras_layer_outputs
 
     model, x, y, cm = prepared[case.id]
     c_y, c_layers = cm.trace(x)

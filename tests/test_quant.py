@@ -66,7 +66,7 @@ def _rounded_like_c(model, wtype):
 @pytest.fixture(scope="module")
 def quantized(keras):
     """{(case id, weight type): (model, x, compiled)}: every case and type in one extension."""
-    from kerasc.graph import build
+    from kerasc.lower import build
     from kerasc.harness import compile_models
     from kerasc.quant import quantize
 

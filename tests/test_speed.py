@@ -68,7 +68,7 @@ def stacked(keras, tmp_path_factory):
 
 def _build_and_run(model, wtype, work, cc, flags, tag, runner=None):
     from kerasc import bench
-    from kerasc.graph import build
+    from kerasc.lower import build
     from kerasc.quant import quantize
 
     ir = quantize(build(model, f"s_{wtype}"), wtype)
@@ -121,7 +121,7 @@ def test_vector_path_bit_identical_and_within_tolerance(stacked, wtype, build):
 
 def test_vector_path_compiles_as_cpp_and_for_cortex_m(stacked):
     from kerasc.codegen import write_files
-    from kerasc.graph import build
+    from kerasc.lower import build
     from kerasc.quant import quantize
 
     model, _, _, work = stacked

@@ -72,7 +72,7 @@ def _check_message(msg: str, compiled, keras_model, x):
     t, b, u = int(m.group(4)), int(m.group(5)), int(m.group(6))
     c_val, k_val, err = float(m.group(7)), float(m.group(8)), float(m.group(9))
     assert (name, cls) == (compiled.ir.nodes[layer].keras_name, compiled.ir.nodes[layer].keras_class)
-    from kerasc.verify import keras_layer_outputs
+    from kerasc.keras_bridge import keras_layer_outputs
 
     _, c_layers = compiled.trace(x)
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import enum
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -93,10 +95,61 @@ class LayerDoc:
         return {o.name: o.values for o in self.options}
 
 
+class Mask(enum.Enum):
+    """What a layer does with a Keras mask (Keras' compute_mask and the `mask` argument of call)."""
+
+    DROP = "drop"  # its output carries no mask
+    PASS = "pass"  # its output carries the mask of its (first) input; its computation ignores it
+    TAKE = "take"  # its call receives the mask (GlobalAveragePooling1D; Softmax, to refuse it); output: none
+    TAKE_PASS = "take, pass"  # receives the mask and passes it on (recurrent layers)
+    MAKE = "make"  # makes a mask: a second, internal output port (Masking, Embedding(mask_zero=True))
+    MERGE = "merge"  # a merge: Keras 3 drops the mask when one input has none, Keras 2 keeps the others'
+    MERGE_VALUES = "merge, values"  # a merge whose formula substitutes 1 or 0 at masked steps: refused masked
+    CONCAT = "concat"  # Concatenate: Keras 3 ORs the masks of its inputs (ones for an unmasked one)
+
+    @property
+    def received(self) -> bool:
+        return self in (Mask.TAKE, Mask.TAKE_PASS)
+
+    @property
+    def passed(self) -> bool:
+        return self in (Mask.PASS, Mask.TAKE_PASS, Mask.MERGE, Mask.MERGE_VALUES, Mask.CONCAT)
+
+    @property
+    def merges(self) -> bool:
+        return self in (Mask.MERGE, Mask.MERGE_VALUES)
+
+
+def _kernel_rows(rec: LayerRecord) -> Optional[int]:
+    """The input width a 2-D first weight array (a kernel [in][out]) implies."""
+    w = rec.weights[0] if rec.weights else None
+    return int(w.shape[0]) if getattr(w, "ndim", 0) == 2 else None
+
+
+@dataclass(frozen=True)
+class LayerTraits:
+    """What the rest of kerasc needs to know about a Keras layer class, declared where the class is
+    registered (next to its lowering). Facts that depend on the config (kernel arrays, scratch, time-axis
+    changes, streaming) are typed fields of the Node the lowering returns (ir.Node: window, gather, time,
+    fixed_in, stream_why, scratch, kernels)."""
+
+    kinds: tuple[str, ...] = ()  # the node kinds its lowering makes; kind K is emitted by layers/K.c.j2
+    mask: Mask = Mask.DROP
+    tokens: bool = False  # reads token ids (an integer model input, int32_t in C)
+    recurrent: bool = False  # a recurrent layer with `stateful` (bench makes a stateful copy of it)
+    initial_state: bool = False  # its call takes initial_state (and states given positionally)
+    identity: bool = False  # computes nothing at inference: its output is its input (Dropout, ...)
+    # The input width its weights imply, for inspect when the input width is unknown (None: no guess).
+    in_width: Callable[[LayerRecord], Optional[int]] = _kernel_rows
+    template_dir: Optional[Path] = None  # the directory of K.c.j2 for its kinds K (None: kerasc's templates/layers/)
+
+
 Handler = Callable[[LayerRecord, Context], Node]
 REGISTRY: dict[str, Handler] = {}
 DOCS: dict[str, LayerDoc] = {}
-# The model input is not a handler (graph.py reads it), but it belongs in the table.
+TRAITS: dict[str, LayerTraits] = {}
+DEFAULT_TRAITS = LayerTraits()
+# The model input is not a handler (lower.py reads it), but it belongs in the table.
 INPUT_DOC = LayerDoc(options=(Option("shape", doc="`(timesteps, features)` with fixed or `None` timesteps, or "
                                                    "`(features,)`; token ids for Embedding: `(timesteps,)`"),
                               Option("dtype", doc="`float32`; an input read only by Embedding layers holds token ids "
@@ -106,18 +159,49 @@ INPUT_DOC = LayerDoc(options=(Option("shape", doc="`(timesteps, features)` with 
                      notes="one input")
 
 
-def register(*class_names: str, doc: Union[LayerDoc, dict[str, LayerDoc], None] = None
-             ) -> Callable[[Handler], Handler]:
-    """Register a handler for Keras classes; `doc` is one LayerDoc for all, or one per class."""
+def register(*class_names: str, doc: Union[LayerDoc, dict[str, LayerDoc], None] = None,
+             traits: Union[LayerTraits, dict[str, LayerTraits], None] = None) -> Callable[[Handler], Handler]:
+    """Register a handler for Keras classes; `doc` and `traits` are one record for all, or one per class.
+
+    This is all a layer module does to join kerasc: lower, plan, codegen, quant, inspect and bench read
+    the handler, its LayerDoc and its LayerTraits from here (see docs/architecture.md)."""
     def deco(fn: Handler) -> Handler:
         for c in class_names:
             REGISTRY[c] = fn
             spec = doc.get(c) if isinstance(doc, dict) else doc
             if spec is not None:
                 DOCS[c] = spec
+            t = traits.get(c) if isinstance(traits, dict) else traits
+            if t is not None:
+                TRAITS[c] = t
         return fn
 
     return deco
+
+
+def unregister(*class_names: str) -> None:
+    """Forget the handlers of these classes (a layer registered for a test)."""
+    for c in class_names:
+        REGISTRY.pop(c, None)
+        DOCS.pop(c, None)
+        TRAITS.pop(c, None)
+
+
+def traits(class_name: str) -> LayerTraits:
+    """The declared traits of a Keras class (defaults for InputLayer and unsupported classes)."""
+    return TRAITS.get(class_name, DEFAULT_TRAITS)
+
+
+def kinds() -> dict[str, Path]:
+    """Every node kind the registered layers make -> the template that emits its C (codegen includes it as
+    layers/<kind>.c.j2): templates/layers/<kind>.c.j2, or <kind>.c.j2 in the layer's own template_dir."""
+    from .._resources import templates_dir
+
+    out: dict[str, Path] = {}
+    for t in TRAITS.values():
+        for k in t.kinds:
+            out[k] = (t.template_dir if t.template_dir is not None else templates_dir() / "layers") / f"{k}.c.j2"
+    return out
 
 
 def known_options(class_name: str) -> dict[str, Optional[tuple]]:
@@ -278,5 +362,5 @@ def _non_finite(rec: LayerRecord, name: str, w: np.ndarray, gates: Sequence[str]
 
 
 from . import cudnn, dense, embedding, merge, masking, noop, recurrent, wrappers  # noqa: E402,F401  (register the handlers)
-from . import activation_layers, normalization, pooling_global  # noqa: E402,F401  (per-timestep layers)
+from . import activation, normalization, pooling_global  # noqa: E402,F401  (per-timestep layers)
 from . import conv, pooling, reshaping  # noqa: E402,F401  (layers that change the time axis)

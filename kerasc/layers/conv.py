@@ -10,17 +10,17 @@ Two ways to run it (Python chooses, the template follows):
               (zeroed by reset: Keras' left zero padding) and runs in the timestep loop like an RNN;
               streaming (NAME_step) keeps working.
   window      every other padding/stride: the node reads its whole stored input and computes one output
-              step per call, over a new time axis of length T' (graph.py: a derived Domain)."""
+              step per call, over a new time axis of length T' (lower.py: a derived Domain)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from .. import activations
 from ..errors import ConversionError
-from ..ir import Node, StateVar
+from ..ir import Node, StateVar, TimeMap
 from ..load import LayerRecord
-from . import Context, LayerDoc, Option, check_options, expect_weights, flag, positive_int, register
+from . import Context, LayerDoc, LayerTraits, Option, check_options, expect_weights, flag, positive_int, register
 
 
 def one_int(rec: LayerRecord, key: str, default: Any = None) -> int:
@@ -49,13 +49,13 @@ def channels_last(rec: LayerRecord) -> None:
                               "supported: 'channels_last' (timesteps, features)")
 
 
-def time_map(padding: str, eff: int, strides: int) -> dict:
+def time_map(padding: str, eff: int, strides: int) -> TimeMap:
     """Output length as a Domain formula: (T + add) // div + plus (Keras' conv_output_length)."""
     if padding == "valid":
-        return {"add": -eff, "div": strides, "plus": 1}
+        return TimeMap(add=-eff, div=strides, plus=1)
     if padding == "causal":
-        return {"add": -1, "div": strides, "plus": 1}
-    return {"add": strides - 1, "div": strides, "plus": 0}  # same: ceil(T / strides)
+        return TimeMap(add=-1, div=strides, plus=1)
+    return TimeMap(add=strides - 1, div=strides, plus=0)  # same: ceil(T / strides)
 
 
 def pad_option(padding: str, eff: int, strides: int) -> dict:
@@ -90,7 +90,17 @@ DOC = LayerDoc(
 )
 
 
-@register("Conv1D", doc=DOC)
+def _in_width(rec: LayerRecord) -> Optional[int]:
+    """The input features the kernel (kernel_size, in / groups, filters) implies."""
+    w = rec.weights[0] if rec.weights else None
+    if getattr(w, "ndim", 0) != 3:
+        return None
+    groups = rec.config.get("groups", 1)
+    rows = w.reshape(-1, w.shape[-1])[:w.shape[1] * (groups if isinstance(groups, int) and groups > 0 else 1)]
+    return int(rows.shape[0])
+
+
+@register("Conv1D", doc=DOC, traits=LayerTraits(kinds=("conv",), in_width=_in_width))
 def conv1d(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOC.known())
     need_seq(rec, ctx)
@@ -140,8 +150,9 @@ def conv1d(rec: LayerRecord, ctx: Context) -> Node:
     options = {"activation": act, "window_floats": K * Cg, "use_bias": use_bias, "filters": filters,
                "kernel_size": K, "strides": S, "dilation": D, "dilation_rate": D, "groups": G, "padding": padding,
                "parts": groups, "group_in": Cg, "group_out": Fg, "delay": delay,
-               "kernels": tuple(g["W"] for g in groups),
-               "scratch": K * Cg if (G > 1 or D > 1 or not delay) else 0}
+               }
+    plan: dict[str, Any] = {"kernels": tuple(arrays[g["W"]].cname for g in groups),
+                            "scratch": K * Cg if (G > 1 or D > 1 or not delay) else 0}
     if delay:
         L = eff
         state.insert(0, StateVar(f"{ctx.cid}_buf", L * F, f"{where}: the last {L} input steps [{L}][{F}], oldest "
@@ -149,16 +160,16 @@ def conv1d(rec: LayerRecord, ctx: Context) -> Node:
         options.update({"taps": L, "oldest": L - 1, "shift": (L - 1) * F, "newest": (L - 1) * F, "tap_stride": D * F,
                         "direct": G == 1 and D == 1})
     else:
-        options.update({"window": True, "time": time_map(padding, eff, S), "stream_why": STREAM_WHY[padding],
-                        **pad_option(padding, eff, S)})
+        plan.update({"window": True, "time": time_map(padding, eff, S), "stream_why": STREAM_WHY[padding]})
+        options.update(pad_option(padding, eff, S))
         if ctx.in_timesteps is not None and padding == "valid" and ctx.in_timesteps < eff:
             raise ConversionError(f"layer '{rec.name}' (Conv1D): kernel spans {eff} timesteps but the sequence has "
                                   f"{ctx.in_timesteps}; supported: padding='valid' on at least kernel span timesteps")
     how = "delay line in the timestep loop" if delay else "over the stored input sequence"
     return Node(
-        index=ctx.index, kind="conv1d", keras_name=rec.name, keras_class="Conv1D", cid=ctx.cid,
+        index=ctx.index, kind="conv", keras_name=rec.name, keras_class="Conv1D", cid=ctx.cid,
         in_width=F, out_width=filters, in_seq=True, out_seq=True, out_ref=f"st->{ctx.cid}_y",
-        state=tuple(state), arrays=tuple(arrays), options=options,
+        state=tuple(state), arrays=tuple(arrays), options=options, **plan,
         summary=(f"Conv1D(filters={filters}, kernel_size={K}, strides={S}, padding={padding}, dilation_rate={D}, "
                  f"groups={G}, activation={act}, use_bias={use_bias}), {how}"),
         ignored=ignored,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import activations
 from ..ir import Node, StateVar
 from ..load import LayerRecord
-from . import Context, LayerDoc, Option, check_options, expect_weights, flag, positive_int, register
+from . import Context, LayerDoc, LayerTraits, Mask, Option, check_options, expect_weights, flag, positive_int, register
 
 
 DOC = LayerDoc(
@@ -17,7 +17,7 @@ DOC = LayerDoc(
 )
 
 
-@register("Dense", doc=DOC)
+@register("Dense", doc=DOC, traits=LayerTraits(kinds=("dense",), mask=Mask.PASS))
 def dense(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOC.known())
     cfg = rec.config
@@ -40,6 +40,7 @@ def dense(rec: LayerRecord, ctx: Context) -> Node:
         index=ctx.index, kind="dense", keras_name=rec.name, keras_class="Dense", cid=ctx.cid,
         in_width=F, out_width=out, in_seq=ctx.in_seq, out_seq=ctx.in_seq, out_ref=f"st->{ctx.cid}_y",
         state=(StateVar(f"{ctx.cid}_y", units, f"{where}: output of one step [units={units}]", False),),
-        arrays=tuple(arrays), options={"activation": act, "use_bias": use_bias, "units": units, "scratch": 0},
+        arrays=tuple(arrays), options={"activation": act, "use_bias": use_bias, "units": units},
+        kernels=(arrays[0].cname,),
         summary=f"Dense(units={units}, activation={act}, use_bias={use_bias}) {per}", ignored=ignored,
     )

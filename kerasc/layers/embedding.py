@@ -1,10 +1,10 @@
 """Embedding: token ids -> rows of a table. Keras Embedding.call: y = embeddings[x]
 
 The input is a model input holding token ids, `int32_t` in C, one per timestep: Keras' (batch,
-timesteps) is a sequence of width 1 (graph.py decides which inputs hold token ids). A token outside
+timesteps) is a sequence of width 1 (lower.py decides which inputs hold token ids). A token outside
 [0, input_dim) makes Keras (TensorFlow on CPU) raise an error; C cannot raise, so kerasc defines it:
 the output row is all zeros. With mask_zero=True the node has a second, internal output, the mask
-(1.0: token != 0, 0.0: token == 0), which graph.py routes to the recurrent layers downstream like
+(1.0: token != 0, 0.0: token == 0), which lower.py routes to the recurrent layers downstream like
 the mask of a Masking layer.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..errors import ConversionError
 from ..ir import TOKEN_CTYPE, Node, Port, StateVar
 from ..load import LayerRecord
-from . import Context, LayerDoc, Option, check_options, expect_weights, flag, positive_int, register
+from . import Context, LayerDoc, LayerTraits, Mask, Option, check_options, expect_weights, flag, positive_int, register
 
 DOC = LayerDoc(
     options=(Option("input_dim", doc="≥ 1 (vocabulary size)"),
@@ -27,7 +27,7 @@ DOC = LayerDoc(
 )
 
 
-@register("Embedding", doc=DOC)
+@register("Embedding", doc=DOC, traits=LayerTraits(kinds=("embedding",), mask=Mask.MAKE, tokens=True))
 def embedding(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOC.known())
     cfg = rec.config
@@ -52,9 +52,9 @@ def embedding(rec: LayerRecord, ctx: Context) -> Node:
     return Node(
         index=ctx.index, kind="embedding", keras_name=rec.name, keras_class="Embedding", cid=ctx.cid,
         in_width=1, out_width=dim, in_seq=True, out_seq=True, out_ref=f"st->{ctx.cid}_y",
-        extra_ports=ports, state=tuple(state), arrays=arrays,
+        extra_ports=ports, state=tuple(state), arrays=arrays, kernels=(arrays[0].cname,),
         options={"input_dim": vocab, "output_dim": dim, "mask_zero": mask_zero, "last_token": vocab - 1,
-                 "token_ctype": TOKEN_CTYPE, "scratch": 0},
+                 "token_ctype": TOKEN_CTYPE},
         summary=f"Embedding(input_dim={vocab}, output_dim={dim}{', mask_zero=True' if mask_zero else ''})",
         ignored=ignored,
     )

@@ -1,9 +1,9 @@
 """Masking. Keras Masking.call:  mask = any(x != mask_value, axis=-1);  y = x * mask
 
 The node has a second, internal output: the mask, a sequence of width 1 holding 1.0 (timestep
-kept) or 0.0 (timestep masked), which graph.py routes to the recurrent layers downstream.
+kept) or 0.0 (timestep masked), which lower.py routes to the recurrent layers downstream.
 (Functional configs also record the mask computation as op layers, NotEqual, Any, LogicalOr, ...;
-graph.py drops those and propagates the mask the way Keras' compute_mask does.)
+lower.py drops those and propagates the mask the way Keras' compute_mask does.)
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..errors import ConversionError
 from ..ir import Node, Port, StateVar, c_float
 from ..load import LayerRecord
-from . import Context, LayerDoc, Option, check_options, register
+from . import Context, LayerDoc, LayerTraits, Mask, Option, check_options, register
 
 
 def _need_seq(rec: LayerRecord, ctx: Context) -> None:
@@ -25,7 +25,7 @@ DOC = LayerDoc((Option("mask_value", doc="any float; default 0.0", default=0.0),
                "mask flows through Dense, TimeDistributed, merges and Bidirectional")
 
 
-@register("Masking", doc=DOC)
+@register("Masking", doc=DOC, traits=LayerTraits(kinds=("masking",), mask=Mask.MAKE))
 def masking(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOC.known())
     _need_seq(rec, ctx)
@@ -40,6 +40,6 @@ def masking(rec: LayerRecord, ctx: Context) -> Node:
         extra_ports=(Port(1, True, f"st->{ctx.cid}_m"),),
         state=(StateVar(f"{ctx.cid}_y", F, f"{where}: output of one step [{F}]", False),
                StateVar(f"{ctx.cid}_m", 1, f"{where}: mask of one step (1: kept, 0: masked)", False)),
-        arrays=(), options={"mask_value": c_float(value), "scratch": 0},
+        arrays=(), options={"mask_value": c_float(value)},
         summary=f"Masking(mask_value={value!r})", ignored=ignored,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..errors import ConversionError
 from ..ir import Node, StateVar
 from ..load import LayerRecord
-from . import Context, LayerDoc, Option, check_options, register
+from . import Context, LayerDoc, LayerTraits, Mask, Option, check_options, register
 
 OPS = {"Concatenate": "concat", "Add": "add", "Subtract": "sub", "Multiply": "mul", "Average": "ave",
        "Maximum": "max", "Minimum": "min"}
@@ -25,7 +25,13 @@ _DOCS = {cls: LayerDoc((Option("axis", doc="-1 (the last axis) only", default=-1
          for cls, op in OPS.items()}
 
 
-@register(*OPS, doc=_DOCS)
+# Keras 3's Concatenate ORs the masks; Add, Subtract, Average pass them; Multiply, Maximum, Minimum substitute
+# values at masked steps (kerasc refuses them masked).
+_TRAITS = {c: LayerTraits(kinds=("merge",), mask=Mask.CONCAT if c == "Concatenate" else
+                          Mask.MERGE_VALUES if c in ("Multiply", "Maximum", "Minimum") else Mask.MERGE) for c in OPS}
+
+
+@register(*OPS, doc=_DOCS, traits=_TRAITS)
 def merge_layer(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, _DOCS[rec.class_name].known())
     widths, seqs = ctx.in_widths or (ctx.in_width,), ctx.in_seqs or (ctx.in_seq,)
@@ -58,7 +64,7 @@ def merge_node(ctx: Context, op: str, keras_name: str, keras_class: str, widths:
         in_width=widths[0], out_width=width, in_seq=seqs[0], out_seq=seqs[0], out_ref=f"st->{ctx.cid}_y",
         state=(StateVar(f"{ctx.cid}_y", width, f"{where}: output of one step [{width}]", False),),
         arrays=(), options={"op": op, "widths": list(widths), "offsets": offsets, "n": len(widths),
-                            "n_float": f"{float(len(widths))!r}f", "scratch": 0},
+                            "n_float": f"{float(len(widths))!r}f"},
         summary=f"{keras_class}({WORDS[op]} of {len(widths)} input{'s' if len(widths) > 1 else ''})"
                 + (f" [{part}]" if part else ""),
         ignored=ignored, part=part,

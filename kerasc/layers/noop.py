@@ -1,11 +1,11 @@
-"""Layers that do nothing at inference: Keras applies them only when training=True. graph.py folds
+"""Layers that do nothing at inference: Keras applies them only when training=True. lower.py folds
 them away (their output is their input, mask included), so they cost no code, flash or RAM."""
 
 from __future__ import annotations
 
 from ..errors import ConversionError
 from ..load import LayerRecord
-from . import LayerDoc, Option, check_options, register
+from . import LayerDoc, LayerTraits, Option, check_options, register
 
 _TRAINING = "training only"
 NOOPS = {
@@ -26,7 +26,7 @@ def check(rec: LayerRecord, n_inputs: int) -> None:
         raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) takes {n_inputs} inputs; supported: one")
 
 
-@register(*NOOPS, doc=DOCS)
+@register(*NOOPS, doc=DOCS, traits=LayerTraits(identity=True))
 def folded(rec: LayerRecord, ctx: object):
-    """graph.py folds these layers (output = input): this entry only lists them as supported."""
-    raise AssertionError(f"{rec.class_name} is folded by graph.py, not lowered by a handler")
+    """lower.py folds these layers (output = input): this entry only lists them as supported."""
+    raise AssertionError(f"{rec.class_name} is folded by lower.py, not lowered by a handler")

@@ -10,7 +10,7 @@
 
 BatchNormalization's per-feature factor and offset are computed here, in float32, from its weights
 (kc_vec_affine applies them); after a Dense with a linear activation whose output nothing else reads,
-graph.py folds them into the Dense kernel and bias instead (fold_into_dense), so the layer costs nothing.
+lower.py folds them into the Dense kernel and bias instead (fold_into_dense), so the layer costs nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import ConversionError
 from ..ir import Node, StateVar, c_float
 from ..load import LayerRecord
-from . import Context, LayerDoc, Option, check_options, expect_weights, flag, register
+from . import Context, LayerDoc, LayerTraits, Mask, Option, check_options, expect_weights, flag, register
 
 KERAS_EPSILON = 1e-7  # keras.config.epsilon(), which Normalization uses
 _PER = "on vectors, and per timestep on sequences; passes the mask on"
@@ -110,14 +110,17 @@ def _node(rec: LayerRecord, ctx: Context, op: str, arrays: tuple, options: dict,
     F = ctx.in_width
     per = "per timestep" if ctx.in_seq else "on a vector"
     return Node(
-        index=ctx.index, kind="feature_norm", keras_name=rec.name, keras_class=rec.class_name, cid=ctx.cid,
+        index=ctx.index, kind="normalization", keras_name=rec.name, keras_class=rec.class_name, cid=ctx.cid,
         in_width=F, out_width=F, in_seq=ctx.in_seq, out_seq=ctx.in_seq, out_ref=f"st->{ctx.cid}_y",
         state=(StateVar(f"{ctx.cid}_y", F, f"{_where(rec)}: output of one step [{F}]", False),),
-        arrays=arrays, options={"op": op, "scratch": 0, **options}, summary=f"{summary} {per}", ignored=ignored,
+        arrays=arrays, options={"op": op, **options}, summary=f"{summary} {per}", ignored=ignored,
     )
 
 
-@register("LayerNormalization", doc=DOCS["LayerNormalization"])
+_TRAITS = LayerTraits(kinds=("normalization",), mask=Mask.PASS)  # per timestep: the mask passes through
+
+
+@register("LayerNormalization", doc=DOCS["LayerNormalization"], traits=_TRAITS)
 def layer_normalization(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOCS["LayerNormalization"].known())
     _last_axis(rec, ctx, -1)
@@ -165,7 +168,7 @@ def _check_batch_norm(rec: LayerRecord, ctx: Context) -> tuple:
     return ignored
 
 
-@register("BatchNormalization", doc=DOCS["BatchNormalization"])
+@register("BatchNormalization", doc=DOCS["BatchNormalization"], traits=_TRAITS)
 def batch_normalization(rec: LayerRecord, ctx: Context) -> Node:
     ignored = _check_batch_norm(rec, ctx)
     F = ctx.in_width
@@ -201,7 +204,7 @@ def fold_into_dense(rec: LayerRecord, dense: Node, ctx: Context) -> Node:
         ignored=dense.ignored + ignored)
 
 
-@register("Normalization", doc=DOCS["Normalization"])
+@register("Normalization", doc=DOCS["Normalization"], traits=_TRAITS)
 def normalization(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOCS["Normalization"].known())
     _last_axis(rec, ctx, [-1])
@@ -233,7 +236,7 @@ def normalization(rec: LayerRecord, ctx: Context) -> Node:
     return _node(rec, ctx, "standardize", arrays, {}, "Normalization(axis=-1)", ignored)
 
 
-@register("Rescaling", doc=DOCS["Rescaling"])
+@register("Rescaling", doc=DOCS["Rescaling"], traits=_TRAITS)
 def rescaling(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOCS["Rescaling"].known())
     F = ctx.in_width

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..errors import ConversionError
 from ..ir import Node, StateVar
 from ..load import LayerRecord
-from . import Context, LayerDoc, Option, check_options, register
+from . import Context, LayerDoc, LayerTraits, Option, check_options, register
 from .conv import channels_last, need_seq, one_int, pad_option, time_map
 
 STREAM_WHY = {"valid": "pools over future timesteps", "same": "pools over future timesteps"}
@@ -30,7 +30,7 @@ DOCS = {"MaxPooling1D": _doc("max per feature"),
         "AveragePooling1D": _doc("mean per feature (with `same`, of the steps inside the sequence)")}
 
 
-@register("MaxPooling1D", "AveragePooling1D", doc=DOCS)
+@register("MaxPooling1D", "AveragePooling1D", doc=DOCS, traits=LayerTraits(kinds=("pooling",)))
 def pooling1d(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOCS[rec.class_name].known())
     need_seq(rec, ctx)
@@ -48,13 +48,12 @@ def pooling1d(rec: LayerRecord, ctx: Context) -> Node:
     op = "max" if rec.class_name == "MaxPooling1D" else "mean"
     where = f"Keras layer '{rec.name}' ({rec.class_name})"
     options = {"op": op, "pool_size": P, "strides": None if S == P else S, "padding": padding, "step": S,
-               "window": True, "time": time_map(padding, P, S),
-               "stream_why": STREAM_WHY[padding], "scratch": 0, **pad_option(padding, P, S)}
+               **pad_option(padding, P, S)}
     return Node(
-        index=ctx.index, kind="pool1d", keras_name=rec.name, keras_class=rec.class_name, cid=ctx.cid,
+        index=ctx.index, kind="pooling", keras_name=rec.name, keras_class=rec.class_name, cid=ctx.cid,
         in_width=F, out_width=F, in_seq=True, out_seq=True, out_ref=f"st->{ctx.cid}_y",
         state=(StateVar(f"{ctx.cid}_y", F, f"{where}: output of one step [{F}]", False),),
-        arrays=(), options=options,
+        arrays=(), options=options, window=True, time=time_map(padding, P, S), stream_why=STREAM_WHY[padding],
         summary=f"{rec.class_name}(pool_size={P}, strides={S}, padding={padding}), over the stored input sequence",
         ignored=ignored,
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..errors import ConversionError
 from ..ir import Node, StateVar
 from ..load import LayerRecord
-from . import Context, LayerDoc, Option, check_options, register
+from . import Context, LayerDoc, LayerTraits, Mask, Option, check_options, register
 
 _OPTS = (Option("data_format", ("channels_last",), doc="`channels_last`", default="channels_last"),
          Option("keepdims", (False,), doc="`False`", default=False))
@@ -29,7 +29,9 @@ DOCS = {
 }
 
 
-@register("GlobalAveragePooling1D", "GlobalMaxPooling1D", doc=DOCS)
+@register("GlobalAveragePooling1D", "GlobalMaxPooling1D", doc=DOCS,
+          traits={"GlobalAveragePooling1D": LayerTraits(kinds=("pooling_global",), mask=Mask.TAKE),
+                  "GlobalMaxPooling1D": LayerTraits(kinds=("pooling_global",))})
 def global_pooling(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOCS[rec.class_name].known())
     if not ctx.in_seq:
@@ -44,8 +46,8 @@ def global_pooling(rec: LayerRecord, ctx: Context) -> Node:
         state.append(StateVar(f"{ctx.cid}_sum", F, f"{where}: running sum of the steps [{F}]", True))
     masked = avg and ctx.masked
     return Node(
-        index=ctx.index, kind="pool_global", keras_name=rec.name, keras_class=rec.class_name, cid=ctx.cid,
+        index=ctx.index, kind="pooling_global", keras_name=rec.name, keras_class=rec.class_name, cid=ctx.cid,
         in_width=F, out_width=F, in_seq=True, out_seq=False, out_ref=f"st->{ctx.cid}_y",
-        state=tuple(state), arrays=(), options={"op": "avg" if avg else "max", "mask_arg": masked, "scratch": 0},
+        state=tuple(state), arrays=(), options={"op": "avg" if avg else "max", "mask_arg": masked},
         summary=f"{rec.class_name}() over time{' (masked steps left out)' if masked else ''}", ignored=ignored,
     )

@@ -14,8 +14,8 @@ from .. import activations
 from ..errors import ConversionError
 from ..ir import Gate, Node, Port, StateVar
 from ..load import LayerRecord
-from . import (GATE_WORDS, Context, LayerDoc, Option, check_options, expect_weights, flag, known_options, positive_int,
-               register)
+from . import (GATE_WORDS, Context, LayerDoc, LayerTraits, Mask, Option, check_options, expect_weights, flag,
+               known_options, positive_int, register)
 
 GATES = {"LSTM": ("i", "f", "c", "o"), "GRU": ("z", "r", "h"), "SimpleRNN": ("",)}
 KIND = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
@@ -45,7 +45,9 @@ def _doc(cls: str) -> LayerDoc:
     return LayerDoc(tuple(opts), notes)
 
 
-@register("LSTM", "GRU", "SimpleRNN", doc={cls: _doc(cls) for cls in GATES})
+@register("LSTM", "GRU", "SimpleRNN", doc={cls: _doc(cls) for cls in GATES},
+          traits={cls: LayerTraits(kinds=(KIND[cls],), mask=Mask.TAKE_PASS, recurrent=True, initial_state=True)
+                  for cls in GATES})
 def recurrent(rec: LayerRecord, ctx: Context) -> Node:
     cls = rec.class_name
     ignored = check_options(rec, known_options(cls))
@@ -124,7 +126,7 @@ def recurrent(rec: LayerRecord, ctx: Context) -> Node:
         "return_state": ret_state, "stateful": stateful, "masked": ctx.masked, "zero_output_for_mask": zero_masked,
         "n_states": n_states,
         "activation": act, "recurrent_activation": ract, "use_bias": use_bias, "reset_after": reset_after,
-        "return_sequences": ret_seq, "go_backwards": go_back, "scratch": scratch, "units": units,
+        "return_sequences": ret_seq, "go_backwards": go_back, "units": units,
         "zoff": [k * units for k in range(4)],
         "gate_order": ", ".join(gates) if cls != "SimpleRNN" else "-",
         # elementwise activations are applied inside the state-update loop (one vectorisable pass)
@@ -149,7 +151,8 @@ def recurrent(rec: LayerRecord, ctx: Context) -> Node:
         index=ctx.index, kind=KIND[cls], keras_name=rec.name, keras_class=cls, cid=ctx.cid,
         in_width=F, out_width=units, in_seq=True, out_seq=ret_seq,
         out_ref=f"st->{ctx.cid}_y" if ctx.masked else h_ref, extra_ports=extra,
-        state=tuple(state), arrays=tuple(arrays), options=opts, gates=tuple(out_gates),
+        state=tuple(state), arrays=tuple(arrays), options=opts, gates=tuple(out_gates), scratch=scratch,
+        kernels=tuple(a.cname for g in out_gates for a in (g.W, g.U)),
         summary=f"{cls}({', '.join(parts)})" + (f" [{rec.origin}]" if rec.origin else ""), ignored=ignored,
     )
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import ConversionError
 from ..load import LayerRecord
-from . import Context, LayerDoc, Option, check_options, register, to_node
+from . import Context, LayerDoc, LayerTraits, Mask, Option, check_options, register, to_node
 
 RNN_CLASSES = ("LSTM", "GRU", "SimpleRNN")
 MERGE_MODES = {"concat": "concat", "sum": "add", "mul": "mul", "ave": "ave"}
@@ -41,7 +41,7 @@ BIDI_DOC = LayerDoc((Option("layer", doc="`LSTM`, `GRU`, `SimpleRNN`, or `RNN` o
                     "`return_state`; needs the caller `work` buffer, no streaming")
 
 
-@register("TimeDistributed", doc=TD_DOC)
+@register("TimeDistributed", doc=TD_DOC, traits=LayerTraits(mask=Mask.PASS))
 def time_distributed(rec: LayerRecord, ctx: Context):
     check_options(rec, TD_DOC.known())
     cls, cfg = _inner(rec, "layer")
@@ -51,7 +51,7 @@ def time_distributed(rec: LayerRecord, ctx: Context):
         raise ConversionError(f"layer '{rec.name}' (TimeDistributed) needs a sequence input (timesteps, features)")
     inner = LayerRecord(f"{rec.name}/{cfg.get('name', 'dense')}", "Dense", cfg, rec.weights)
     node = to_node(inner, ctx)
-    return dataclasses.replace(node, keras_name=rec.name, keras_class="TimeDistributed",
+    return dataclasses.replace(node, keras_name=rec.name, keras_class="TimeDistributed", inner_class=node.keras_class,
                                summary=f"TimeDistributed({node.summary})")
 
 
@@ -88,8 +88,8 @@ def bidirectional_parts(rec: LayerRecord) -> tuple[LayerRecord, LayerRecord, str
     return fwd, bwd, "none" if mode is None else MERGE_MODES[mode]
 
 
-@register("Bidirectional", doc=BIDI_DOC)
+@register("Bidirectional", doc=BIDI_DOC, traits=LayerTraits(mask=Mask.TAKE_PASS, initial_state=True))
 def bidirectional(rec: LayerRecord, ctx: Context):
-    """graph.py lowers Bidirectional itself (into forward, backward and merge nodes): this entry
+    """lower.py lowers Bidirectional itself (into forward, backward and merge nodes): this entry
     only lists it among the supported layers."""
-    raise AssertionError("Bidirectional is lowered by graph.py, not by a layer handler")
+    raise AssertionError("Bidirectional is lowered by lower.py, not by a layer handler")

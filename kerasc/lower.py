@@ -1,13 +1,12 @@
-"""graph: a ModelRecord (layer records and edges) -> ModelIR (a DAG of nodes, and the plan that runs it).
+"""lower: a ModelRecord (layer records and edges) -> the nodes and tensors of the model, then kerasc.plan.
 
-Lowering walks the Keras layers in topological order and turns each call into nodes wired by
-tensors (a wrapper such as Bidirectional becomes several nodes). Planning then groups the nodes
-into phases that NAME_predict runs in order (see ir.Phase):
-  - causal nodes on one time axis join one `loop` (timestep-major: no sequence is stored whole);
-  - a node reading an input backwards (go_backwards, Bidirectional's flip) is a `whole` phase;
-  - nodes on vectors run `once`, after what they read.
-A sequence read by a later phase is kept whole, in the caller's `work` buffer unless it is a model
-input or output; buffers are reused once their last reader has run.
+Lowering walks the Keras layers in topological order and turns each call into nodes wired by tensors
+(a wrapper such as Bidirectional becomes several nodes; layers that compute nothing at inference are
+skipped; a BatchNormalization after a linear Dense is folded into it). What it needs to know about a
+layer class (mask role, token ids, initial_state, identity) it reads from the class's LayerTraits
+(kerasc.layers); the nodes come from the layer handlers. It tracks the time axes (a layer that changes
+the length makes a derived Domain) and Keras' implicit mask propagation, and hands the wired graph to
+kerasc.plan, which orders it into phases and buffers.
 """
 
 from __future__ import annotations
@@ -17,36 +16,31 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from . import __version__, names
+from . import names, plan
 from .errors import ConversionError
-from .ir import TOKEN_CTYPE, Domain, ModelIR, Node, Phase, Stored, Tensor
-from .layers import MAX_UNITS, Context, to_node
+from .ir import TOKEN_CTYPE, Domain, ModelIR, Node, Tensor
+from .layers import MAX_UNITS, REGISTRY, Context, Mask, to_node, traits
 from .layers import noop
 from .layers.merge import merge_node
-from .layers.wrappers import RNN_CLASSES, bidirectional_parts
+from .layers.wrappers import bidirectional_parts
 from .load import LayerRecord, ModelRecord, load, tensor_refs
 
 MAX_TIMESTEPS = (1 << 31) - 1  # NAME_predict takes `int timesteps`
-RECURRENT = RNN_CLASSES + ("Bidirectional",)
-# Layers whose output carries the mask of their (first) input, as in Keras' compute_mask.
-MASK_PASSING = ("Dense", "TimeDistributed", "Concatenate", "Add", "Subtract", "Average", "Multiply", "Maximum",
-                "Minimum", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "LayerNormalization",
-                "BatchNormalization", "Normalization", "Rescaling")
-# Non-recurrent layers whose call takes the mask (Softmax only to refuse it: Keras 3 cannot broadcast it).
-MASK_CONSUMERS = ("GlobalAveragePooling1D", "Softmax")
-# Layers that may read token ids (integer inputs); their inputs are int32_t in C.
-TOKEN_READERS = ("Embedding",)
 # InputLayer dtypes of token inputs: Keras' Embedding casts anything but int32/int64 to int32
 # (float32 is what tf_keras' Sequential gives an Embedding-first model's input).
 TOKEN_DTYPES = ("int32", "int64", "int16", "int8", "uint8", "uint16", "uint32", "uint64", "float32")
-# Layers whose node has a second, internal port holding the mask they make (Embedding: mask_zero=True).
-MASK_MAKERS = ("Masking", "Embedding")
-# Merge layers whose Keras formula changes when their inputs carry masks (they substitute 1 or 0).
-MASK_SENSITIVE = ("Multiply", "Maximum", "Minimum")
-MERGES = ("Add", "Subtract", "Average") + MASK_SENSITIVE
 # mask_of value of a tensor whose Keras mask exists but is True everywhere (Keras 3's Concatenate of a
 # masked and an unmasked input: any() over the features); the layers downstream run unmasked.
 ALL_TRUE = -1
+
+
+def token_readers() -> tuple[str, ...]:
+    """The Keras classes that read token ids (LayerTraits.tokens), in registry order."""
+    return tuple(c for c in REGISTRY if traits(c).tokens)
+
+
+def _with_initial_state() -> tuple[str, ...]:
+    return tuple(c for c in REGISTRY if traits(c).initial_state)
 
 
 def build(source: Any, name: Optional[str] = None) -> ModelIR:
@@ -147,9 +141,9 @@ class _Builder:
             part: str = "") -> list[int]:
         """Make the node for `rec` on these tensors; return the tensors of its output ports."""
         ins = [self.tensors[t] for t in inputs]
-        if rec.class_name not in TOKEN_READERS and any(t.ctype == TOKEN_CTYPE for t in ins):
+        if not traits(rec.class_name).tokens and any(t.ctype == TOKEN_CTYPE for t in ins):
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) reads token ids (an integer input); "
-                                  f"supported: token ids feed only {', '.join(TOKEN_READERS)} layers")
+                                  f"supported: token ids feed only {', '.join(token_readers())} layers")
         steps = self.fixed[self.find(ins[0].domain)] if ins[0].seq else None
         ctx = Context(index=len(self.nodes), prefix=self.prefix, in_width=ins[0].width, in_seq=ins[0].seq,
                       in_timesteps=steps,
@@ -162,10 +156,9 @@ class _Builder:
                 raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): an initial state has a time axis; "
                                       "supported: vectors (batch, units)")
         domain = self.unite(list(inputs) + ([mask] if mask is not None else []), rec)
-        time = node.options.get("time")
-        if time is not None:  # the layer changes the length of the time axis
+        if node.time is not None:  # the layer changes the length of the time axis
             domain = self.new_domain(Domain(0, domain if domain >= 0 else -1, why=f"'{rec.name}' ({rec.class_name})",
-                                            **time))
+                                            **dataclasses.asdict(node.time)))
             if self.fixed[domain] is not None and self.fixed[domain] < 1:
                 raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) turns {steps} timesteps into "
                                       f"{self.fixed[domain]}; supported: at least one output timestep")
@@ -195,20 +188,20 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         seen: set[str] = set()
         dup = next(r.name for r in record.layers if r.name in seen or seen.add(r.name))
         raise ConversionError(f"{record.source}: two layers are named '{dup}'; layer names must be unique")
-    order = _topological(record, by_name)
+    order = topological(record, by_name)
     produced: dict[tuple[str, int], int] = {}
     mask_of: dict[int, Optional[int]] = {}  # the mask a tensor carries (Keras' implicit propagation)
     if not record.inputs:
         raise ConversionError(f"{record.source}: the model has no inputs")
     single_in = len(record.inputs) == 1
     in_specs = []
-    mask_only = _mask_only_layers(record, order)
-    reads = _reads(record, order, mask_only)
+    mask_only = mask_only_layers(record, order)
+    reads = readers(record, order, mask_only)
     for k, ref in enumerate(record.inputs):
         rec = by_name.get(ref[0])
         if rec is None or rec.class_name != "InputLayer":
             raise ConversionError(f"{record.source}: model input '{ref[0]}' is not an InputLayer")
-        width, seq, timesteps, ctype = _input_spec(rec, record.source, layer_readers(reads, rec.name))
+        width, seq, timesteps, ctype = input_spec(rec, record.source, layer_readers(reads, rec.name))
         t = b.add_input(k, width, seq, "x" if single_in else f"x{k}", rec.name, timesteps, ctype)
         produced[(rec.name, 0)] = t
         mask_of[t] = None
@@ -241,15 +234,16 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         if rest:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with {', '.join(sorted(rest))}; "
                                   "supported call arguments: the inputs, initial_state (recurrent layers), mask")
-        if rec.class_name in RECURRENT and len(refs) > 1:  # layer(x, [h, c]): states given positionally
+        traits_ = traits(rec.class_name)
+        if traits_.initial_state and len(refs) > 1:  # layer(x, [h, c]): states given positionally
             refs, init_refs = refs[:1], list(refs[1:]) + list(init_refs)
         if not refs:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) has no tensor input")
         inputs = [tensor(r, rec) for r in refs]
         init = tuple(tensor(r, rec) for r in init_refs)
-        if init and rec.class_name not in RECURRENT:
+        if init and not traits_.initial_state:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with initial_state; supported "
-                                  f"only for {', '.join(RECURRENT)}")
+                                  f"only for {', '.join(_with_initial_state())}")
         carried = _carried_mask(rec, inputs, mask_of)
         if mask_refs and carried is None:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with a mask that does not come "
@@ -260,12 +254,12 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         # (tf_keras, legacy files) propagates masks implicitly in Functional models and saves no trace of it.
         # Dense and merges compute the same with or without the mask.
         receives = not functional or b.legacy or bool(mask_refs)
-        mask = carried if rec.class_name in RECURRENT + MASK_CONSUMERS and receives and carried != ALL_TRUE else None
-        if rec.class_name in MASK_SENSITIVE and carried not in (None, ALL_TRUE):
+        mask = carried if traits_.mask.received and receives and carried != ALL_TRUE else None
+        if traits_.mask is Mask.MERGE_VALUES and carried not in (None, ALL_TRUE):
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) merges masked inputs, where Keras "
                                   "substitutes values at masked timesteps; supported: Add, Subtract, Average, "
                                   "Concatenate on masked inputs, or Multiply/Maximum/Minimum without a mask")
-        if rec.class_name in noop.NOOPS:  # identity at inference: the output is the input (and its mask)
+        if traits_.identity:  # identity at inference: the output is the input (and its mask)
             noop.check(rec, len(inputs))
             produced[(rec.name, 0)] = inputs[0]
             continue
@@ -278,7 +272,7 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
             outs = b.add(to_node, rec, inputs, init=init, mask=mask)
         for k, t in enumerate(outs):
             mask_of[t] = _out_mask(rec, k, b, outs, carried, [mask_of.get(i) for i in inputs])
-            if rec.class_name in MASK_MAKERS and k > 0:
+            if traits_.mask is Mask.MAKE and k > 0:
                 continue  # the mask: internal, Keras' Masking and Embedding have one output
             keras_ref = rec.keras_ports[k] if rec.keras_ports is not None else (rec.name, k)
             if keras_ref is not None:  # (None: a value inside a Keras layer, see rnn_api)
@@ -303,7 +297,7 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
     return _finish(record, prefix, b, outputs, in_specs)
 
 
-def _mask_only_layers(record: ModelRecord, order: list[LayerRecord]) -> set[str]:
+def mask_only_layers(record: ModelRecord, order: list[LayerRecord]) -> set[str]:
     """Layers that only compute masks (Functional configs record Keras' mask propagation as op layers:
     NotEqual, Any, ExpandDims, ZerosLike, LogicalOr, Concatenate on masks, ...). kerasc recomputes
     masks itself, so these are skipped."""
@@ -325,7 +319,7 @@ def _mask_only_layers(record: ModelRecord, order: list[LayerRecord]) -> set[str]
     return only
 
 
-def _reads(record: ModelRecord, order: list[LayerRecord], mask_only: set[str]
+def readers(record: ModelRecord, order: list[LayerRecord], mask_only: set[str]
            ) -> dict[tuple[str, int], list[Optional[LayerRecord]]]:
     """Who reads each layer output (layer name, output index): the layers, once per read (mask-only op
     layers aside), and None once per time it is a model output."""
@@ -342,7 +336,7 @@ def _reads(record: ModelRecord, order: list[LayerRecord], mask_only: set[str]
 
 
 def layer_readers(reads: dict[tuple[str, int], list[Optional[LayerRecord]]], name: str) -> list[LayerRecord]:
-    """The layers that read output 0 of layer `name` (a model input), from `_reads`."""
+    """The layers that read output 0 of layer `name` (a model input), from `readers`."""
     return [r for r in reads.get((name, 0), []) if r is not None]
 
 
@@ -369,7 +363,7 @@ def _fold_batch_norm(b: _Builder, rec: LayerRecord, inputs: list[int],
 
 def _carried_mask(rec: LayerRecord, inputs: list[int], mask_of: dict[int, Optional[int]]) -> Optional[int]:
     masks = {mask_of.get(t) for t in inputs} - {None}
-    if len(masks) > 1 and ALL_TRUE in masks and rec.class_name not in MASK_SENSITIVE:
+    if len(masks) > 1 and ALL_TRUE in masks and traits(rec.class_name).mask is not Mask.MERGE_VALUES:
         return ALL_TRUE  # only Keras 3 makes ALL_TRUE; its merges OR the masks of their inputs
     if len(masks) > 1:
         raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) merges tensors masked by different Masking "
@@ -383,14 +377,15 @@ def _out_mask(rec: LayerRecord, port: int, b: _Builder, outs: list[int], carried
     t = b.tensors[outs[port]]
     if not t.seq:
         return None
-    if rec.class_name in MASK_MAKERS:
+    role = traits(rec.class_name).mask
+    if role is Mask.MAKE:
         return outs[1] if port == 0 and len(outs) > 1 else None
-    if rec.class_name == "Concatenate" and not b.legacy and carried is not None \
+    if role is Mask.CONCAT and not b.legacy and carried is not None \
             and (None in in_masks or ALL_TRUE in in_masks):
         return ALL_TRUE  # Keras 3 ORs the feature masks (ones for an unmasked input); Keras 2 ANDs them
-    if rec.class_name in MERGES and not b.legacy and None in in_masks:
+    if role.merges and not b.legacy and None in in_masks:
         return None  # Keras 3's other merges drop the mask when an input has none; Keras 2 keeps the others'
-    if rec.class_name in MASK_PASSING or rec.class_name in RECURRENT:
+    if role.passed:
         return carried
     return None
 
@@ -409,6 +404,7 @@ def _bidirectional(b: _Builder, rec: LayerRecord, inputs: list[int], init: tuple
     f_node, b_node = b.nodes[-2], b.nodes[-1]
     for n in (f_node, b_node):
         b.nodes[n.index] = dataclasses.replace(n, keras_name=rec.name, keras_class="Bidirectional",
+                                               inner_class=n.keras_class,
                                                summary=f"{n.summary} [{n.part}]")
     y, y_rev = f_outs[0], b_outs[0]
     seq = b.tensors[y].seq
@@ -427,7 +423,7 @@ def _bidirectional(b: _Builder, rec: LayerRecord, inputs: list[int], init: tuple
     return outs + list(f_outs[1:]) + list(b_outs[1:])
 
 
-def _topological(record: ModelRecord, by_name: dict[str, LayerRecord]) -> list[LayerRecord]:
+def topological(record: ModelRecord, by_name: dict[str, LayerRecord]) -> list[LayerRecord]:
     order: list[LayerRecord] = []
     state: dict[str, int] = {}
 
@@ -460,7 +456,7 @@ def _input_dtype(rec: LayerRecord) -> Any:
     return "float32" if dtype is None else dtype
 
 
-def _input_spec(rec: LayerRecord, source: str, readers: list[LayerRecord]) -> tuple[int, bool, Optional[int], str]:
+def input_spec(rec: LayerRecord, source: str, readers: list[LayerRecord]) -> tuple[int, bool, Optional[int], str]:
     """(features, has a time axis, fixed timesteps or None, C type) of a model input.
 
     An input read only by Embedding layers holds token ids: Keras' shape (batch, timesteps) is a
@@ -469,15 +465,15 @@ def _input_spec(rec: LayerRecord, source: str, readers: list[LayerRecord]) -> tu
     if shape is None and rec.config.get("shape") is not None:
         shape = [None] + list(rec.config["shape"])
     dtype = _input_dtype(rec)
-    tokens = bool(readers) and all(r.class_name in TOKEN_READERS for r in readers)
+    tokens = bool(readers) and all(traits(r.class_name).tokens for r in readers)
     if dtype != "float32" and not (tokens and dtype in TOKEN_DTYPES):
         if not tokens and dtype in TOKEN_DTYPES and readers:
-            other = next(r for r in readers if r.class_name not in TOKEN_READERS)
+            other = next(r for r in readers if not traits(r.class_name).tokens)
             raise ConversionError(f"{source}: input '{rec.name}' has dtype {dtype!r} and feeds '{other.name}' "
                                   f"({other.class_name}); supported: integer inputs feed only "
-                                  f"{', '.join(TOKEN_READERS)} layers, other inputs are float32")
+                                  f"{', '.join(token_readers())} layers, other inputs are float32")
         raise ConversionError(f"{source}: input '{rec.name}' has dtype {dtype!r}; supported: float32, or token ids "
-                              f"({', '.join(TOKEN_DTYPES[:-1])}) read by {', '.join(TOKEN_READERS)} layers")
+                              f"({', '.join(TOKEN_DTYPES[:-1])}) read by {', '.join(token_readers())} layers")
     if rec.config.get("sparse") or rec.config.get("ragged"):
         raise ConversionError(f"{source}: input '{rec.name}' is sparse or ragged; supported: dense tensors")
     if tokens:
@@ -505,143 +501,43 @@ def _input_spec(rec: LayerRecord, source: str, readers: list[LayerRecord]) -> tu
     return int(dims[0]), False, None, "float"
 
 
-# ---------------------------------------------------------------------------- planning
-
-def _phase_kind(node: Node, tensors: list[_T]) -> str:
-    if node.window or any(node.reversed_inputs):
-        return "whole"
-    if node.options.get("gather") or not any(tensors[t].seq for t in node.inputs):
-        return "once"
-    return "loop"
-
-
-def _phase_domain(node: Node, tensors: list[_T]) -> int:
-    """The time axis a node's phase loops over: its output's when the node makes a new one."""
-    if "time" in node.options:
-        return tensors[node.outputs[0]].domain
-    if node.options.get("gather"):
-        return -1
-    return next((tensors[t].domain for t in node.inputs if tensors[t].seq), -1)
-
-
-def _plan(nodes: list[Node], tensors: list[_T]) -> tuple[list[Phase], dict[int, int]]:
-    """Assign every node to a phase (see the module doc); returns the phases and node -> phase."""
-    phases: list[dict] = []
-    where: dict[int, int] = {}
-    for n in nodes:
-        kind = _phase_kind(n, tensors)
-        domain = _phase_domain(n, tensors)
-        earliest = 0
-        for t in list(n.inputs) + list(n.init) + ([n.mask] if n.mask is not None else []):
-            src = tensors[t].producer
-            if src < 0:
-                continue
-            q = where[src]
-            same_ok = (kind == "loop" and phases[q]["kind"] == "loop" and tensors[t].seq) or \
-                      (kind == "once" and phases[q]["kind"] == "once")
-            earliest = max(earliest, q if same_ok else q + 1)
-        target = None
-        if kind != "whole":
-            for i in range(earliest, len(phases)):
-                if phases[i]["kind"] == kind and phases[i]["domain"] == domain:
-                    target = i
-                    break
-        if target is None:
-            phases.append({"kind": kind, "domain": domain, "nodes": []})
-            target = len(phases) - 1
-        phases[target]["nodes"].append(n.index)
-        where[n.index] = target
-    return [Phase(p["kind"], p["domain"], tuple(p["nodes"])) for p in phases], where
-
-
-def _storage(nodes: list[Node], tensors: list[_T], where: dict[int, int], outputs: list[int],
-             single_out: bool) -> tuple[list[Stored], dict[int, int]]:
-    """Which sequences are kept whole, and where; returns them and the work floats per timestep."""
-    readers: dict[int, list[int]] = {}
-    for n in nodes:
-        for t in list(n.inputs) + ([n.mask] if n.mask is not None else []):
-            readers.setdefault(t, []).append(where[n.index])
-    stored: list[Stored] = []
-    slots: dict[int, list[list[int]]] = {}  # per time axis: [offset, width, busy until phase]
-    totals: dict[int, int] = {}  # per time axis: floats per timestep
-    for i, t in enumerate(tensors):
-        if not t.seq:
-            continue
-        if t.producer < 0:
-            stored.append(Stored(i, t.ref, None))
-            continue
-        q = where[t.producer]
-        later = [r for r in readers.get(i, []) if r != q]
-        if i in outputs:
-            k = outputs.index(i)
-            stored.append(Stored(i, "y" if single_out else f"y{k}", None))
-            continue
-        if not later:
-            continue
-        last = max(later)
-        mine = slots.setdefault(t.domain, [])
-        slot = next((s for s in mine if s[1] >= t.width and s[2] < q), None)
-        if slot is None:
-            slot = [totals.get(t.domain, 0), t.width, last]
-            mine.append(slot)
-            totals[t.domain] = slot[0] + t.width
-        slot[2] = last
-        stored.append(Stored(i, f"work_{len(stored)}", slot[0]))
-    return stored, totals
-
-
-def _stream_note(record_inputs: list[_T], nodes: list[Node], phases: list[Phase], tensors: list[_T]) -> str:
-    seq_in = [t for t in record_inputs if t.seq]
-    if not seq_in:
-        return "the input has no time axis"
-    window = [n for n in nodes if n.window]
-    if window:
-        n = window[0]
-        return f"'{n.keras_name}' ({n.keras_class}) {n.options.get('stream_why', 'reads future timesteps')}"
-    backwards = [n for n in nodes if not n.causal]
-    if backwards:
-        names_ = sorted({f"'{n.keras_name}' ({n.keras_class})" for n in backwards})
-        return f"{', '.join(names_)} read{'s' if len(names_) == 1 else ''} the sequence backwards"
-    loops = [p for p in phases if p.kind == "loop"]
-    made = [n for n in nodes if "time" in n.options or n.options.get("gather")]
-    if made:
-        n = made[0]
-        why = n.options.get("stream_why", "changes the length of the time axis")
-        return f"'{n.keras_name}' ({n.keras_class}) {why}"
-    if len({t.domain for t in seq_in}) > 1 or len(loops) != 1:
-        return ("the model runs more than one pass over its sequences (a state computed from a whole sequence "
-                "starts another, or inputs of different lengths)")
-    first_loop = phases.index(loops[0])
-    for p in phases[first_loop + 1:]:
-        for i in p.nodes:
-            if any(tensors[t].producer < 0 for t in nodes[i].inputs + nodes[i].init):
-                return "a layer after the sequence reads a model input directly"
-    return ""
-
-
 def _finish(record: ModelRecord, prefix: str, b: _Builder, outputs: list[int],
             in_specs: list[tuple[str, Optional[int]]]) -> ModelIR:
-    tensors = b.tensors
-    for t in tensors:
+    """Resolve the time axes, freeze the tensors and hand the graph to kerasc.plan."""
+    for t in b.tensors:
         if t.seq:
             t.domain = b.find(t.domain)
     domains = tuple(dataclasses.replace(b.derived[d], parent=b.find(b.derived[d].parent)
                                         if b.derived[d].parent >= 0 else -1)
                     if d in b.derived else Domain(d, -1) for d in range(len(b.parent)))
-    nodes = b.nodes
-    phases, where = _plan(nodes, tensors)
-    stored, per_domain = _storage(nodes, tensors, where, outputs, len(outputs) == 1)
-    work = sum(per_domain.values())
-    inputs = [i for i, t in enumerate(tensors) if t.producer < 0]
-    note = _stream_note([tensors[i] for i in inputs], nodes, phases, tensors)
-    frozen = tuple(Tensor(i, t.width, t.seq, t.producer, t.port, t.keras_layer, t.keras_port, t.domain, t.ref, t.ctype)
-                   for i, t in enumerate(tensors))
-    scratch = max([int(n.options.get("scratch", 0)) for n in nodes] + [1])
-    first = frozen[inputs[0]]
-    return ModelIR(name=prefix, source=record.source, keras_version=record.keras_version,
-                   kerasc_version=__version__, input_width=first.width, input_seq=first.seq,
-                   timesteps=in_specs[0][1], nodes=tuple(nodes), scratch_floats=scratch,
-                   tensors=frozen, inputs=tuple(inputs), outputs=tuple(outputs),
-                   input_names=tuple(s[0] for s in in_specs), input_timesteps=tuple(s[1] for s in in_specs),
-                   phases=tuple(phases), stored=tuple(stored), work_per_step=work, stream_note=note,
-                   domains=domains, work_domains=tuple(sorted(per_domain.items())))
+    tensors = tuple(Tensor(i, t.width, t.seq, t.producer, t.port, t.keras_layer, t.keras_port, t.domain, t.ref,
+                           t.ctype) for i, t in enumerate(b.tensors))
+    return plan.plan(plan.Graph(prefix, record.source, record.keras_version, tuple(b.nodes), tensors, tuple(outputs),
+                                tuple(in_specs), domains))
+
+
+def lower_alone(rec: LayerRecord, shapes: list[tuple[int, bool, Optional[int]]], record: ModelRecord,
+                prefix: str) -> ModelIR:
+    """`rec` lowered as the only layer of a model whose inputs have these (width, has a time axis, timesteps)
+    shapes (its call's other arguments, initial states and masks, are left out: they do not change the
+    layer's nodes). Inspect lists a model convert refuses layer by layer this way."""
+    taken = {r.name for r in record.layers}
+    in_names = []
+    for k in range(len(shapes)):
+        base = f"{rec.name}_input_{k}"
+        while base in taken:
+            base += "_"
+        taken.add(base)
+        in_names.append(base)
+    tokens = traits(rec.class_name).tokens  # reads token ids (batch, timesteps)
+
+    def spec(width: int, seq: bool, steps: Optional[int]) -> dict:
+        if tokens:
+            return {"batch_shape": [None, steps], "dtype": "int32"}
+        return {"batch_shape": [None, steps, width] if seq else [None, width]}
+
+    inputs = [LayerRecord(n, "InputLayer", {"name": n, **spec(*s)}, []) for n, s in zip(in_names, shapes)]
+    alone = dataclasses.replace(rec, inbound=[[(n, 0, 0) for n in in_names]], call_kwargs=[{}], call_args=[])
+    mini = ModelRecord(record.name, record.source, record.keras_version, "Functional", inputs + [alone],
+                       [(n, 0, 0) for n in in_names], [(rec.name, 0, 0)], record.legacy)
+    return lower(mini, prefix)

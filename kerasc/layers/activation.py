@@ -19,7 +19,7 @@ from .. import activations
 from ..errors import ConversionError
 from ..ir import Node, StateVar, c_float
 from ..load import LayerRecord
-from . import Context, LayerDoc, Option, check_options, expect_weights, register
+from . import Context, LayerDoc, LayerTraits, Mask, Option, check_options, expect_weights, register
 
 _PER = "on vectors, and per timestep on sequences; passes the mask on"
 
@@ -68,22 +68,25 @@ def _node(rec: LayerRecord, ctx: Context, op: str, options: dict, summary: str, 
     where = f"Keras layer '{rec.name}' ({rec.class_name})"
     per = "per timestep" if ctx.in_seq else "on a vector"
     return Node(
-        index=ctx.index, kind="act_layer", keras_name=rec.name, keras_class=rec.class_name, cid=ctx.cid,
+        index=ctx.index, kind="activation", keras_name=rec.name, keras_class=rec.class_name, cid=ctx.cid,
         in_width=F, out_width=W, in_seq=ctx.in_seq, out_seq=ctx.in_seq, out_ref=f"st->{ctx.cid}_y",
         state=(StateVar(f"{ctx.cid}_y", F, f"{where}: output of one step [{W}]", False),),
-        arrays=arrays, options={"op": op, "scratch": 0, **options},
+        arrays=arrays, options={"op": op, **options},
         summary=f"{summary} {per}", ignored=ignored,
     )
 
 
-@register("Activation", doc=DOCS["Activation"])
+_TRAITS = LayerTraits(kinds=("activation",), mask=Mask.PASS)  # per timestep: the mask passes through
+
+
+@register("Activation", doc=DOCS["Activation"], traits=_TRAITS)
 def activation_layer(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOCS["Activation"].known())
     act = ctx.activation(rec, "activation", "linear", activations.SUPPORTED_RNN)
     return _node(rec, ctx, "act", {"activation": act}, f"Activation({act})", ignored)
 
 
-@register("Softmax", doc=DOCS["Softmax"])
+@register("Softmax", doc=DOCS["Softmax"], traits=LayerTraits(kinds=("activation",), mask=Mask.TAKE))
 def softmax_layer(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, {"axis": None})
     axis = rec.config.get("axis", -1)
@@ -99,7 +102,7 @@ def softmax_layer(rec: LayerRecord, ctx: Context) -> Node:
     return _node(rec, ctx, "act", {"activation": "softmax", "axis": -1}, "Softmax(axis=-1)", ignored)
 
 
-@register("ReLU", doc=DOCS["ReLU"])
+@register("ReLU", doc=DOCS["ReLU"], traits=_TRAITS)
 def relu_layer(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOCS["ReLU"].known())
     cfg = rec.config
@@ -113,7 +116,7 @@ def relu_layer(rec: LayerRecord, ctx: Context) -> Node:
                  ignored)
 
 
-@register("LeakyReLU", doc=DOCS["LeakyReLU"])
+@register("LeakyReLU", doc=DOCS["LeakyReLU"], traits=_TRAITS)
 def leaky_relu_layer(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOCS["LeakyReLU"].known())
     key = "alpha" if "alpha" in rec.config and "negative_slope" not in rec.config else "negative_slope"
@@ -122,14 +125,14 @@ def leaky_relu_layer(rec: LayerRecord, ctx: Context) -> Node:
     return _node(rec, ctx, "relu", opts, f"LeakyReLU(negative_slope={np.float32(slope):g})", ignored)
 
 
-@register("ELU", doc=DOCS["ELU"])
+@register("ELU", doc=DOCS["ELU"], traits=_TRAITS)
 def elu_layer(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOCS["ELU"].known())
     alpha = _number(rec, "alpha", rec.config.get("alpha", 1.0))
     return _node(rec, ctx, "elu", {"alpha": alpha, "c_alpha": c_float(alpha)}, f"ELU(alpha={np.float32(alpha):g})", ignored)
 
 
-@register("PReLU", doc=DOCS["PReLU"])
+@register("PReLU", doc=DOCS["PReLU"], traits=_TRAITS)
 def prelu_layer(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, DOCS["PReLU"].known())
     F = ctx.in_width
