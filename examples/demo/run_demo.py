@@ -47,7 +47,8 @@ def main() -> int:
     print(f"[3/3] parity on {x.shape[0]} held recordings of {x.shape[1]} timesteps, every layer and timestep:\n")
     print(report.table())
     print(f"\nheader: {header}")
-    print(f"flash (const weights): {ir.weight_bytes} bytes; RAM ({ir.name}_state): {ir.state_bytes} bytes; "
+    print(f"flash (const weights): {ir.weight_bytes} bytes; RAM: {ir.ram_bytes} bytes ({ir.name}_state "
+          f"{ir.state_bytes} + {ir.name}_scratch {ir.scratch_bytes}); "
           f"streaming: {'yes' if ir.causal else 'no'}")
     return 0 if report.ok else 1
 
