@@ -140,7 +140,7 @@ def test_find_package_from_the_wheel(models, tmp_path):
     """Build the wheel, unpack it as site-packages, and use its CMake package (kerasc --cmake-dir)."""
     x, ((v0, y0), _) = models
     srcdir = tmp_path / "kerasc-src"
-    for part in ("kerasc", "templates", "runtime_c", "cmake"):
+    for part in ("kerasc", "templates", "runtime_c", "cmake", "bench_c"):
         shutil.copytree(ROOT / part, srcdir / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", srcdir)
     (srcdir / "README.md").write_text("kerasc\n")
