@@ -1,7 +1,7 @@
 """Accuracy goal of issue 16: how far kerasc's float32 C is from exact arithmetic, against how far Keras is.
 
 Models: chaotic LSTM(24) -> LSTM(24) stacks (recurrent weights N(0, s^2 / 24), the construction of
-tests/test_conditioning.py) for several scales s and seeds, 60 timesteps, batch 2, N(0, 1) inputs.
+tests/tools/test_conditioning.py) for several scales s and seeds, 60 timesteps, batch 2, N(0, 1) inputs.
 Exact: the same generated C built with -DKC_FLOAT=double. For each model, the distance to exact of the
 mean over time of the last layer's output (the issue's "mean-pooled output"), largest over batch and units,
 of: Keras (float32, TensorFlow CPU), kerasc's default build (fast tanh/sigmoid), kerasc -DKC_EXACT_MATH

@@ -1,21 +1,16 @@
 """Shared fixtures. Ground truth is always real Keras (eager call, training=False)."""
 
 import os
-import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.support.env import ON_CI  # noqa: E402  (after the TensorFlow log level is set)
 
 
 def pytest_addoption(parser):
-    parser.addoption("--regen-golden", action="store_true", help="rewrite tests/golden/*.h from the current code")
+    parser.addoption("--regen-golden", action="store_true", help="rewrite tests/c/golden/*.h from the current code")
 
 
 ROBUSTNESS_COUNTS: dict = {}
@@ -46,17 +41,6 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
-def require_tool(name: str) -> str:
-    """Path of a command-line tool, or a skip that says why (a failure under CI=true)."""
-    path = shutil.which(name)
-    if path is None:
-        msg = f"{name} is not installed (run `make deps` as root to install it)"
-        if ON_CI:
-            pytest.fail(msg + "; CI must have it")
-        pytest.skip(msg)
-    return path
-
-
 @pytest.fixture(scope="session")
 def keras():
     import keras as k
@@ -67,7 +51,7 @@ def keras():
 @pytest.fixture(scope="module")
 def prepared(request, keras):
     """The module's CASES, built with random weights, Keras truth taken, and all compiled into one
-    extension, by the module's PREPARE (default helpers.prepare: {case id: (model, x, keras_y, compiled)})."""
-    from helpers import prepare
+    extension, by the module's PREPARE (default support.parity.prepare: {case id: (model, x, keras_y, compiled)})."""
+    from tests.support.parity import prepare
 
     return getattr(request.module, "PREPARE", prepare)(request.module.CASES, keras)

@@ -1,6 +1,6 @@
 """Headless Chromium for the verify report: a screenshot, and what the page's images loaded as.
 
-Used by tools/docs_assets.py (docs/img/report.png) and by tests/test_report.py (the report must
+Used by tools/docs_assets.py (docs/img/report.png) and by tests/tools/test_report.py (the report must
 render in a real browser). Chromium runs with a throw-away profile, no network services and no
 sandbox (containers and CI runners usually cannot give it one).
 """

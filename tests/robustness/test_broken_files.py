@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from robust import NAME, finite_inputs, outcome_is_clean, same_computation_or_verified, valid_model  # noqa: F401
+from tests.support.robust import NAME, finite_inputs, outcome_is_clean, same_computation_or_verified
 
 import kerasc
 

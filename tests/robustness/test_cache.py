@@ -4,11 +4,10 @@ the code (generated source, runtime, compiler flags, macros)."""
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.env import ROOT
 
 CHILD = r"""
 import os, sys

@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 
 import kerasc
 from kerasc.ir import c_float
-from robust import (NAME, finite_inputs, outcome_is_clean, same_computation_or_verified, valid_layers_model,  # noqa: F401
-                    valid_model)
+from tests.support.robust import NAME, finite_inputs, outcome_is_clean, same_computation_or_verified
 
 EXAMPLES = int(os.environ.get("KERASC_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,

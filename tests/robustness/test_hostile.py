@@ -12,8 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from robust import (NAME, assert_one_line_error, outcome_is_clean, run_cli, valid_h5_model,  # noqa: F401
-                    valid_model)
+from tests.support.robust import NAME, assert_one_line_error, outcome_is_clean, run_cli
 
 import kerasc
 
@@ -387,7 +386,7 @@ def test_size_macros_any_integer_type(keras, tmp_path):
     import shutil
     import subprocess
 
-    from helpers import randomize
+    from tests.support.models import randomize
 
     m = keras.Sequential([keras.Input((None, 2)), keras.layers.Conv1D(2, 3, name="conv"),
                           keras.layers.LSTM(3, go_backwards=True, return_sequences=True, name="lstm"),
@@ -463,7 +462,7 @@ def test_verify_string_inputs(valid_model, tmp_path, kind):
 
 def test_verify_stateful_fixed_batch(keras, tmp_path):
     """A stateful model built for batch size 3: random inputs take that batch size (not the default 2)."""
-    from helpers import randomize
+    from tests.support.models import randomize
 
     m = keras.Sequential([keras.Input(batch_shape=(3, None, 2)), keras.layers.LSTM(3, stateful=True, name="lstm"),
                           keras.layers.Dense(2, name="dense")], name="st")

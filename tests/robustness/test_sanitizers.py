@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import kerasc
-from conftest import require_tool
-from helpers import assert_close, keras_truth, randomize
+from tests.support.env import require_tool
+from tests.support.models import keras_truth, randomize
+from tests.support.parity import assert_close
 
 HERE = Path(__file__).resolve().parent
 SAN = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1"]
