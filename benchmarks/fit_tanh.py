@@ -5,7 +5,7 @@ smallest maximum relative error by Lawson's iteratively reweighted least squares
 Beyond 9, tanh rounds to +-1 within 6e-8, so the runtime clamps x to [-9, 9] first.
 
 The coefficients are rounded to float32 and printed as C literals (%.9g). The error of the
-float32 evaluation is measured by tests/parity/test_activations.py; this script only designs them.
+float32 evaluation is measured by tests/parity/test_fast_tanh_sigmoid.py; this script only designs them.
 usage: python benchmarks/fit_tanh.py
 """
 

@@ -171,7 +171,7 @@ static inline kc_float kc__sigmoid_exact(kc_float x)
 /* tanh and sigmoid (every LSTM/GRU gate) come in two builds:
  * - default: tanh(x) = x * P(x^2) / Q(x^2) on |x| <= 9, clamped beyond (P, Q of degree 4 fitted by
  *   benchmarks/fit_tanh.py); sigmoid(x) = 0.5 + 0.5 * tanh(x / 2). Branch-free and float-only, so the
- *   loop over units vectorises. Maximum absolute error (tests/test_activations.py): tanh 3.9e-7,
+ *   loop over units vectorises. Maximum absolute error (tests/parity/test_fast_tanh_sigmoid.py): tanh 3.9e-7,
  *   sigmoid 2.1e-7; odd symmetry exact; NaN gives NaN.
  * - KC_EXACT_MATH defined (or KC_FLOAT=double): libm's tanhf and expf (tanh and exp in double). */
 #if defined(KC_EXACT_MATH) || KC__DOUBLE
@@ -650,7 +650,7 @@ static inline float kc_half_to_float(uint16_t h) { return kc__half_to_float_port
  * vectors of KC_SIMD_LANES floats (default 8 with AVX, else 4: SSE, NEON): blocks of 8, 4 or 1
  * vectors of outputs kept in registers over all rows; the rest of a row takes the portable loop.
  * Every output is summed in exactly the portable loop's order, with the same fusing, so both paths
- * give the same floats bit for bit with the same compiler and flags (tests/test_speed.py).
+ * give the same floats bit for bit with the same compiler and flags (tests/c/test_simd.py).
  * A weight type takes the vector path only where the target widens it in one or two instructions
  * (elsewhere lane-by-lane widening is slower than the portable loop): float32 always, int8 with
  * SSE4.1/AVX2/AVX-512 or NEON, float16 with F16C. Not for scalar-FPU microcontrollers: GNU vectors

@@ -2,7 +2,7 @@
 has a fast single-precision FMA (x86-64 with -mfma, Cortex-M4F hard float) and 0 elsewhere (x86-64 without
 -mfma, Cortex-M0) or with -DKC_NO_FMA; the fused build really uses the FMA instruction; -DKC_NO_FMA gives
 the machine code and the floats of the build without FMA; the fused results agree with real Keras within
-each weight type's default tolerance. (tests/c/test_speed.py checks that -DKC_SIMD fuses alike: bit-identical
+each weight type's default tolerance. (tests/c/test_simd.py checks that -DKC_SIMD fuses alike: bit-identical
 outputs with gcc and clang -mfma.)"""
 
 import subprocess
