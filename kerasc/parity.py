@@ -5,6 +5,7 @@ document and a JUnit XML file. Pure numpy and the standard library: no Keras nee
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
@@ -203,6 +204,18 @@ def _suite(name: str, props: dict[str, Any]) -> ET.Element:
     return suite
 
 
+# XML 1.0 cannot hold these characters at all, not even as character references; a layer name or a path
+# from a hostile file could carry them. They are written as \\xNN (\\uNNNN) so the report stays parseable.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_safe(text: Optional[str]) -> Optional[str]:
+    if text is None:
+        return None
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                        else f"\\u{ord(m.group()):04x}", text)
+
+
 def _finish(suite: ET.Element, tests: int, failures: int, errors: int, seconds: float) -> bytes:
     suite.set("tests", str(tests))
     suite.set("failures", str(failures))
@@ -212,6 +225,10 @@ def _finish(suite: ET.Element, tests: int, failures: int, errors: int, seconds: 
     root = ET.Element("testsuites", name="kerasc verify", tests=str(tests), failures=str(failures),
                       errors=str(errors), time=f"{seconds:.3f}")
     root.append(suite)
+    for el in root.iter():
+        el.text, el.tail = _xml_safe(el.text), _xml_safe(el.tail)
+        for key, value in el.attrib.items():
+            el.set(key, _xml_safe(value))
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 

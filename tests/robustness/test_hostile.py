@@ -352,6 +352,25 @@ def test_control_characters_in_tables(valid_model, tmp_path):
     assert len(rows) == 1, out
 
 
+def test_control_characters_in_junit(valid_model, tmp_path):
+    """A layer name with control characters, and a model path with one, still give a JUnit report an XML
+    parser reads (XML 1.0 cannot carry U+0000-U+001F but tab and newline, even escaped): they appear as
+    \\xNN."""
+    import xml.etree.ElementTree as ET
+
+    path = _renamed(valid_model, tmp_path, name=HOSTILE_NAME.replace("\x00", ""), weights_too=True)
+    odd = tmp_path / "bell\x07.keras"
+    odd.write_bytes(path.read_bytes())
+    junit = tmp_path / "r.xml"
+    rc, _, err = run_cli("verify", odd, "--junit", junit, "--timesteps", "4")
+    assert rc == 0, err
+    root = ET.fromstring(junit.read_bytes())
+    names = [case.get("name") for case in root.iter("testcase")]
+    assert any("\\x1b[2J" in n and "\\x07" in n for n in names), names
+    sources = [p.get("value") for p in root.iter("property") if p.get("name") == "source"]
+    assert sources and sources[0].endswith("bell\\x07.keras"), sources
+
+
 # ---------------------------------------------------------------------------- 9: not a regular file
 
 @pytest.mark.parametrize("cmd", ["convert", "inspect", "verify"])
