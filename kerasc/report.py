@@ -149,7 +149,9 @@ def render_html(report: Report, png: Optional[bytes] = None, inputs: Optional[st
     rows = [{
         "label": f"[{r.index}] {r.name}", "cls": r.keras_class, "shape": str(r.shape), "err": f"{r.max_abs_err:.2e}",
         "rel": f"{r.max_rel_err:.1e}", "worst_t": "-" if r.worst_t is None else str(r.worst_t),
-        "ratio": f"{r.max_tol_ratio:.2g}", "ok": r.ok, "status": "ok" if r.ok else f"MISMATCH ({r.mismatches})",
+        "ratio": f"{r.max_tol_ratio:.2g}", "ok": r.ok,
+        "status": ("ok" if r.ok else f"MISMATCH ({r.mismatches})")
+        + (f" ({r.nonfinite_agree} NaN or infinite in both)" if r.nonfinite_agree else ""),
         **({"ce": f"{ex[i].max_ce:.2e}", "ke": f"{ex[i].max_ke:.2e}", "sens": f"{ex[i].max_sens:.2e}"}
            if i < len(ex) else {"ce": "-", "ke": "-", "sens": "-"}),
     } for i, r in enumerate(report.layers)]

@@ -505,13 +505,20 @@ def test_verify_nonfinite_inputs(valid_model, tmp_path, value):
     agreement, counted), and prints no inf or nan error beside ok and PASS."""
     path = tmp_path / "x.npy"
     np.save(path, np.full((2, 4, 3), value, np.float32))
-    rc, out, err = run_cli("verify", valid_model[1], "--inputs", path)
+    rc, out, err = run_cli("verify", valid_model[1], "--inputs", path, "--json", tmp_path / "v.json",
+                           "--report", tmp_path / "page")
     assert rc == 0, out + err
     rows = [line for line in out.splitlines() if line.startswith("[")]
     assert rows and all("NaN or infinite in both" in r for r in rows), out
     for line in rows + [line for line in out.splitlines() if line.startswith("PASS")]:
         assert not re.search(r"\b(inf|nan)\b", line), line  # numbers printed as inf/nan (prose says NaN)
     assert "count as agreement" in out, out
+    # the JSON document and the HTML page say the same
+    doc = json.loads((tmp_path / "v.json").read_text())
+    assert all(lay["nonfinite_agree"] == lay["values"] > 0 and lay["finite_compared"] == 0
+               for lay in doc["layers"]), doc["layers"]
+    page = (tmp_path / "page" / "index.html").read_text()
+    assert page.count("NaN or infinite in both") >= len(rows), "the report's table lacks the non-finite counts"
 
 
 def test_verify_nonfinite_on_one_side_is_a_mismatch():
