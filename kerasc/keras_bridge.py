@@ -107,15 +107,44 @@ def keras_layer_outputs(model: Any, names: list[str], x: Any) -> list[np.ndarray
 def keras_tensor_outputs(model: Any, refs: list[tuple[str, int]], x: Any) -> list[np.ndarray]:
     """Output `port` of each named layer, from one sub-model called eagerly; bool masks as 0.0/1.0."""
     keras = framework(model)
-    tensors = []
-    for name, port in refs:
-        out = model.get_layer(name).output
-        tensors.append(out[port] if isinstance(out, (list, tuple)) else out)
+    nodes = _graph_nodes(model)
+    tensors = [_own_output(model, nodes, name, port) for name, port in refs]
     sub = keras.Model(_keras_inputs(model), tensors)
     outs = sub(x, training=False)
     if not isinstance(outs, (list, tuple)):
         outs = [outs]
     return [numpy_of(o).astype(np.float32) for o in outs]
+
+
+def _graph_nodes(model: Any) -> list[Any]:
+    """The call nodes of `model`'s own graph, walked back from its outputs (Keras 3 and tf_keras nodes both
+    have `parent_nodes`). A layer can have more nodes than the model uses: a loaded Sequential is built
+    twice, and `layer.output` then names the node of the second build, outside the model's graph."""
+    found: dict[int, Any] = {}
+    stack = []
+    for t in model.outputs:
+        hist = getattr(t, "_keras_history", None)
+        if hist is not None:
+            stack.append(hist[0]._inbound_nodes[hist[1]])
+    while stack:
+        node = stack.pop()
+        if id(node) not in found:
+            found[id(node)] = node
+            stack.extend(node.parent_nodes)
+    return list(found.values())
+
+
+def _own_output(model: Any, nodes: list[Any], name: str, port: int) -> Any:
+    """Output `port` of layer `name` as the model computes it: from the layer's one node in the model's
+    graph. A sub-model built on `layer.output` of another node calls that layer a second time, which
+    advances a stateful layer's state twice (verify of a stateful Sequential compared the C with a
+    second step). A layer the model calls twice (shared) keeps `layer.output`."""
+    mine = [n for n in nodes if getattr(getattr(n, "operation", None) or getattr(n, "layer", None), "name", None) == name]
+    if len(mine) == 1:
+        out = mine[0].output_tensors
+    else:
+        out = model.get_layer(name).output
+    return out[port] if isinstance(out, (list, tuple)) else out
 
 
 def reset_keras_states(model: Any) -> None:
