@@ -178,7 +178,7 @@ static const kc_float golden_gru__l0_rb_h[2] GOLDEN_GRU_WEIGHTS_ATTR = {
         0.492000014f,     0.314999998f
 };
 
-static inline void golden_gru__l0_step(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x /* [1] */)
+static inline void golden_gru__l0_step(golden_gru_state *KC__RESTRICT st, golden_gru_scratch *KC__RESTRICT scr, const kc_float *x /* [1] */)
 {
     kc_float *pre_z = scr->pre + 0; /* [2] */
     kc_float *pre_r = scr->pre + 2; /* [2] */
@@ -220,7 +220,7 @@ static const kc_float golden_gru__l1_U[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
     {    0.0920000002f,     0.137999997f }
 };
 
-static inline void golden_gru__l1_step(golden_gru_state *st, golden_gru_scratch *scr, const kc_float *x /* [2] */)
+static inline void golden_gru__l1_step(golden_gru_state *KC__RESTRICT st, golden_gru_scratch *KC__RESTRICT scr, const kc_float *x /* [2] */)
 {
     kc_float *pre = scr->pre; /* [2] */
     kc_preact(NULL, &golden_gru__l1_W[0][0], x, &golden_gru__l1_U[0][0], st->l1_h, pre, 2, 2, 2);

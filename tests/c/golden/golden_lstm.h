@@ -188,7 +188,7 @@ static const kc_float golden_lstm__l0_b_o[3] GOLDEN_LSTM_WEIGHTS_ATTR = {
        -0.261000007f,     0.542999983f,     0.303000003f
 };
 
-static inline void golden_lstm__l0_step(golden_lstm_state *st, golden_lstm_scratch *scr, const kc_float *x /* [2] */)
+static inline void golden_lstm__l0_step(golden_lstm_state *KC__RESTRICT st, golden_lstm_scratch *KC__RESTRICT scr, const kc_float *x /* [2] */)
 {
     kc_float *pre_i = scr->pre + 0; /* [3] */
     kc_float *pre_f = scr->pre + 3; /* [3] */
