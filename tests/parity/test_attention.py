@@ -124,3 +124,73 @@ def test_predict_matches_keras(prepared, case):
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_every_layer_every_timestep(prepared, case):
     assert check_layers(prepared[case.id], case.id) >= 3
+
+
+@pytest.mark.parametrize("weights", ["float16", "int8"])
+@pytest.mark.parametrize("cid", ["pool-classic", "pool-dot-fixed", "s2s-additive-masking-causal", "s2s-concat-scale"])
+def test_quantized_weights_within_tolerance(prepared, cid, weights):
+    p = prepared[cid]
+    report = kerasc.verify(p.model, p.x, weights=weights, strict=True)
+    assert report.passed, str(report)
+
+
+def test_not_streamed_and_why(prepared):
+    assert "reads the whole value sequence" in prepared["s2s-dot"].cm.ir.stream_note
+    assert "Softmax over time" in prepared["pool-softmax-time"].cm.ir.stream_note
+
+
+def test_fixed_length_is_checked(prepared):
+    """The Permute's constant axis met the input's fixed 5 steps: another length is refused in C."""
+    cm = prepared["pool-classic"].cm
+    with pytest.raises(ValueError):
+        cm.predict(np.zeros((1, 6, 2), np.float32))
+
+
+@pytest.fixture(scope="module")
+def embedded(keras):
+    """Embedding(mask_zero=True) on both token inputs: the query mask zeroes padded decoder steps, the value
+    mask leaves padded encoder steps out of the softmax (a row of the encoder entirely padded but one step)."""
+    rng = np.random.default_rng(7)
+    te = rng.integers(1, 9, (4, 6)).astype(np.int32)
+    te[0, 4:] = 0
+    te[1, :2] = 0
+    te[2, 1::2] = 0
+    te[3, 1:] = 0
+    td = rng.integers(1, 7, (4, 5)).astype(np.int32)
+    td[0, 3:] = 0
+    td[2, :1] = 0
+    models = {name: randomize(_seq2seq(keras, ATT[name], mask="embedding", causal=causal), seed=30 + i)
+              for i, (name, causal) in enumerate((("dot-scale", False), ("additive", True), ("concat", False)))}
+    cms = compile_all(models, prefix="attemb")
+    return {name: (models[name], [te, td], cms[name]) for name in models}
+
+
+@pytest.mark.parametrize("name", ["dot-scale", "additive", "concat"])
+def test_embedding_masks(embedded, name):
+    model, x, cm = embedded[name]
+    assert_close(cm.predict(x), np.asarray(model(x, training=False)), f"{name} with Embedding(mask_zero) masks")
+    report = kerasc.verify(model, x, compiled=cm, strict=True)
+    assert report.passed, str(report)
+
+
+def _refused(model, match):
+    with pytest.raises(ConversionError, match=match):
+        kerasc.lower.build(model)
+
+
+def test_refusals(keras):
+    K, L = keras, keras.layers
+    q, v = K.Input((None, 3)), K.Input((None, 3))
+    att, scores = L.Attention()([q, v], return_attention_scores=True)
+    _refused(K.Model([q, v], [att, scores]), r"'attention.*' \(Attention\) is called with return_attention_scores=True; "
+                                             r"supported: return_attention_scores=False")
+    x = K.Input((None, 2))
+    _refused(K.Model(x, L.Dot(axes=2)([x, L.Dense(2)(x)])),
+             r"\(Dot\): axes=2 makes features of the time axis of the second input; supported: that input with fixed "
+             r"timesteps")
+    _refused(K.Model(x, L.Dot(axes=1, normalize=True)([x, x])), r"\(Dot\): normalize=True is not supported")
+    m = L.Masking()(x)
+    _refused(K.Sequential([K.Input((None, 2)), L.Masking(), L.Dense(1), L.Softmax(axis=1)]),
+             r"\(Softmax\) over the time axis receives a mask")
+    _refused(K.Model(x, L.Softmax(axis=0)(x)), r"\(Softmax\): axis=0 is not supported")
+    del m
