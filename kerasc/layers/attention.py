@@ -219,4 +219,4 @@ def attention_layer(rec: LayerRecord, ctx: Context) -> Node:
     extra += ", value mask" if masks[1] else ""
     return _node(rec, ctx, Dv, options, f"{rec.class_name}({what}{extra}) over the whole value sequence", ignored,
                  arrays=arrays, shared_time=(0,),
-                 stream_why="reads the whole value sequence (attention; NAME_predict only)")
+                 stream_why="reads the whole value sequence at every step (attention)")
