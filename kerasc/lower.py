@@ -253,8 +253,7 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         mask_refs = tensor_refs(kwargs.pop("mask", None))
         kwargs.pop("training", None)
         rest = {k: v for k, v in kwargs.items() if v is not None}
-        if traits(rec.class_name).mask is Mask.ATTEND:  # its handler reads (and checks) these
-            rest = {k: v for k, v in rest.items() if k not in ("use_causal_mask", "return_attention_scores")}
+        rest = {k: v for k, v in rest.items() if k not in traits(rec.class_name).call_args}  # its handler's
         if rest:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with {', '.join(sorted(rest))}; "
                                   "supported call arguments: the inputs, initial_state (recurrent layers), mask")

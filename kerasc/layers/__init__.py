@@ -146,6 +146,7 @@ class LayerTraits:
     # The input width its weights imply, for inspect when the input width is unknown (None: no guess).
     in_width: Callable[[LayerRecord], Optional[int]] = _kernel_rows
     template_dir: Optional[Path] = None  # the directory of K.c.j2 for its kinds K (None: kerasc's templates/layers/)
+    call_args: tuple[str, ...] = ()  # call arguments its handler reads (and checks) from rec.call_kwargs
 
 
 Handler = Callable[[LayerRecord, Context], Node]

@@ -164,7 +164,8 @@ def _call_flag(rec: LayerRecord, key: str) -> bool:
     return value
 
 
-_ATT_TRAITS = LayerTraits(kinds=(KIND,), mask=Mask.ATTEND, in_width=lambda rec: None)
+_ATT_TRAITS = LayerTraits(kinds=(KIND,), mask=Mask.ATTEND, in_width=lambda rec: None,
+                          call_args=("use_causal_mask", "return_attention_scores"))
 
 
 @register("Attention", "AdditiveAttention", doc={"Attention": ATT_DOC, "AdditiveAttention": ADD_DOC},

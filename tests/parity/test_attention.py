@@ -61,6 +61,28 @@ def _pool_dot_vec(k, T=4, F=2, units=3):
     return k.Model(x, [L.Dot(axes=1)([v, L.Dense(units)(v)]), v])
 
 
+def _dot_axes(k, T=4, F=3):
+    """Luong attention by hand: Dot(axes=2) scores (T, T), Softmax per step, Dot(axes=(2, 1)) with the
+    values; and Dot(axes=(1, 2)) (the time axis against features, a new axis of F steps)."""
+    L = k.layers
+    x = k.Input((T, F))
+    h = L.Dense(F)(x)
+    s = L.Dot(axes=2)([x, h])
+    ctx = L.Dot(axes=(2, 1))([L.Softmax()(s), h])
+    other = L.Dot(axes=(1, 2))([h, L.Dense(T)(x)])
+    return k.Model(x, [L.LSTM(2, return_sequences=True)(ctx), L.Flatten()(other)])
+
+
+def _self_attention(k, causal=True):
+    """Self-attention over a GRU's outputs (causal), and attention whose query is the model input itself."""
+    L = k.layers
+    x = k.Input((None, 3))
+    h = L.GRU(3, return_sequences=True)(x)
+    sa = L.Attention(use_scale=True)([h, h], use_causal_mask=causal)
+    qa = L.AdditiveAttention()([x, L.Dense(3)(x)])
+    return k.Model(x, L.Dense(2)(L.GlobalAveragePooling1D()(L.Add()([sa, qa]))))
+
+
 def _seq2seq(k, layer, Te=None, Td=None, Fe=3, Fd=2, units=4, mask=None, causal=False, key=False):
     """Encoder LSTM(return_sequences, return_state) -> decoder LSTM(initial_state) over its own inputs ->
     attention([decoder, encoder]) -> Concatenate -> Dense."""
@@ -99,6 +121,8 @@ CASES = [
     GCase("pool-dot-fixed", lambda k: _pool_dot(k, T=6), seed=4),
     GCase("pool-dot-variable", lambda k: _pool_dot(k, T=None), seed=5),
     GCase("pool-dot-vectors", lambda k: _pool_dot_vec(k), seed=6),
+    GCase("dot-axes", lambda k: _dot_axes(k), seed=7),
+    GCase("self-attention", lambda k: _self_attention(k), seed=8),
 ] + [
     GCase(f"s2s-{name}", (lambda layer: lambda k: _seq2seq(k, layer))(layer), seed=10 + i,
           timesteps=LENGTHS)
@@ -194,3 +218,12 @@ def test_refusals(keras):
              r"\(Softmax\) over the time axis receives a mask")
     _refused(K.Model(x, L.Softmax(axis=0)(x)), r"\(Softmax\): axis=0 is not supported")
     del m
+
+
+def test_keras_file(prepared, tmp_path):
+    """The same encoder-decoder read from a Keras 3 `.keras` archive (its config records no attention masks)."""
+    p = prepared["s2s-additive-masking-causal"]
+    path = tmp_path / "s2s.keras"
+    p.model.save(path)
+    cm = compile_all({"file": path}, prefix="attfile")["file"]
+    assert_close(cm.predict(p.x), p.y[0], "s2s-additive-masking-causal from .keras")
