@@ -193,9 +193,25 @@ def _view(ir: ModelIR) -> dict:
         bases: list[str] = []
         calls, prologue, after = [], [], []
         in_tv = tv
+        lens: list[tuple[str, str]] = []  # more lengths a whole phase passes: (parameter, argument)
         for ni in ph.nodes:
             n = ir.nodes[ni]
-            if n.window or n.gather:  # the whole input (stored), its length, the output step
+            if n.window and len(n.inputs) > 1:  # every input whole, each sequence with its length; the step
+                args = []
+                for i, ti in enumerate(n.inputs):
+                    src = T[ti]
+                    base = src.ref if src.producer < 0 or not src.seq else stored[ti].base
+                    if base not in bases and (src.seq or src.producer < 0):
+                        bases.append(base)
+                    args.append(base)
+                    if i == 0:
+                        in_tv = names.tvar(ir, src.domain) if src.seq else "1"
+                        args.append("timesteps")
+                    elif src.seq:
+                        args.append(f"timesteps_{i}")
+                        lens.append((f"int timesteps_{i}", names.tvar(ir, src.domain)))
+                args.append("t")
+            elif n.window or n.gather:  # the whole input (stored), its length, the output step
                 src = T[n.inputs[0]]
                 base = src.ref if src.producer < 0 or not src.seq else stored[n.inputs[0]].base
                 if base not in bases and (src.seq or src.producer < 0):
@@ -241,6 +257,8 @@ def _view(ir: ModelIR) -> dict:
             if ph.kind == "whole":
                 decl.append("int timesteps")
                 call_args.append(in_tv)
+                decl += [d for d, _ in lens]
+                call_args += [a for _, a in lens]
         else:
             call_args = list(fn_bases)
         layers = ", ".join(f"'{ir.nodes[i].label}'" for i in ph.nodes)

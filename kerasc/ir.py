@@ -183,6 +183,9 @@ class Node:
     time: Optional[TimeMap] = None  # changes the length of the time axis: its output lives on a new one
     fixed_in: Optional[int] = None  # needs its input sequence to have exactly this many timesteps
     stream_why: str = ""  # why a model with this node has no NAME_step (window or time nodes), for inspect
+    # The data inputs whose time axes are the output's and must have one length (None: every sequence
+    # input). Attention's value and Dot's second operand keep their own time axes.
+    shared_time: Optional[tuple[int, ...]] = None
     scratch: int = 0  # floats of the shared NAME_scratch it uses while it runs (0: its step takes none)
     kernels: tuple[str, ...] = ()  # cnames of the arrays that are kernels (kerasc.quant stores them as f16/i8)
     inner_class: str = ""  # the Keras class a wrapper node computes (Bidirectional(LSTM): LSTM), else ""

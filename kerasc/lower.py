@@ -85,6 +85,7 @@ class _Builder:
         self.parent: list[int] = []  # union-find over time axes (model input indices, then derived axes)
         self.derived: dict[int, Domain] = {}  # time axes made by layers that change the length
         self.fixed: list[Optional[int]] = []  # per time axis: its length when fixed
+        self.pins: Optional[int] = None  # set by _pinned: the length the node being added must check
 
     # -- time axes: inputs whose sequences meet in one node must have the same length
     def find(self, d: int) -> int:
@@ -115,11 +116,27 @@ class _Builder:
         derived = [r for r in roots if r in self.derived]
         keys = {self._key(r) for r in roots}
         consts = {k[4] if isinstance(k, tuple) and k[0] == -1 else None for k in keys}
+        if self._pinned(roots, derived, consts):
+            return roots
         if derived and len(keys) > 1 and (len(derived) != len(roots) or len(consts) > 1 or None in consts):
             whys = sorted({self.derived[r].why for r in derived})
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) meets sequences whose lengths may differ "
                                   f"(changed by {', '.join(whys)}); supported: sequences of one time axis")
         return roots
+
+    def _pinned(self, roots: list[int], derived: list[int], consts: set) -> bool:
+        """A constant time axis (RepeatVector, Permute) meets model inputs built for that same fixed length
+        (attention pooling: the weights repeated and permuted back onto the sequence). The node where they
+        meet then checks, in C, that the inputs have that length (`pins`, read by `add`)."""
+        plain = [r for r in roots if r not in self.derived]
+        consts = {k[4] if isinstance(k, tuple) else None for k in map(self._key, derived)}  # const: any parent
+        if not derived or not plain or len(consts) != 1 or None in consts:
+            return False
+        n = next(iter(consts))
+        if any(self.fixed[r] != n for r in plain):
+            return False
+        self.pins = n
+        return True
 
     def new_domain(self, dom: Domain) -> int:
         d = len(self.parent)
@@ -138,7 +155,7 @@ class _Builder:
 
     def add(self, make: Any, rec: LayerRecord, inputs: list[int], *, init: tuple[int, ...] = (),
             mask: Optional[int] = None, reversed_inputs: Optional[tuple[bool, ...]] = None,
-            part: str = "") -> list[int]:
+            part: str = "", masks: tuple[bool, ...] = ()) -> list[int]:
         """Make the node for `rec` on these tensors; return the tensors of its output ports."""
         ins = [self.tensors[t] for t in inputs]
         if not traits(rec.class_name).tokens and any(t.ctype == TOKEN_CTYPE for t in ins):
@@ -146,7 +163,8 @@ class _Builder:
                                   f"supported: token ids feed only {', '.join(token_readers())} layers")
         steps = self.fixed[self.find(ins[0].domain)] if ins[0].seq else None
         ctx = Context(index=len(self.nodes), prefix=self.prefix, in_width=ins[0].width, in_seq=ins[0].seq,
-                      in_timesteps=steps,
+                      in_timesteps=steps, masks=masks,
+                      in_steps=tuple(self.fixed[self.find(t.domain)] if t.seq else None for t in ins),
                       in_widths=tuple(t.width for t in ins), in_seqs=tuple(t.seq for t in ins),
                       masked=mask is not None, init_widths=tuple(self.tensors[t].width for t in init),
                       legacy=self.legacy, in_ctype=ins[0].ctype)
@@ -155,7 +173,11 @@ class _Builder:
             if self.tensors[t].seq:
                 raise ConversionError(f"layer '{rec.name}' ({rec.class_name}): an initial state has a time axis; "
                                       "supported: vectors (batch, units)")
-        domain = self.unite(list(inputs) + ([mask] if mask is not None else []), rec)
+        shared = list(inputs) if node.shared_time is None else [inputs[i] for i in node.shared_time]
+        self.pins = None
+        domain = self.unite(shared + ([mask] if mask is not None else []), rec)
+        if self.pins is not None and node.fixed_in is None:
+            node = dataclasses.replace(node, fixed_in=self.pins)
         if node.time is not None:  # the layer changes the length of the time axis
             domain = self.new_domain(Domain(0, domain if domain >= 0 else -1, why=f"'{rec.name}' ({rec.class_name})",
                                             **dataclasses.asdict(node.time)))
@@ -231,6 +253,7 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         mask_refs = tensor_refs(kwargs.pop("mask", None))
         kwargs.pop("training", None)
         rest = {k: v for k, v in kwargs.items() if v is not None}
+        rest = {k: v for k, v in rest.items() if k not in traits(rec.class_name).call_args}  # its handler's
         if rest:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with {', '.join(sorted(rest))}; "
                                   "supported call arguments: the inputs, initial_state (recurrent layers), mask")
@@ -244,8 +267,8 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
         if init and not traits_.initial_state:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with initial_state; supported "
                                   f"only for {', '.join(_with_initial_state())}")
-        carried = _carried_mask(rec, inputs, mask_of)
-        if mask_refs and carried is None:
+        carried = _carried_mask(rec, inputs, mask_of) if traits_.mask is not Mask.ATTEND else None
+        if mask_refs and carried is None and traits_.mask is not Mask.ATTEND:
             raise ConversionError(f"layer '{rec.name}' ({rec.class_name}) is called with a mask that does not come "
                                   "from a Masking layer; supported: masks made by Masking or Embedding(mask_zero=True)")
         # Keras propagates the mask (Sequential) or records, per call, that the layer receives one
@@ -268,6 +291,8 @@ def lower(record: ModelRecord, name: Optional[str] = None) -> ModelIR:
             continue
         if rec.class_name == "Bidirectional":
             outs = _bidirectional(b, rec, inputs, init, mask)
+        elif traits_.mask is Mask.ATTEND:
+            outs, carried = _attend(b, rec, inputs, mask_of)
         else:
             outs = b.add(to_node, rec, inputs, init=init, mask=mask)
         for k, t in enumerate(outs):
@@ -371,6 +396,19 @@ def _carried_mask(rec: LayerRecord, inputs: list[int], mask_of: dict[int, Option
     return next(iter(masks), None)
 
 
+def _attend(b: _Builder, rec: LayerRecord, inputs: list[int],
+            mask_of: dict[int, Optional[int]]) -> tuple[list[int], Optional[int]]:
+    """An attention layer [query, value(, key)]: Keras hands its call the mask of each input (Keras 3 and
+    tf_keras alike, also in Functional models that record none), uses the query's and the value's, and
+    gives its output the query's. The masks follow the data inputs; returns the outputs and the query's mask."""
+    ms = [mask_of.get(t) for t in inputs[:2]]
+    ms = [None if m == ALL_TRUE else m for m in ms]
+    extra = [m for m in ms if m is not None]
+    outs = b.add(to_node, rec, list(inputs) + extra, masks=tuple(m is not None for m in ms)
+                 + (False,) * (len(inputs) - 2))
+    return outs, ms[0]
+
+
 def _out_mask(rec: LayerRecord, port: int, b: _Builder, outs: list[int], carried: Optional[int],
               in_masks: list[Optional[int]]) -> Optional[int]:
     """The mask Keras attaches to output `port` (compute_mask), for Sequential models and checks."""
@@ -378,6 +416,8 @@ def _out_mask(rec: LayerRecord, port: int, b: _Builder, outs: list[int], carried
     if not t.seq:
         return None
     role = traits(rec.class_name).mask
+    if role is Mask.ATTEND:
+        return carried if port == 0 else None
     if role is Mask.MAKE:
         return outs[1] if port == 0 and len(outs) > 1 else None
     if role is Mask.CONCAT and not b.legacy and carried is not None \

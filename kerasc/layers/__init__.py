@@ -57,6 +57,9 @@ class Context:
     legacy: bool = False  # the model was saved by Keras 2: its definitions apply
     in_ctype: str = "float"  # C type of the first input: float, or ir.TOKEN_CTYPE (token ids)
     in_timesteps: Optional[int] = None  # fixed length of the first input's time axis (None: any)
+    in_steps: tuple[Optional[int], ...] = ()  # per data input: the fixed length of its time axis (None: any)
+    # Mask.ATTEND layers: per data input, whether its Keras mask follows the data inputs (as one more input)
+    masks: tuple[bool, ...] = ()
 
     def activation(self, rec: LayerRecord, option: str, default: str, allowed: tuple[str, ...]) -> str:
         """The runtime name of the activation `option` of `rec` (Keras 2 names when legacy)."""
@@ -106,6 +109,7 @@ class Mask(enum.Enum):
     MERGE = "merge"  # a merge: Keras 3 drops the mask when one input has none, Keras 2 keeps the others'
     MERGE_VALUES = "merge, values"  # a merge whose formula substitutes 1 or 0 at masked steps: refused masked
     CONCAT = "concat"  # Concatenate: Keras 3 ORs the masks of its inputs (ones for an unmasked one)
+    ATTEND = "attend"  # Attention: receives the mask of each input (as more inputs); output: the first's
 
     @property
     def received(self) -> bool:
@@ -142,6 +146,7 @@ class LayerTraits:
     # The input width its weights imply, for inspect when the input width is unknown (None: no guess).
     in_width: Callable[[LayerRecord], Optional[int]] = _kernel_rows
     template_dir: Optional[Path] = None  # the directory of K.c.j2 for its kinds K (None: kerasc's templates/layers/)
+    call_args: tuple[str, ...] = ()  # call arguments its handler reads (and checks) from rec.call_kwargs
 
 
 Handler = Callable[[LayerRecord, Context], Node]
@@ -364,3 +369,4 @@ def _non_finite(rec: LayerRecord, name: str, w: np.ndarray, gates: Sequence[str]
 from . import cudnn, dense, embedding, merge, masking, noop, recurrent, wrappers  # noqa: E402,F401  (register the handlers)
 from . import activation, normalization, pooling_global  # noqa: E402,F401  (per-timestep layers)
 from . import conv, pooling, reshaping  # noqa: E402,F401  (layers that change the time axis)
+from . import attention  # noqa: E402,F401  (Softmax over time, Dot, Attention, AdditiveAttention)

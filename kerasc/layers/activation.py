@@ -26,9 +26,10 @@ _PER = "on vectors, and per timestep on sequences; passes the mask on"
 DOCS = {
     "Activation": LayerDoc((Option("activation", doc="any elementwise activation below, softmax, log_softmax or "
                                                      "sparsemax (not `glu`)"),), _PER),
-    "Softmax": LayerDoc((Option("axis", doc="the last axis (`-1`)", default=-1),),
-                        "on vectors, and per timestep on sequences; refused on a masked sequence (Keras 3 "
-                        "cannot apply it there either)"),
+    "Softmax": LayerDoc((Option("axis", doc="the last axis (`-1`); on a sequence also the time axis (`1` or "
+                                            "`-2`: attention weights)", default=-1),),
+                        "on vectors, and per timestep on sequences; over time it reads the whole sequence (no "
+                        "streaming); refused on a masked sequence (Keras 3 cannot apply it there either)"),
     "ReLU": LayerDoc((Option("max_value", doc="`None` or a float ≥ 0", default=None),
                       Option("negative_slope", doc="float ≥ 0", default=0.0),
                       Option("threshold", doc="float ≥ 0", default=0.0)), _PER),
@@ -86,16 +87,21 @@ def activation_layer(rec: LayerRecord, ctx: Context) -> Node:
     return _node(rec, ctx, "act", {"activation": act}, f"Activation({act})", ignored)
 
 
-@register("Softmax", doc=DOCS["Softmax"], traits=LayerTraits(kinds=("activation",), mask=Mask.TAKE))
+@register("Softmax", doc=DOCS["Softmax"], traits=LayerTraits(kinds=("activation", "attention"), mask=Mask.TAKE))
 def softmax_layer(rec: LayerRecord, ctx: Context) -> Node:
     ignored = check_options(rec, {"axis": None})
     axis = rec.config.get("axis", -1)
     last = 2 if ctx.in_seq else 1
     if isinstance(axis, (list, tuple)) and len(axis) == 1:
         axis = axis[0]
+    if ctx.in_seq and not isinstance(axis, bool) and axis in (1, -2):
+        from .attention import softmax_over_time  # (registered after the per-timestep layers)
+
+        return softmax_over_time(rec, ctx, ignored)
     if isinstance(axis, bool) or axis not in (-1, last):
         raise ConversionError(f"layer '{rec.name}' (Softmax): axis={rec.config.get('axis')!r} is not supported; "
-                              "supported: the last axis (-1), over the features of each timestep")
+                              "supported: the last axis (-1), over the features of each timestep, or on a sequence "
+                              "the time axis (1 or -2)")
     if ctx.masked:
         raise ConversionError(f"layer '{rec.name}' (Softmax) receives a mask (Masking upstream), which Keras 3 "
                               "cannot broadcast over the features; supported: Softmax on unmasked tensors")

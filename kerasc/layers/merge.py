@@ -21,7 +21,9 @@ WORDS = {"concat": "concatenation on the last axis", "add": "sum", "sub": "diffe
 
 _DOCS = {cls: LayerDoc((Option("axis", doc="-1 (the last axis) only", default=-1),) if cls == "Concatenate" else (),
                        f"{WORDS[op]} of branches (sequences of one time axis, or vectors); Keras' masked-input "
-                       "rules for Concatenate, Add, Subtract, Average")
+                       "rules for Concatenate, Add, Subtract, Average"
+                       + ("" if op == "concat" else "; an input of width 1 broadcasts over the features "
+                          "(attention weights (T, 1) times features (T, F))"))
          for cls, op in OPS.items()}
 
 
@@ -53,10 +55,11 @@ def merge_node(ctx: Context, op: str, keras_name: str, keras_class: str, widths:
     if len(set(seqs)) != 1:
         raise ConversionError(f"layer '{keras_name}' ({keras_class}) merges sequences with vectors; supported: "
                               "inputs that all have a time axis or all have none")
-    if op != "concat" and len(set(widths)) != 1:
+    width = sum(widths) if op == "concat" else max(widths)
+    if op != "concat" and any(w not in (1, width) for w in widths):
         raise ConversionError(f"layer '{keras_name}' ({keras_class}) merges widths {list(widths)}; supported: equal "
-                              "widths (broadcasting is not supported)")
-    width = sum(widths) if op == "concat" else widths[0]
+                              f"widths, or width 1 broadcast over the others' {width} features (Keras' broadcasting)")
+    bcast = [op != "concat" and w != width for w in widths]
     offsets = [sum(widths[:i]) for i in range(len(widths))]
     where = f"Keras layer '{keras_name}' ({keras_class}{', ' + part if part else ''})"
     return Node(
@@ -64,7 +67,8 @@ def merge_node(ctx: Context, op: str, keras_name: str, keras_class: str, widths:
         in_width=widths[0], out_width=width, in_seq=seqs[0], out_seq=seqs[0], out_ref=f"st->{ctx.cid}_y",
         state=(StateVar(f"{ctx.cid}_y", width, f"{where}: output of one step [{width}]", False),),
         arrays=(), options={"op": op, "widths": list(widths), "offsets": offsets, "n": len(widths),
-                            "n_float": f"{float(len(widths))!r}f"},
+                            "n_float": f"{float(len(widths))!r}f", "bcast": bcast,
+                            "idx": ["0" if b else "j" for b in bcast]},
         summary=f"{keras_class}({WORDS[op]} of {len(widths)} input{'s' if len(widths) > 1 else ''})"
                 + (f" [{part}]" if part else ""),
         ignored=ignored, part=part,

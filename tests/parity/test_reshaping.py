@@ -200,7 +200,8 @@ def test_refusals_name_layer_and_option(cls, config, width, seq, steps, match):
 
 def test_axes_of_different_lengths_may_not_meet(keras):
     """Two time axes meet only when their lengths are always equal (same formula, or same constant); a model
-    input fixed to n steps may still be called with other lengths from C, so it does not count as n."""
+    input fixed to n steps may still be called with other lengths from C, so it counts as n only where the node
+    that meets the constant axis checks that length in C (issue 17: attention pooling)."""
     import kerasc
 
     L = keras.layers
@@ -209,10 +210,16 @@ def test_axes_of_different_lengths_may_not_meet(keras):
     with pytest.raises(ConversionError, match=r"layer 'add' \(Add\) meets sequences whose lengths may differ "
                                               r"\(changed by 'a' \(Conv1D\), 'b' \(Conv1D\)\)"):
         kerasc.build_ir(m)
-    x, v = keras.Input((4, 2)), keras.Input((3,))
+    x, v = keras.Input((None, 2)), keras.Input((3,))
     m = keras.Model([x, v], L.Concatenate(name="cat")([x, L.RepeatVector(4, name="rv")(v)]))
     with pytest.raises(ConversionError, match=r"'cat' \(Concatenate\) meets .* 'rv' \(RepeatVector\)"):
         kerasc.build_ir(m)
+    # a constant axis of the input's fixed length meets it (attention pooling): the node where they meet
+    # checks that length in C (issue 17), so a caller's other length is refused rather than misread
+    x = keras.Input((4, 2))
+    m = keras.Model([x, v], L.Concatenate(name="cat")([x, L.RepeatVector(4, name="rv")(v)]))
+    cat = next(n for n in kerasc.build_ir(m).nodes if n.keras_name == "cat")
+    assert cat.fixed_in == 4
     x = keras.Input((None, 2))
     same = keras.Model(x, L.Add()([L.Conv1D(2, 3, strides=2)(x), L.MaxPooling1D(3, strides=2)(x)]))
     assert kerasc.build_ir(same).stream_note  # valid k3 s2 and pool 3 s2: one formula, one axis

@@ -288,7 +288,7 @@ def _patched(keras, layer, key, value, match, inputs=(None, 3)):
 
 def test_refused_options(keras):
     L = keras.layers
-    _refused(keras, L.Softmax(axis=1, name="sm"), r"'sm' \(Softmax\): axis=1 is not supported; supported: the last "
+    _refused(keras, L.Softmax(axis=0, name="sm"), r"'sm' \(Softmax\): axis=0 is not supported; supported: the last "
                                                   r"axis \(-1\)")
     _refused(keras, L.Softmax(name="sm"), r"'sm' \(Softmax\) receives a mask .*supported: Softmax on unmasked",
              before=[L.Masking()])
