@@ -45,8 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     quiet = argparse.ArgumentParser(add_help=False)
     quiet.add_argument("-q", "--quiet", action="store_true",
                        help="no progress line on stderr (it only appears on a terminal anyway)")
+    plug = argparse.ArgumentParser(add_help=False)
+    plug.add_argument("--plugin", action="append", default=[], metavar="MODULE|FILE.py",
+                      help="import a plugin that registers custom layer classes (kerasc.extend; repeatable); "
+                           "installed entry points of group 'kerasc.layers' and $KERASC_PLUGINS load too, unless "
+                           "KERASC_NO_PLUGINS is set (docs/extending.md)")
 
-    c = sub.add_parser("convert", parents=[quiet], help="write NAME.h (and kc_runtime.h) for a model",
+    c = sub.add_parser("convert", parents=[quiet, plug], help="write NAME.h (and kc_runtime.h) for a model",
                        description="Write a header-only C99 implementation of MODEL: DIR/NAME.h plus kc_runtime.h.")
     c.add_argument("model", help="a .keras or .h5 model file")
     c.add_argument("-o", "--out", default=".", metavar="DIR", help="output directory (default: .)")
@@ -64,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write NAME_selftest.c: a C program that checks the model against outputs Keras "
                         "computed for embedded inputs (0 = pass); needs TensorFlow (kerasc[verify])")
 
-    v = sub.add_parser("verify", parents=[quiet], help="compare the C with Keras on every layer and timestep",
+    v = sub.add_parser("verify", parents=[quiet, plug], help="compare the C with Keras on every layer and timestep",
                        description="Build the generated C and compare it with Keras on every layer and timestep. "
                                    "Exits 0 (PASS) when every value agrees within atol + rtol * |keras|; 4 (PASS "
                                    "(float32-limited)) when it does not but the same C in double precision shows that "
@@ -104,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="write the result as JSON (schema kerasc-verify/1) to FILE, or alone on stdout without FILE")
     v.add_argument("--junit", metavar="FILE.xml", help="write a JUnit XML report (one test case per layer) to FILE")
 
-    i = sub.add_parser("inspect", help="layers, shapes, options, parameters, flash and RAM bytes, streaming or not",
+    i = sub.add_parser("inspect", parents=[plug], help="layers, shapes, options, parameters, flash and RAM bytes, streaming or not",
                        description="Describe what kerasc makes of MODEL without writing anything: every layer with "
                                    "its shapes, options, sizes and status ('ok', or why it cannot be converted). "
                                    "Exits 2 when the model cannot be converted.")
@@ -112,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--name", help="C prefix (default: the file name, sanitised)")
     i.add_argument("--json", action="store_true", help="machine-readable output (same content)")
 
-    g = sub.add_parser("gates", help="per-gate weights and statistics of every recurrent layer; plots, traces, "
+    g = sub.add_parser("gates", parents=[plug], help="per-gate weights and statistics of every recurrent layer; plots, traces, "
                                      "equations",
                        description="For every recurrent layer (each direction of a Bidirectional): per gate and "
                                    "kernel the array kerasc puts in the C, in Keras' orientation, with its shape, "
@@ -141,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
                         "recomputes the layers from the --export file")
     g.add_argument("--script", metavar="FILE.py", help="where --explain writes the script (default gates_explain.py)")
 
-    b = sub.add_parser("bench", parents=[quiet], help="time the generated C step and sequence against Keras",
+    b = sub.add_parser("bench", parents=[quiet, plug], help="time the generated C step and sequence against Keras",
                        description="Time the generated C (a C timing program, no Python in the loop) per step and "
                                    "per sequence at -O3 -march=native, -O2 and -Os (and -O3 -march=native and -Os "
                                    "with -DKC_SIMD, the optional vector path), against Keras (eager step, "
@@ -219,6 +224,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _progress = Progress.for_terminal(quiet=getattr(args, "quiet", False))
     warnings.showwarning = _warning_line
     try:
+        from .extend import load_plugins
+
+        load_plugins(args.plugin)
         return {"convert": _convert, "verify": _verify, "inspect": _inspect, "bench": _bench,
                 "gates": _gates}[args.command](args)
     except KerascError as exc:

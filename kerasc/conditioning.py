@@ -124,11 +124,26 @@ def layer_exact(c: np.ndarray, k: np.ndarray, e: np.ndarray, perturbed: Sequence
 
 # ---------------------------------------------------------------- builds and runs
 
-def _perturb(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Every value moved by one float32 ulp, up or down at random (a relative change of 2^-24..2^-23)."""
+def _perturb(a: np.ndarray, rng: np.random.Generator, keep: Sequence[float] = (0.0,)) -> np.ndarray:
+    """Every value moved by one float32 ulp, up or down at random (a relative change of 2^-24..2^-23), except
+    the values in `keep`: zero (whose relative noise is zero) and the mask values of Masking layers, so
+    padding stays padding (one denormal step away from 0.0, a padded step would count as data)."""
     a = np.asarray(a, dtype=np.float32)
     direction = np.where(rng.random(a.shape) < 0.5, -np.inf, np.inf).astype(np.float32)
-    return np.nextafter(a, direction)
+    moved = np.nextafter(a, direction)
+    fixed = np.isin(a, np.asarray(keep, dtype=np.float32))
+    return np.where(fixed, a, moved)
+
+
+def _kept_values(ir: Any) -> list[float]:
+    """0.0 and the mask_value of every Masking node (the values _perturb leaves alone)."""
+    out = [0.0]
+    for node in ir.nodes:
+        if node.kind == "masking":
+            m = re.fullmatch(r"\(?(-?[0-9.eE+-]+)f?\)?", str(node.options.get("mask_value", "0")).strip())
+            if m:
+                out.append(float(m.group(1)))
+    return out
 
 
 def _renamed(ir: Any, text: str, new: str) -> str:
@@ -184,7 +199,8 @@ def exact_traces(ir: Any, x: Any, copies: int = COPIES) -> tuple[list[np.ndarray
             perturbed.append(trace(cm, xs))
     else:
         for _ in range(copies):
-            perturbed.append(trace(builds[0], [_perturb(a, rng) if k in floats else a for k, a in enumerate(xs)]))
+            perturbed.append(trace(builds[0], [_perturb(a, rng, _kept_values(ir)) if k in floats else a
+                                               for k, a in enumerate(xs)]))
     return exact, perturbed, ("Embedding tables" if tokens else "inputs")
 
 

@@ -108,6 +108,11 @@ def display_options(node: Node) -> dict[str, Any]:
             value = float(value.rstrip("f"))
         if opt.name.endswith("activation") or value != opt.default:
             shown[opt.name] = value
+    from .extend import plugins
+
+    plugin = plugins().get(node.inner_class or node.keras_class)
+    if plugin is not None:  # a custom class: which plugin lowers it
+        shown["plugin"] = plugin
     return shown
 
 

@@ -75,12 +75,18 @@ def load_keras_model(source: Any) -> Any:
         return source
     from .load import saved_by_keras2
 
+    from .extend import custom_objects
+
+    # The Keras classes of custom layers registered by plugins (kerasc.extend) load with the file.
     if saved_by_keras2(Path(source)):
         tf_keras = import_tf_keras()
-        load, who = (lambda: tf_keras.models.load_model(str(source), compile=False)), "tf_keras"
+        objs = custom_objects(tf_keras)
+        load, who = (lambda: tf_keras.models.load_model(str(source), compile=False, custom_objects=objs)), "tf_keras"
     else:
         keras = import_keras()
-        load, who = (lambda: keras.saving.load_model(str(source), compile=False, safe_mode=True)), "Keras"
+        objs = custom_objects(keras)
+        load, who = (lambda: keras.saving.load_model(str(source), compile=False, safe_mode=True,
+                                                     custom_objects=objs)), "Keras"
     try:
         return load()
     except Exception as exc:  # Keras raises many types for unreadable files

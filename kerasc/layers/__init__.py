@@ -227,8 +227,18 @@ def to_node(rec: LayerRecord, ctx: Context) -> Node:
         keras2 = [c for c in REGISTRY if c in DOCS and DOCS[c].keras2_only]
         also = f" (and from Keras 2 files: {', '.join(keras2)})" if keras2 else ""
         names = [c for c in supported_layers() if c not in keras2]
+        module = rec.keras_module or ""
+        if not module.startswith(("keras", "tf_keras")) and (rec.keras_module or rec.registered_name):
+            shown = rec.registered_name or rec.class_name
+            raise ConversionError(
+                f"layer '{rec.name}' ({rec.class_name}) is a custom layer class ({shown!r}"
+                f"{f', module {module!r}' if module else ''}) that no plugin registers; to convert it, register "
+                "a lowering and a C template for it with kerasc.extend.register_layer and load that plugin "
+                "(--plugin MODULE|FILE.py): see docs/extending.md"
+            )
         raise ConversionError(
-            f"layer '{rec.name}' ({rec.class_name}) is not supported; supported layers: {', '.join(names)}{also}"
+            f"layer '{rec.name}' ({rec.class_name}) is not supported; supported layers: {', '.join(names)}{also}; "
+            "a layer class of your own can be added with a plugin (kerasc.extend, docs/extending.md)"
         )
     return handler(rec, ctx)
 

@@ -31,6 +31,18 @@ def _layer_name(lc: dict[str, Any]) -> str:
     return name
 
 
+def _record(lname: str, lc: dict[str, Any], weights_of: Any) -> LayerRecord:
+    """The record of one layer entry; Keras 3's `module` and `registered_name` say whether its class is Keras' own
+    or a user's (a custom layer, converted through kerasc.extend)."""
+    module, registered = lc.get("module"), lc.get("registered_name")
+    class_name = lc["class_name"]
+    if ">" in class_name:  # Keras 2 saves a registered custom class as "package>Class"
+        registered, class_name = class_name, class_name.rpartition(">")[2]
+    return LayerRecord(lname, class_name, lc["config"], weights_of(lname, lc["class_name"]),
+                       keras_module=module if isinstance(module, str) else None,
+                       registered_name=registered if isinstance(registered, str) else None)
+
+
 def _check_layer_config(lc: Any, source: str) -> None:
     if not isinstance(lc, dict) or not isinstance(lc.get("class_name"), str) or not isinstance(lc.get("config"), dict):
         raise ConversionError(f"{source}: malformed layer entry in the model config: {str(lc)[:200]}")
@@ -55,7 +67,7 @@ def _sequential(config: dict[str, Any], weights_of: Any, name: str, source: str,
     prev = None
     for lc in layers:
         lname = _layer_name(lc)
-        rec = LayerRecord(lname, lc["class_name"], lc["config"], weights_of(lname, lc["class_name"]))
+        rec = _record(lname, lc, weights_of)
         if prev is not None:
             rec.inbound = [[(prev, 0, 0)]]
             rec.call_kwargs = [{}]
@@ -108,7 +120,7 @@ def _functional(config: dict[str, Any], weights_of: Any, name: str, source: str,
     for lc in config["layers"]:
         _check_layer_config(lc, source)
         lname = _layer_name(lc)
-        rec = LayerRecord(lname, lc["class_name"], lc["config"], weights_of(lname, lc["class_name"]))
+        rec = _record(lname, lc, weights_of)
         for node in lc.get("inbound_nodes", []) or []:
             refs, kwargs = _parse_node(node, source, lname)
             rec.inbound.append(refs)

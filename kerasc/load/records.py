@@ -31,6 +31,11 @@ class LayerRecord:
     # (e.g. "RNN(LSTMCell)"), and the Keras tensor (layer, output index) each output stands for
     # (None: a value inside a Keras layer, with no tensor of its own; default: this layer's outputs).
     origin: Optional[str] = None
+    # Keras 3 files and live models: the module of the layer's class as saved ("keras.layers" for Keras' own;
+    # None or the user's module for a custom class) and its registered name ("package>Class" for a class
+    # registered with keras.saving.register_keras_serializable). Keras 2 files record neither.
+    keras_module: Optional[str] = None
+    registered_name: Optional[str] = None
     keras_ports: Optional[list[Optional[tuple[str, int]]]] = None
 
 

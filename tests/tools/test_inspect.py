@@ -89,7 +89,8 @@ def test_every_layer_listed_with_why_it_is_unsupported(mixed):
     assert keras3[:5] == ["LSTM", "GRU", "SimpleRNN", "RNN", "Dense"] and "InputLayer" in keras3
     assert r.stderr.strip().splitlines() == [f"kerasc: error: {mixed}: layer 'conv' (Conv1DTranspose) is not "
                                              f"supported; supported layers: {', '.join(keras3)} "
-                                             f"(and from Keras 2 files: {', '.join(keras2)})"]
+                                             f"(and from Keras 2 files: {', '.join(keras2)}); a layer class of "
+                                             "your own can be added with a plugin (kerasc.extend, docs/extending.md)"]
     c = kerasc("convert", mixed, "-o", mixed.parent / "out", no_tf=True)
     assert c.returncode == 2 and c.stderr == r.stderr
 
