@@ -174,7 +174,7 @@ def load_plugin(spec: str) -> str:
     module defining the Keras class). Returns the module name; loading the same plugin twice is a no-op."""
     if not isinstance(spec, str) or not spec.strip():
         raise ConversionError(f"--plugin {spec!r}: give a module name or a .py file")
-    if spec in _LOADED:
+    if spec in _LOADED and _LOADED[spec] in sys.modules:
         return _LOADED[spec]
     if spec.endswith(".py") or os.sep in spec or "/" in spec:
         path = Path(spec).expanduser()

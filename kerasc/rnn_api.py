@@ -35,7 +35,8 @@ def _cell(rec: Any, spec: Any, where: str) -> tuple[str, dict[str, Any]]:
     if cls not in CELLS:
         supported = ", ".join(list(CELLS) + ["StackedRNNCells of them"])
         raise ConversionError(f"layer '{rec.name}' (RNN): cell {cls!r} is not supported; supported cells: {supported}"
-                              + (" (a custom cell: see the custom layer guide)" if cls else ""))
+                              + (" (a custom cell: plugins register layer classes, not cells; a layer class of your own that runs "
+                                 "its recurrence converts through one: docs/extending.md)" if cls else ""))
     return CELLS[cls], dict(spec["config"])
 
 

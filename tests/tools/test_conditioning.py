@@ -219,3 +219,22 @@ def test_stateful_model_every_exact_run_starts_from_zero_state(keras):
         report = kerasc.verify(m, timesteps=8, batch=2)
         assert report.outcome == PASS
         assert all(le.max_ke < 1e-5 and le.max_sens < 1e-5 for le in report.exact.layers), report.table()
+
+
+@pytest.mark.parametrize("mask_value", [0.0, -1.0])
+def test_padding_stays_padding_under_the_one_ulp_noise(keras, mask_value):
+    """Masking: the 1-ulp noise leaves the mask value alone (nextafter(0, inf) is a denormal: a padded step
+    would count as data, and the sensitivity of a well-conditioned padded model read 0.16, not 1e-7)."""
+    from tests.support.models import randomize
+
+    L = keras.layers
+    m = keras.Sequential([keras.Input((None, 3)), L.Masking(mask_value, name="mask"),
+                          L.LSTM(8, return_sequences=True, name="l"), L.GlobalAveragePooling1D(name="avg")],
+                         name="cond_padded")
+    randomize(m, seed=3)
+    x = np.random.default_rng(3).standard_normal((2, 12, 3)).astype(np.float32)
+    x[0, 7:] = mask_value  # a padded tail
+    report = kerasc.verify(m, x=x)
+    assert report.outcome == PASS, report.table()
+    sens = [le.max_sens for le in report.exact.layers]
+    assert 0 < max(sens) < 1e-5, report.table()
