@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
                         "the headers, its manifest and an example that runs the model")
     c.add_argument("--package-version", default="0.1.0", metavar="X.Y.Z",
                    help="the library version in the --package manifest (default 0.1.0)")
+    c.add_argument("--quantize", choices=["int8"], metavar="int8",
+                   help="integer inference: int8 weights and activations, int16 gates and cells, int32 sums; needs "
+                        "--calibration (docs/integer.md)")
+    c.add_argument("--calibration", metavar="X.npy|X.npz",
+                   help="representative inputs (batch, timesteps, features) whose ranges --quantize uses")
     c.add_argument("--self-test", action="store_true",
                    help="also write NAME_selftest.c: a C program that checks the model against outputs Keras "
                         "computed for embedded inputs (0 = pass); needs TensorFlow (kerasc[verify])")
@@ -100,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="weight type of the generated C, compared with the float Keras model; sets the default "
                         "tolerance (" + "; ".join(f"{w}: atol {a:g} rtol {r:g}" for w, (a, r) in TOLERANCE.items())
                         + ") (default: float32)")
+    v.add_argument("--quantize", choices=["int8"], metavar="int8",
+                   help="check the integer C of `convert --quantize int8` against the float Keras model "
+                        "(needs --calibration; its own default tolerance, docs/integer.md)")
+    v.add_argument("--calibration", metavar="X.npy|X.npz",
+                   help="the representative inputs the integer C was calibrated on (as given to convert)")
     v.add_argument("--exact-math", action="store_true",
                    help="build the C with -DKC_EXACT_MATH (libm's tanhf/expf), as a firmware built that way, "
                         "instead of the default fast tanh/sigmoid")
@@ -246,6 +256,28 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
     _progress.message(f"kerasc: warning: {printable(message)}")
 
 
+def _convert_quantized(args: argparse.Namespace) -> int:
+    """convert --quantize int8 --calibration X: the integer header (kerasc.qint)."""
+    from .errors import ConversionError
+    from .lower import build
+    from .qint import check_quantize, quantize_model, write_qfiles
+
+    calib = _read_inputs(args.calibration, args.model, "--calibration") if args.calibration else None
+    check_quantize(args.quantize or "int8", calib)
+    if args.self_test or args.package or args.weights != "float32":
+        raise ConversionError("--quantize int8 takes neither --self-test, --package nor --weights (its weights are "
+                              "int8); check it with `kerasc verify --quantize int8 --calibration X.npy`")
+    with _progress.task("convert", 2):
+        with _progress.stage("reading the model and calibrating"):
+            qm = quantize_model(build(args.model, args.name), calib)
+        with _progress.stage(f"writing {qm.name}.h"):
+            paths = write_qfiles(qm, Path(args.out), force=args.force)
+    if not args.quiet:
+        print(f"wrote {paths[0]} (+ kc_qruntime.h): integer inference, {len(qm.nodes)} layers, flash "
+              f"{qm.weight_bytes} bytes (weights and tables), calibrated on {qm.calib_steps} timesteps")
+    return EXIT_OK
+
+
 def _convert(args: argparse.Namespace) -> int:
     from .codegen import write_files
     from .describe import why_not_stream
@@ -253,6 +285,8 @@ def _convert(args: argparse.Namespace) -> int:
     from .quant import quantize
 
     progress = _progress
+    if args.quantize or args.calibration:
+        return _convert_quantized(args)
     with progress.task("convert", 4 if args.self_test else 2):
         with progress.stage("reading the model"):
             ir = quantize(build(args.model, args.name), args.weights)
@@ -308,9 +342,17 @@ def _verify(args: argparse.Namespace) -> int:
         require_matplotlib()  # before the long part: a missing extra is known now
     try:
         x = _read_inputs(args.inputs, args.model) if args.inputs else None
-        report = verify(args.model, x=x, atol=args.atol, rtol=args.rtol, timesteps=args.timesteps,
-                        batch=args.batch, seed=args.seed, name=args.name, progress=_progress, weights=args.weights,
-                        exact_math=args.exact_math, strict=args.strict)
+        calib = _read_inputs(args.calibration, args.model, "--calibration") if args.calibration else None
+        if args.quantize or calib is not None:
+            if args.weights != "float32" or args.exact_math:
+                raise ConversionError("--quantize int8 takes neither --weights nor --exact-math")
+            report = verify(args.model, x=x, atol=args.atol, rtol=args.rtol, timesteps=args.timesteps,
+                            batch=args.batch, seed=args.seed, name=args.name, progress=_progress,
+                            quantize=args.quantize or "int8", calibration=calib)
+        else:
+            report = verify(args.model, x=x, atol=args.atol, rtol=args.rtol, timesteps=args.timesteps,
+                            batch=args.batch, seed=args.seed, name=args.name, progress=_progress,
+                            weights=args.weights, exact_math=args.exact_math, strict=args.strict)
     except KerascError as exc:
         if args.json:
             _write_text(args.json, json.dumps(parity.error_dict(source=args.model, error=str(exc),
@@ -358,7 +400,7 @@ def _write_report(report, report_dir: Optional[str], plot: Optional[str], out) -
         print(f"wrote {page}", file=out)
 
 
-def _read_inputs(path: str, model: str):
+def _read_inputs(path: str, model: str, option: str = "--inputs"):
     """--inputs: a .npy array, or an .npz with one array per model input (named like the Keras inputs, or in
     model order)."""
     import zipfile
@@ -371,11 +413,11 @@ def _read_inputs(path: str, model: str):
     try:
         read_magic(Path(path))  # a regular file (not a FIFO), or a one-line error
     except ConversionError as exc:
-        raise ConversionError(f"--inputs {path}: cannot read it ({str(exc).split(': ', 1)[-1]})") from None
+        raise ConversionError(f"{option} {path}: cannot read it ({str(exc).split(': ', 1)[-1]})") from None
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise ConversionError(f"--inputs {path}: cannot read it as a .npy or .npz file ({exc})") from None
+        raise ConversionError(f"{option} {path}: cannot read it as a .npy or .npz file ({exc})") from None
     if isinstance(data, np.ndarray):
         return _numeric(data, path)
     with data:
@@ -383,7 +425,7 @@ def _read_inputs(path: str, model: str):
         try:
             arrays = {k: _numeric(data[k], f"{path}[{k}]") for k in keys}
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise ConversionError(f"--inputs {path}: cannot read it as an .npz file ({exc})") from None
+            raise ConversionError(f"{option} {path}: cannot read it as an .npz file ({exc})") from None
         if len(keys) == 1:
             return arrays[keys[0]]
         from .load import load
@@ -394,7 +436,7 @@ def _read_inputs(path: str, model: str):
             return picked[0] if len(picked) == 1 else picked
         if len(wanted) > 1 and len(keys) == len(wanted):
             return [arrays[k] for k in keys]
-        raise ConversionError(f"--inputs {path}: the .npz holds {len(keys)} arrays {keys}; the model has "
+        raise ConversionError(f"{option} {path}: the .npz holds {len(keys)} arrays {keys}; the model has "
                               f"{len(wanted)} input(s) {wanted}: give an .npz with one array, or with one named "
                               f"{wanted[0]!r}")
 

@@ -35,12 +35,12 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 from .errors import ConversionError
 from .ir import CArray, Node, StateVar
-from .layers import (REGISTRY, TRAITS, Context, Handler, LayerDoc, LayerTraits, Mask, Option, check_options,
+from .layers import (CUSTOM, REGISTRY, TRAITS, Context, Handler, LayerDoc, LayerTraits, Mask, Option, check_options,
                      expect_weights, flag, positive_int, register, unregister)
 from .load import LayerRecord
 
 __all__ = ["register_layer", "unregister_layer", "load_plugin", "load_plugins", "load_entry_points", "plugins",
-           "custom_objects", "is_custom", "ENTRY_POINT_GROUP", "Context", "LayerDoc", "LayerRecord", "LayerTraits",
+           "custom_objects", "ENTRY_POINT_GROUP", "Context", "LayerDoc", "LayerRecord", "LayerTraits",
            "Mask", "Option", "Node", "StateVar", "CArray", "ConversionError", "check_options", "expect_weights",
            "flag", "positive_int"]
 
@@ -98,6 +98,7 @@ def register_layer(class_name: str, *, doc: LayerDoc, kinds: tuple[str, ...], te
         if not callable(fn):
             raise ConversionError(f"register_layer({class_name!r}) decorates the lowering function")
         register(class_name, doc=doc, traits=full)(fn)
+        CUSTOM.add(class_name)
         _PLUGIN_OF[class_name] = getattr(inspect.getmodule(fn), "__name__", "?")
         if keras_class is not None:
             _KERAS_CLASSES[class_name] = keras_class
@@ -132,16 +133,6 @@ def _codegen_cache_clear() -> None:
 def plugins() -> dict[str, str]:
     """Custom class -> the module that registered it."""
     return dict(_PLUGIN_OF)
-
-
-def is_custom(rec: LayerRecord) -> bool:
-    """Whether the record's class is a user's, not Keras' own, as far as the file tells: Keras 3 records the
-    module of every class ('keras.layers', 'keras.src.ops.numpy', ...) and a registered name for custom ones;
-    Keras 2 files record neither (False: unknown)."""
-    module = rec.keras_module or ""
-    if module.startswith("keras") or module.startswith("tf_keras"):
-        return False
-    return rec.keras_module is not None or rec.registered_name is not None or rec.class_name in _PLUGIN_OF
 
 
 def custom_objects(framework: Any = None) -> dict[str, type]:

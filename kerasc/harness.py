@@ -90,6 +90,19 @@ def compile_models(irs: Sequence[ModelIR], defines: Sequence[str] = (),
     return [CompiledModel(ir, lib, ffi, defines) for ir in irs]
 
 
+def build_extension(shim: str, cdef: str, sources: dict[str, str], defines: Sequence[str] = ()) -> tuple[Any, Any]:
+    """(lib, ffi) of a cffi extension from `shim` (the C source) with `sources` ({file name: text}) beside it,
+    cached by the hash of everything that goes into it (kerasc.qint's integer headers)."""
+    import cffi
+
+    cflags = CFLAGS + [f"-D{d}" for d in defines]
+    h = hashlib.sha256()
+    for part in [shim, cdef, *sorted(sources.items()), cflags, compiler_id(),
+                 sysconfig.get_config_var("EXT_SUFFIX"), sys.version, cffi.__version__]:
+        h.update(repr(part).encode())
+    return _load_or_build("_kcq_" + h.hexdigest()[:24], shim, cdef, sources, cflags)
+
+
 def _load_or_build(modname: str, shim: str, cdef: str, headers: dict[str, str],
                    cflags: list[str]) -> tuple[Any, Any]:
     if modname in sys.modules:

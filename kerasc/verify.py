@@ -69,6 +69,8 @@ class Report:
     # the exact reference (kerasc.conditioning.Exactness: the double build, per layer); None with strict
     exact: Any = field(default=None, repr=False, compare=False)
     strict: bool = False  # the verdict is tolerance of Keras alone (PASS or FAIL)
+    quantize: Optional[str] = None  # "int8": the integer C (kerasc.qint) against the float Keras model
+    agreement: Optional[float] = None  # quantize: share of sequences whose output argmax equals Keras'
 
     @property
     def timesteps(self) -> Optional[int]:
@@ -143,6 +145,10 @@ class Report:
                      f"rtol {self.rtol:g} * |keras|; max error {self.max_abs_err:.2e}"
                      + (f" over the finite values; {agree} values NaN or the same infinity in both C and Keras "
                         "count as agreement" if agree else ""))
+        if self.quantize:
+            lines.append(f"integer C (--quantize {self.quantize}) against the float Keras model"
+                         + (f"; output argmax agrees with Keras on {self.agreement:.1%} of the sequences"
+                            if self.agreement is not None else ""))
         if ex is not None:
             lines.append(f"exact reference: the C in double precision (C-exact: float32 C vs it, K-exact: Keras vs "
                          f"it; sensitivity: its largest movement under 1-ulp noise on the {ex.perturbed}, "
@@ -310,7 +316,8 @@ def environment(kmodel: Any = None, defines: Any = ()) -> dict[str, str]:
 def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Optional[float] = None, *,
            timesteps: Optional[int] = None, batch: Optional[int] = None, seed: int = 0,
            name: Optional[str] = None, compiled: Any = None, progress: Optional[Progress] = None,
-           weights: Optional[str] = None, exact_math: Optional[bool] = None, strict: bool = False) -> Report:
+           weights: Optional[str] = None, exact_math: Optional[bool] = None, strict: bool = False,
+           quantize: Optional[str] = None, calibration: Any = None) -> Report:
     """Compare the generated C with Keras on every layer and timestep; see Report.
 
     weights: the weight type of the C ('float32', 'float16', 'int8'; default: that of `compiled`, else
@@ -321,7 +328,13 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
     weights) the C is also built in double precision as the exact reference, and a result outside tolerance
     of Keras is PASS (float32-limited) when float32 rounding and the model's conditioning explain it
     (kerasc.conditioning, docs/verify.md); report.verdict says which.
+    quantize: "int8" checks the integer C (kerasc.qint, calibrated on `calibration`) against the float Keras
+    model instead, with its own default tolerance (docs/integer.md); `compiled` may be its CompiledQModel.
     `progress` (kerasc.progress.Progress) shows the stages on a terminal; silent by default."""
+    if quantize is not None or calibration is not None:
+        return _verify_quantized(model, x, atol, rtol, timesteps=timesteps, batch=batch, seed=seed, name=name,
+                                 compiled=compiled, progress=progress or NULL, quantize=quantize or "int8",
+                                 calibration=calibration)
     from .lower import build
     from .harness import compile_models, math_defines
     from .quant import check_weights, default_tolerance, quantize
@@ -392,6 +405,58 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
 
             with progress.stage("running the C in double precision (exact reference, 1-ulp perturbed copies)"):
                 report.exact = build_exactness(ir, x, c_layers, [v[1] for v in report.values], atol, rtol)
+    report.output_max_abs_err = max((r.max_abs_err for r, t in zip(report.layers, traced)
+                                     if t.index in ir.outputs), default=0.0)
+    return report
+
+
+def _verify_quantized(model: Any, x: Any, atol: Optional[float], rtol: Optional[float], *, timesteps: Optional[int],
+                      batch: Optional[int], seed: int, name: Optional[str], compiled: Any, progress: Progress,
+                      quantize: str, calibration: Any) -> Report:
+    """verify(quantize="int8"): the integer C of kerasc.qint, every layer and timestep, against float Keras."""
+    from .lower import build
+    from .qint import TOLERANCE, CompiledQModel, check_quantize, quantize_model
+
+    check_quantize(quantize, calibration if compiled is None else "compiled")
+    d_atol, d_rtol = TOLERANCE[quantize]
+    atol = d_atol if atol is None else float(atol)
+    rtol = d_rtol if rtol is None else float(rtol)
+    with progress.task("verify", 5):
+        with progress.stage("reading the model"):
+            ir = build(model, name) if compiled is None else compiled.qm.ir
+            used_seed: Optional[int] = None
+            if x is None:
+                x = make_inputs(ir, timesteps, batch, seed)
+                used_seed = seed
+                inputs = f"seeded N(0, 1) values, seed {seed}"
+            else:
+                inputs = "given inputs"
+            x = as_input(ir, 0, x[0] if isinstance(x, (list, tuple)) else x)
+            check_inputs(ir, x)
+        with progress.stage("loading the model in Keras"):
+            kmodel = load_keras_model(model)
+        with progress.stage("building the integer C"):
+            cm = compiled if compiled is not None else CompiledQModel(quantize_model(ir, calibration))
+        shape = tuple(x.shape)
+        with progress.stage(f"running the integer C on {shape}"):
+            c_by_node = cm.trace(x)
+        traced = ir.traced
+        with progress.stage(f"running Keras on {shape}"):
+            k_layers = keras_tensor_outputs(kmodel, [(t.keras_layer, t.keras_port) for t in traced], x)
+        report = Report(ir.name, atol, rtol, shape, used_seed, inputs=inputs,
+                        environment=environment(kmodel, ()), ir=ir, strict=True, quantize=quantize)
+        report.environment["integer C"] = (f"--quantize {quantize}, calibrated on {cm.qm.calib_steps} timesteps, "
+                                           f"{cm.qm.weight_bytes} bytes of weights and tables")
+        classes = {n.keras_name: n.keras_class for n in ir.nodes}
+        for i, (t, k) in enumerate(zip(traced, k_layers)):
+            c = c_by_node[t.producer]
+            if k.shape != c.shape and k.size == c.size:
+                k = k.reshape(c.shape)
+            report.layers.append(compare(i, t.keras_layer, classes.get(t.keras_layer, "?"), c, k, atol, rtol))
+            report.values.append((c, k))
+        out_c, out_k = report.values[-1]
+        if out_c.ndim == 2 and out_c.shape[-1] > 1:
+            report.agreement = float(np.mean(np.argmax(out_c, -1) == np.argmax(out_k, -1)))
     report.output_max_abs_err = max((r.max_abs_err for r, t in zip(report.layers, traced)
                                      if t.index in ir.outputs), default=0.0)
     return report

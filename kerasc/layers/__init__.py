@@ -153,6 +153,7 @@ Handler = Callable[[LayerRecord, Context], Node]
 REGISTRY: dict[str, Handler] = {}
 DOCS: dict[str, LayerDoc] = {}
 TRAITS: dict[str, LayerTraits] = {}
+CUSTOM: set[str] = set()  # classes registered by plugins (kerasc.extend): the only ones a custom record may use
 DEFAULT_TRAITS = LayerTraits()
 # The model input is not a handler (lower.py reads it), but it belongs in the table.
 INPUT_DOC = LayerDoc(options=(Option("shape", doc="`(timesteps, features)` with fixed or `None` timesteps, or "
@@ -190,6 +191,7 @@ def unregister(*class_names: str) -> None:
         REGISTRY.pop(c, None)
         DOCS.pop(c, None)
         TRAITS.pop(c, None)
+        CUSTOM.discard(c)
 
 
 def traits(class_name: str) -> LayerTraits:
@@ -223,12 +225,14 @@ def supported_layers() -> list[str]:
 
 def to_node(rec: LayerRecord, ctx: Context) -> Node:
     handler = REGISTRY.get(rec.class_name)
+    if rec.custom and rec.class_name not in CUSTOM:  # a user's class named like one of Keras' is not Keras'
+        handler = None
     if handler is None:
         keras2 = [c for c in REGISTRY if c in DOCS and DOCS[c].keras2_only]
         also = f" (and from Keras 2 files: {', '.join(keras2)})" if keras2 else ""
         names = [c for c in supported_layers() if c not in keras2]
         module = rec.keras_module or ""
-        if not module.startswith(("keras", "tf_keras")) and (rec.keras_module or rec.registered_name):
+        if rec.custom:
             shown = rec.registered_name or rec.class_name
             raise ConversionError(
                 f"layer '{rec.name}' ({rec.class_name}) is a custom layer class ({shown!r}"

@@ -35,12 +35,18 @@ def _record(lname: str, lc: dict[str, Any], weights_of: Any) -> LayerRecord:
     """The record of one layer entry; Keras 3's `module` and `registered_name` say whether its class is Keras' own
     or a user's (a custom layer, converted through kerasc.extend)."""
     module, registered = lc.get("module"), lc.get("registered_name")
+    module = module if isinstance(module, str) else None
+    registered = registered if isinstance(registered, str) else None
     class_name = lc["class_name"]
-    if ">" in class_name:  # Keras 2 saves a registered custom class as "package>Class"
+    # A user's class, never one of Keras' own even when it has the same name: Keras 2 saves a registered custom
+    # class as "package>Class"; Keras 3 records the module of every class ('keras.layers', ...) and a registered
+    # name ("package>Class", or the bare name of an unregistered class) for custom ones.
+    custom = ">" in class_name or (not (module or "").startswith(("keras", "tf_keras"))
+                                   and (module is not None or registered is not None))
+    if ">" in class_name:
         registered, class_name = class_name, class_name.rpartition(">")[2]
     return LayerRecord(lname, class_name, lc["config"], weights_of(lname, lc["class_name"]),
-                       keras_module=module if isinstance(module, str) else None,
-                       registered_name=registered if isinstance(registered, str) else None)
+                       keras_module=module, registered_name=registered, custom=custom)
 
 
 def _check_layer_config(lc: Any, source: str) -> None:

@@ -36,6 +36,7 @@ class LayerRecord:
     # registered with keras.saving.register_keras_serializable). Keras 2 files record neither.
     keras_module: Optional[str] = None
     registered_name: Optional[str] = None
+    custom: bool = False  # a user's class as the file tells (converted only by a plugin: kerasc.extend)
     keras_ports: Optional[list[Optional[tuple[str, int]]]] = None
 
 

@@ -233,3 +233,21 @@ def test_register_layer_refuses_what_would_shadow_kerasc(tmp_path):
     from kerasc import layers
 
     assert "Mine" not in layers.REGISTRY and layers.traits("LSTM").kinds == ("lstm",)
+
+
+def test_a_custom_class_named_like_a_keras_layer_is_not_converted_as_it(keras, tmp_path):
+    """A user's class called Dense (a subclass that may compute anything) is the user's, not Keras' Dense:
+    refused as a custom class in a .keras file and from a live model."""
+
+    @keras.saving.register_keras_serializable(package="mine")
+    class Dense(keras.layers.Dense):  # noqa: N801 - the point is the clash
+        def call(self, x):
+            return super().call(x) * 2.0
+
+    m = keras.Sequential([keras.Input((4, 3)), keras.layers.LSTM(5), Dense(2, name="head")], name="clash")
+    m.save(tmp_path / "clash.keras")
+    for source in (m, tmp_path / "clash.keras"):
+        with pytest.raises(kerasc.ConversionError, match=r"layer 'head' \(Dense\) is a custom layer class "
+                                                          r"\('mine>Dense'"):
+            kerasc.convert(source, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,532 @@
+"""qint: integer inference (`--quantize int8`): int8 weights and activations, int16 gates and cell state,
+int32 accumulators, calibrated from representative inputs; C with no float arithmetic inside the layers.
+
+The ModelIR of the float model is the input: its nodes carry the per-gate float32 weights. This module
+1. checks the model is a chain kerasc can run in integers (LSTM, GRU (both reset_after), SimpleRNN and
+   Dense, on sequences or vectors; no masks, go_backwards, return_state or stateful layers), naming the
+   layer and what is supported otherwise;
+2. runs the float model on the calibration inputs in float64 numpy (from the same weights) to find the
+   range of the model input, of every Dense output and of every LSTM cell state;
+3. quantizes: weights per output unit (symmetric int8), the model input per tensor (symmetric int8),
+   recurrent outputs Q0.7 (h in (-1, 1)), gates Q3.12 -> Q0.15 through a 257-point table, LSTM cells
+   int16 with a power-of-two scale from the calibration, every rescaling an int32 multiplier and shift;
+4. renders NAME.h from templates/qmodel.h.j2 with runtime_c/kc_qruntime.h.
+
+CompiledQModel runs the header through cffi (predict, step, trace of every layer dequantized), and
+verify(quantize="int8", calibration=X) compares it with the float Keras model (kerasc.verify).
+docs/integer.md states the formats, the error of each approximation and the default tolerances.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from .errors import ConversionError
+from .ir import ModelIR, Node
+
+QUANTIZE_TYPES = ("int8",)
+QRUNTIME_HEADER = "kc_qruntime.h"
+GATE_FRAC = 12  # gates before their activation: Q3.12
+LUT_ACTIVATIONS = ("sigmoid", "tanh", "hard_sigmoid", "hard_sigmoid_k2", "softsign", "hard_tanh")
+OUTPUT_ACTIVATIONS = ("linear", "relu", "softmax", "sigmoid", "tanh")  # the last Dense, in float
+MIDDLE_DENSE = ("linear", "relu") + LUT_ACTIVATIONS
+# Default tolerance of verify --quantize int8 against the float Keras model (atol, rtol): from the sweep of
+# benchmarks/qint_error.py (docs/integer.md).
+TOLERANCE = {"int8": (6e-2, 5e-2)}
+
+_F = {
+    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "tanh": np.tanh,
+    "hard_sigmoid": lambda x: np.clip(x + 3.0, 0.0, 6.0) / 6.0,
+    "hard_sigmoid_k2": lambda x: np.clip(0.2 * x + 0.5, 0.0, 1.0),
+    "softsign": lambda x: x / (1.0 + np.abs(x)),
+    "hard_tanh": lambda x: np.clip(x, -1.0, 1.0),
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0.0),
+}
+
+
+def check_quantize(quantize: Optional[str], calibration: Any) -> Optional[str]:
+    if quantize is None:
+        return None
+    if quantize not in QUANTIZE_TYPES:
+        raise ConversionError(f"--quantize {quantize!r} is not supported; supported: {', '.join(QUANTIZE_TYPES)} "
+                              "(int16x8 is not built yet: docs/integer.md)")
+    if calibration is None:
+        raise ConversionError(
+            "--quantize int8 needs --calibration X.npy: representative inputs (a few hundred timesteps of real "
+            "data, shape (batch, timesteps, features)). Integer inference maps each tensor's range onto 256 "
+            "levels; kerasc takes the ranges of the model input, of every Dense output and of every LSTM cell "
+            "state from running the model on them. Ranges guessed without data either clip real values or "
+            "waste the levels, and the C silently computes something else than Keras")
+    return quantize
+
+
+def lut(act: str) -> np.ndarray:
+    """The 257-point Q0.15 table of a bounded activation over [-8, 8] (kc_q_lut in kc_qruntime.h)."""
+    x = -8.0 + np.arange(257) / 16.0
+    return np.clip(np.rint(_F[act](x) * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def lut_eval(table: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """What kc_q_lut computes for Q3.12 inputs q (int16), as Q0.15 integers (the numpy twin, for the
+    error sweep of docs/integer.md)."""
+    u = q.astype(np.int64) + 32768
+    i, f = u >> 8, u & 255
+    t = table.astype(np.int64)
+    return t[i] + (((t[np.minimum(i + 1, 256)] - t[i]) * f + 128) >> 8)
+
+
+def multiplier(real: float, what: str) -> tuple[int, int]:
+    """(m, shift) with m in [2^30, 2^31) and m * 2^-shift = real (to 31 bits), for kc_q_rescale."""
+    if not (real > 0 and math.isfinite(real)):
+        return 0, 31
+    mant, exp = math.frexp(real)  # real = mant * 2^exp, mant in [0.5, 1)
+    m = int(round(mant * (1 << 31)))
+    if m == 1 << 31:
+        m //= 2
+        exp += 1
+    shift = 31 - exp
+    if shift > 62:  # a factor below 2^-31: every product rounds to 0
+        return 0, 31
+    if shift < 1:
+        raise ConversionError(f"{what}: a rescaling factor of {real:.3g} is too large for int32 arithmetic "
+                              "(the weights and the calibrated ranges are too far apart)")
+    return m, shift
+
+
+def _pad4(n: int) -> int:
+    return (n + 3) // 4 * 4
+
+
+def _rows(wT: np.ndarray, cols: int) -> np.ndarray:
+    """[units][in] int8 rows padded with zeros to `cols` columns."""
+    out = np.zeros((wT.shape[0], cols), np.int8)
+    out[:, :wT.shape[1]] = wT
+    return out
+
+
+def _quant_cols(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A Keras kernel [in][units] -> (int8 rows [units][in], scale per unit): symmetric, zero columns scale 1."""
+    w = np.asarray(w, np.float64)
+    amax = np.abs(w).max(axis=0) if w.shape[0] else np.zeros(w.shape[1])
+    scale = np.where(amax > 0, amax / 127.0, 1.0)
+    q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
+    return q.T.copy(), scale
+
+
+# ---------------------------------------------------------------- the supported chain
+
+def _chain(ir: ModelIR) -> list[Node]:
+    """The nodes of `ir`, checked to form one chain of supported layers."""
+    if len(ir.inputs) != 1 or len(ir.outputs) != 1:
+        raise ConversionError(f"--quantize int8: model '{ir.name}' has {len(ir.inputs)} inputs and "
+                              f"{len(ir.outputs)} outputs; supported: one input and one output")
+    if ir.input_ctypes[0] != "float":
+        raise ConversionError("--quantize int8: token inputs (Embedding) are not supported yet; supported: float inputs")
+    prev = ir.inputs[0]
+    for n in ir.nodes:
+        where = f"--quantize int8: layer '{n.keras_name}' ({n.keras_class})"
+        if n.kind not in ("lstm", "gru", "simple_rnn", "dense"):
+            raise ConversionError(f"{where} is not supported in integer inference; supported: LSTM, GRU, SimpleRNN "
+                                  "and Dense in a chain (use --weights int8 for int8 weights with float arithmetic)")
+        if tuple(n.inputs) != (prev,) or n.mask is not None or n.init or any(n.reversed_inputs):
+            raise ConversionError(f"{where}: supported: a chain of layers, each reading the previous one's output, "
+                                  "without masks, initial_state or go_backwards")
+        if n.options.get("stateful") or n.options.get("return_state"):
+            raise ConversionError(f"{where}: stateful and return_state are not supported with --quantize int8")
+        if n.recurrent:
+            for g in n.gates:
+                if g.activation not in LUT_ACTIVATIONS:
+                    raise ConversionError(f"{where}: activation {g.activation!r} of gate {g.name or 'h'} is not supported "
+                                          f"in integers; supported: {', '.join(LUT_ACTIVATIONS)}")
+        prev = n.outputs[0]
+    if prev != ir.outputs[0]:
+        raise ConversionError("--quantize int8: the model output must be the last layer's output")
+    return list(ir.nodes)
+
+
+# ---------------------------------------------------------------- calibration: the float model in numpy
+
+def _act(name: str, v: np.ndarray) -> np.ndarray:
+    if name == "softmax":
+        e = np.exp(v - v.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    return _F[name](v)
+
+
+def _gate_arrays(n: Node) -> dict[str, tuple]:
+    return {g.name: (g.W.values.astype(np.float64), g.U.values.astype(np.float64),
+                     np.zeros(g.W.values.shape[1]) if g.b is None else g.b.values.astype(np.float64),
+                     np.zeros(g.W.values.shape[1]) if g.rb is None else g.rb.values.astype(np.float64),
+                     g.activation) for g in n.gates}
+
+
+def float_forward(nodes: Sequence[Node], x: np.ndarray) -> tuple[list[np.ndarray], dict[str, float]]:
+    """Every node's output (float64, (B, T, W) or (B, W)) on x (B, T, F), and the ranges calibration needs:
+    'cell:<cid>' the largest |c| of an LSTM, 'gate:<cid>' the largest |pre-activation| of a gate."""
+    h_in = np.asarray(x, np.float64)
+    outs, ranges = [], {}
+    for n in nodes:
+        if n.kind == "dense":
+            W = n.arrays[0].values.astype(np.float64)
+            b = n.arrays[1].values.astype(np.float64) if n.options.get("use_bias") else 0.0
+            y = _act(n.options["activation"], h_in @ W + b)
+        else:
+            g = _gate_arrays(n)
+            B, T = h_in.shape[0], h_in.shape[1]
+            U = n.options["units"]
+            h = np.zeros((B, U))
+            c = np.zeros((B, U))
+            seq, cmax, gmax = [], 0.0, 0.0
+            for t in range(T):
+                xt = h_in[:, t]
+                if n.kind == "lstm":
+                    pre = {k: xt @ v[0] + h @ v[1] + v[2] for k, v in g.items()}
+                    gmax = max(gmax, max(float(np.abs(p).max(initial=0)) for p in pre.values()))
+                    i, f, cc, o = (_act(g[k][4], pre[k]) for k in "ifco")
+                    c = f * c + i * cc
+                    h = o * _act(g["c"][4], c)
+                    cmax = max(cmax, float(np.abs(c).max(initial=0)))
+                elif n.kind == "gru":
+                    ra = n.options.get("reset_after")
+                    pz = xt @ g["z"][0] + h @ g["z"][1] + g["z"][2] + g["z"][3]
+                    pr = xt @ g["r"][0] + h @ g["r"][1] + g["r"][2] + g["r"][3]
+                    z, r = _act(g["z"][4], pz), _act(g["r"][4], pr)
+                    if ra:
+                        ph = xt @ g["h"][0] + g["h"][2] + r * (h @ g["h"][1] + g["h"][3])
+                    else:
+                        ph = xt @ g["h"][0] + (r * h) @ g["h"][1] + g["h"][2]
+                    gmax = max(gmax, float(np.abs(np.concatenate([pz, pr, ph])).max(initial=0)))
+                    h = z * h + (1 - z) * _act(g["h"][4], ph)
+                else:
+                    (k0,) = g
+                    p = xt @ g[k0][0] + h @ g[k0][1] + g[k0][2]
+                    gmax = max(gmax, float(np.abs(p).max(initial=0)))
+                    h = _act(g[k0][4], p)
+                seq.append(h)
+            ranges[f"cell:{n.cid}"] = cmax
+            ranges[f"gate:{n.cid}"] = gmax
+            y = np.stack(seq, axis=1) if n.out_seq else h
+        outs.append(y)
+        h_in = y
+    return outs, ranges
+
+
+# ---------------------------------------------------------------- quantization
+
+@dataclasses.dataclass
+class QNode:
+    """One node in integers: what templates/qmodel.h.j2 reads."""
+
+    node: Node
+    kind: str
+    cid: str
+    F: int  # input width (Fp: padded to a multiple of 4)
+    Fp: int
+    W: int  # output width
+    Wp: int
+    in_scale: float
+    out_scale: float  # of the int8 output (recurrent: 1/128; the last Dense: its output is float)
+    last: bool
+    tail: bool  # runs on a vector after the sequence part (once per predict)
+    arrays: list = dataclasses.field(default_factory=list)  # (cname, ctype, values, comment)
+    info: dict = dataclasses.field(default_factory=dict)
+
+
+def _arr(q: QNode, prefix: str, what: str, ctype: str, values: Any, comment: str) -> str:
+    name = f"{prefix}__{q.cid}_{what}"
+    q.arrays.append((name, ctype, np.asarray(values).ravel(), comment))
+    return name
+
+
+@dataclasses.dataclass
+class QModel:
+    """A model ready for integer C: the float IR, its chain in integers and the calibration facts."""
+
+    ir: ModelIR
+    nodes: list[QNode]
+    in_scale: float
+    calib_steps: int
+    luts: dict[str, np.ndarray]
+    ranges: dict[str, float]
+
+    @property
+    def name(self) -> str:
+        return self.ir.name
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(int(v.size) * {"int8_t": 1, "int16_t": 2, "int32_t": 4, "float": 4}[ct]
+                   for q in self.nodes for _, ct, v, _ in q.arrays) + 2 * 257 * len(self.luts)
+
+
+def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
+    """`ir` (float32 weights) in integers, its ranges taken from `calibration` ((B, T, F) or (T, F))."""
+    nodes = _chain(ir)
+    x = np.asarray(calibration, dtype=np.float64)
+    if ir.input_seq and x.ndim == 2:
+        x = x[None]
+    want = 3 if ir.input_seq else 2
+    if x.ndim != want or x.shape[-1] != ir.input_width or x.size == 0:
+        raise ConversionError(f"--calibration: shape {tuple(x.shape)} does not fit model '{ir.name}' "
+                              f"(expected (batch, timesteps, {ir.input_width})" if ir.input_seq else
+                              f"--calibration: shape {tuple(x.shape)} does not fit model '{ir.name}' (expected "
+                              f"(batch, {ir.input_width}))")
+    if not np.all(np.isfinite(x)):
+        raise ConversionError("--calibration: the inputs hold NaN or Inf values")
+    if not ir.input_seq:
+        raise ConversionError("--quantize int8: models with a vector input are not supported; supported: "
+                              "a sequence input (timesteps, features)")
+    outs, ranges = float_forward(nodes, x)
+    amax = float(np.abs(x).max())
+    in_scale = amax / 127.0 if amax > 0 else 1.0
+    p = ir.name
+    qnodes: list[QNode] = []
+    luts: dict[str, np.ndarray] = {}
+    scale = in_scale
+    for k, (n, y) in enumerate(zip(nodes, outs)):
+        last = k == len(nodes) - 1
+        where = f"layer '{n.keras_name}' ({n.keras_class})"
+        q = QNode(node=n, kind=n.kind, cid=n.cid, F=n.in_width, Fp=_pad4(n.in_width), W=n.out_width,
+                  Wp=_pad4(n.out_width), in_scale=scale, out_scale=1.0 / 128, last=last, tail=not n.in_seq)
+        if n.kind == "dense":
+            act = n.options["activation"]
+            Wf = n.arrays[0].values
+            b = n.arrays[1].values.astype(np.float64) if n.options.get("use_bias") else np.zeros(n.out_width)
+            wq, sw = _quant_cols(Wf)
+            q.info["act"] = act
+            q.info["W"] = _arr(q, p, "Wq", "int8_t", _rows(wq, q.Fp),
+                               f"Keras layer '{n.keras_name}' (Dense) kernel as int8 rows [units={q.W}][in={q.Fp}] "
+                               "(transposed, padded with zeros), one scale per unit")
+            if last:
+                if act not in OUTPUT_ACTIVATIONS:
+                    raise ConversionError(f"--quantize int8: {where}: activation {act!r} of the output layer is not "
+                                          f"supported; supported: {', '.join(OUTPUT_ACTIVATIONS)}")
+                q.info["fs"] = _arr(q, p, "fs", "float", (scale * sw).astype(np.float32),
+                                    f"dequantization of each unit: y = acc * fs + b [{q.W}]")
+                q.info["fb"] = _arr(q, p, "fb", "float", b.astype(np.float32), f"bias [{q.W}]")
+                q.out_scale = 0.0
+            elif act in LUT_ACTIVATIONS:
+                luts.setdefault(act, lut(act))
+                ms = [multiplier(scale * s * 2 ** GATE_FRAC, where) for s in sw]
+                q.info["mode"] = "lut"
+                q.info["m"] = _arr(q, p, "m", "int32_t", [m for m, _ in ms], "rescale multipliers to Q3.12")
+                q.info["s"] = _arr(q, p, "s", "int8_t", [s for _, s in ms], "rescale shifts")
+                q.info["b"] = _arr(q, p, "b", "int32_t", np.rint(b * 2 ** GATE_FRAC).astype(np.int64),
+                                   "bias in Q3.12")
+            elif act in ("linear", "relu"):
+                ymax = float(np.abs(y).max(initial=0))
+                out_scale = ymax / 127.0 if ymax > 0 else 1.0
+                ms = [multiplier(scale * s / out_scale, where) for s in sw]
+                q.info["mode"] = act
+                q.out_scale = out_scale
+                q.info["m"] = _arr(q, p, "m", "int32_t", [m for m, _ in ms], "rescale multipliers to the output scale")
+                q.info["s"] = _arr(q, p, "s", "int8_t", [s for _, s in ms], "rescale shifts")
+                q.info["b"] = _arr(q, p, "b", "int32_t", np.rint(b / out_scale).astype(np.int64),
+                                   "bias in the output scale")
+            else:
+                raise ConversionError(f"--quantize int8: {where}: activation {act!r} before another layer is not "
+                                      f"supported; supported: {', '.join(MIDDLE_DENSE)}")
+        else:
+            g = {gt.name: gt for gt in n.gates}
+            order = [gt.name for gt in n.gates]
+            U = n.options["units"]
+            q.info.update(units=U, Up=_pad4(U), gates=order, reset_after=bool(n.options.get("reset_after")))
+            wrows, urows, mx, mh, bx, bh = [], [], [], [], [], []
+            for name in order:
+                gt = g[name]
+                wq, sw = _quant_cols(gt.W.values)
+                uq, su = _quant_cols(gt.U.values)
+                wrows.append(_rows(wq, q.Fp))
+                urows.append(_rows(uq, q.info["Up"]))
+                mx += [multiplier(scale * s * 2 ** GATE_FRAC, where) for s in sw]
+                mh += [multiplier(s / 128.0 * 2 ** GATE_FRAC, where) for s in su]
+                b = np.zeros(U) if gt.b is None else gt.b.values.astype(np.float64)
+                rb = np.zeros(U) if gt.rb is None else gt.rb.values.astype(np.float64)
+                if n.kind == "gru" and q.info["reset_after"] and name == "h":
+                    bx.append(b)
+                    bh.append(rb)  # inside r * (U h + rb)
+                else:
+                    bx.append(b + rb)
+                    bh.append(np.zeros(U))
+                luts.setdefault(gt.activation, lut(gt.activation))
+            q.info["acts"] = {name: g[name].activation for name in order}
+            G = len(order)
+            q.info["W"] = _arr(q, p, "Wq", "int8_t", np.concatenate(wrows),
+                               f"Keras layer '{n.keras_name}' ({n.keras_class}) kernel as int8 rows "
+                               f"[gates {', '.join(order)} x units={U}][in={q.Fp}], one scale per gate and unit")
+            q.info["U"] = _arr(q, p, "Uq", "int8_t", np.concatenate(urows),
+                               f"recurrent_kernel as int8 rows [gates {', '.join(order)} x units={U}][{q.info['Up']}]")
+            q.info["mx"] = _arr(q, p, "mx", "int32_t", [m for m, _ in mx], f"x-part rescale to Q3.12 [{G * U}]")
+            q.info["sx"] = _arr(q, p, "sx", "int8_t", [s for _, s in mx], "x-part shifts")
+            q.info["mh"] = _arr(q, p, "mh", "int32_t", [m for m, _ in mh], f"h-part rescale to Q3.12 [{G * U}]")
+            q.info["sh"] = _arr(q, p, "sh", "int8_t", [s for _, s in mh], "h-part shifts")
+            q.info["bx"] = _arr(q, p, "bx", "int32_t", np.rint(np.concatenate(bx) * 2 ** GATE_FRAC).astype(np.int64),
+                                "bias in Q3.12 (both biases where they add)")
+            if n.kind == "gru" and q.info["reset_after"]:
+                q.info["bh"] = _arr(q, p, "bh", "int32_t",
+                                    np.rint(np.concatenate(bh) * 2 ** GATE_FRAC).astype(np.int64),
+                                    "recurrent bias of the candidate gate in Q3.12 (reset_after: r * (U h + rb))")
+            if n.kind == "lstm":
+                cmax = ranges[f"cell:{n.cid}"]
+                frac = 15
+                while frac > 4 and cmax * 2.0 * 2 ** frac > 32767:
+                    frac -= 1
+                q.info["cfrac"] = frac
+        qnodes.append(q)
+        scale = q.out_scale
+    return QModel(ir=ir, nodes=qnodes, in_scale=in_scale, calib_steps=int(x.shape[0] * x.shape[1]),
+                  luts=luts, ranges=ranges)
+
+
+# ---------------------------------------------------------------- C
+
+def _c_values(ctype: str, values: np.ndarray) -> str:
+    if ctype == "float":
+        from .ir import c_float
+
+        items = [c_float(float(v)) for v in values]
+    else:
+        items = [str(int(v)) for v in values]
+    lines, line = [], []
+    for it in items:
+        line.append(it)
+        if len(line) == 16:
+            lines.append(", ".join(line))
+            line = []
+    if line:
+        lines.append(", ".join(line))
+    return ",\n    ".join(lines) if lines else "0"
+
+
+def render_qheader(qm: QModel) -> str:
+    from .codegen import MARKER, environment
+
+    view_nodes = []
+    for q in qm.nodes:
+        view_nodes.append({"q": q, "n": q.node, "arrays": [(nm, ct, _c_values(ct, v), v.size, cm)
+                                                           for nm, ct, v, cm in q.arrays]})
+    tpl = environment().get_template("qmodel.h.j2")
+    seq_nodes = [q for q in qm.nodes if not q.tail]
+    h = hashlib.sha256()
+    for q in qm.nodes:
+        for _, _, v, _ in q.arrays:
+            h.update(np.ascontiguousarray(v).tobytes())
+    return tpl.render(qm=qm, ir=qm.ir, p=qm.name, P=qm.ir.NAME, nodes=view_nodes, seq=seq_nodes,
+                      tail=[q for q in qm.nodes if q.tail], luts={k: _c_values("int16_t", v) for k, v in qm.luts.items()},
+                      MARKER=MARKER, weights_hash=h.hexdigest(), out=qm.nodes[-1], in_scale=qm.in_scale,
+                      tol=TOLERANCE["int8"])
+
+
+def qruntime_source() -> str:
+    from ._resources import runtime_dir
+
+    return (runtime_dir() / QRUNTIME_HEADER).read_text()
+
+
+def write_qfiles(qm: QModel, out_dir: Path, force: bool = False) -> list[Path]:
+    """Write NAME.h and kc_qruntime.h into out_dir (all or none)."""
+    from .codegen import check_overwrite
+    from .files import atomic_write_all
+
+    out_dir = Path(out_dir)
+    files = {out_dir / f"{qm.name}.h": render_qheader(qm), out_dir / QRUNTIME_HEADER: qruntime_source()}
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConversionError(f"cannot create output directory {out_dir}: {exc.strerror or exc}") from None
+    for path in files:
+        check_overwrite(path, force)
+    try:
+        atomic_write_all(files)
+    except OSError as exc:
+        raise ConversionError(f"cannot write into {out_dir}: {exc.strerror or exc}; nothing was written") from None
+    return list(files)
+
+
+# ---------------------------------------------------------------- cffi
+
+_CDEF = """
+typedef struct {{ ...; }} {p}_state;
+void {p}_reset({p}_state *st);
+void {p}_step({p}_state *st, const float *x, float *y);
+int {p}_predict({p}_state *st, const float *x, int timesteps, float *y);
+void {p}_layer_output(const {p}_state *st, int k, float *y);
+"""
+
+
+class CompiledQModel:
+    """The integer C of a QModel, built with cffi (cached by content like every harness build)."""
+
+    def __init__(self, qm: QModel, defines: Sequence[str] = ()):
+        from .harness import build_extension
+
+        self.qm = qm
+        p = qm.name
+        shim = f'#include "{p}.h"\n'
+        sources = {f"{p}.h": render_qheader(qm), QRUNTIME_HEADER: qruntime_source()}
+        self.lib, self.ffi = build_extension(shim, _CDEF.format(p=p), sources, defines)
+        self._st = self.ffi.new(f"{p}_state *")
+        self._fn = {k: getattr(self.lib, f"{p}_{k}") for k in ("reset", "step", "predict", "layer_output")}
+        self.in_width = qm.ir.input_width
+        self.out_width = qm.nodes[-1].W
+
+    def _f32(self, a: np.ndarray) -> Any:
+        return self.ffi.cast("float *", a.ctypes.data)
+
+    def reset(self) -> None:
+        self._fn["reset"](self._st)
+
+    def step(self, x_t: Any) -> np.ndarray:
+        x = np.ascontiguousarray(x_t, dtype=np.float32).reshape(self.in_width)
+        y = np.zeros(self.out_width, np.float32)
+        self._fn["step"](self._st, self._f32(x), self._f32(y))
+        return y
+
+    def predict(self, x: Any) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.ndim == 2:
+            x = x[None]
+        out = []
+        for s in x:
+            y = np.zeros(self.out_width if not self.qm.nodes[-1].node.out_seq else (s.shape[0], self.out_width),
+                         np.float32)
+            s = np.ascontiguousarray(s)
+            self._fn["predict"](self._st, self._f32(s), s.shape[0], self._f32(y))
+            out.append(y)
+        return np.stack(out)
+
+    def trace(self, x: Any) -> list[np.ndarray]:
+        """Every layer's output at every timestep (vectors after the sequence part: at the last step),
+        dequantized: what verify compares with Keras."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        B, T = x.shape[0], x.shape[1]
+        outs = [np.zeros((B, T, q.W) if q.node.out_seq else (B, q.W), np.float32) for q in self.qm.nodes]
+        buf = np.zeros(max(q.W for q in self.qm.nodes), np.float32)
+        for b in range(B):
+            self.reset()
+            for t in range(T):
+                self.step(x[b, t])
+                for k, q in enumerate(self.qm.nodes):
+                    self._fn["layer_output"](self._st, k, self._f32(buf))
+                    if q.node.out_seq:
+                        outs[k][b, t] = buf[:q.W]
+                    elif t == T - 1:
+                        outs[k][b] = buf[:q.W]
+        return outs
+
+
+def compile_quantized(model: Any, calibration: Any, name: Optional[str] = None,
+                      defines: Sequence[str] = ()) -> CompiledQModel:
+    """Build the integer C of `model` (a keras.Model or a file) calibrated on `calibration`."""
+    from .lower import build
+
+    check_quantize("int8", calibration)
+    return CompiledQModel(quantize_model(build(model, name), calibration), defines)

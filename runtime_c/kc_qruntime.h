@@ -1,0 +1,195 @@
+/* kc_qruntime.h: the integer kernels of kerasc's `--quantize int8` headers (kerasc.qint, docs/integer.md).
+ *
+ * Portable C99 on any target with 32-bit int (no FPU needed for the layers; only the model's float
+ * input is quantized and its output dequantized in float). On cores with the Arm DSP extension
+ * (__ARM_FEATURE_DSP: Cortex-M4/M7/M33/M55, Armv7-A) the dot products use SMLAD (two 16-bit MACs per
+ * instruction) through ACLE intrinsics; define KC_Q_PORTABLE to use the portable loops there too. Both
+ * paths compute the same integers: every sum is exact in int32, so the results are bit-identical.
+ *
+ * Number formats (value = integer * 2^-frac unless stated):
+ *   weights       int8, symmetric, one scale per output unit (per gate and unit of a recurrent layer)
+ *   activations   int8, symmetric, one scale per tensor (the hidden state of recurrent layers: Q0.7)
+ *   gates         int16 Q3.12 before the activation (saturated to [-8, 8)), Q0.15 after it
+ *   LSTM cell     int16 with a power-of-two scale chosen from the calibration (Qm.(15-m))
+ *   accumulators  int32; rescaled with a 32-bit multiplier and a shift (kc_q_rescale)
+ * Sigmoid, tanh and every other bounded activation: a 257-point table over [-8, 8] with linear
+ * interpolation (kc_q_lut), generated per activation by kerasc; maximum errors in docs/integer.md.
+ *
+ * Signed right shifts are arithmetic on every compiler kerasc supports (C99 leaves it to the
+ * implementation); the check below stops a build where they are not. */
+#ifndef KC_QRUNTIME_H
+#define KC_QRUNTIME_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define KC_QRUNTIME_VERSION 1
+#define KC_Q_LIMIT ((int32_t)1 << 24)
+
+#if (-1 >> 1) != -1
+#error "kc_qruntime.h needs arithmetic right shifts of negative integers"
+#endif
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(KC_Q_PORTABLE)
+#include <arm_acle.h>
+#define KC_Q_DSP 1
+#else
+#define KC_Q_DSP 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define KC_Q_UNUSED __attribute__((unused))
+#else
+#define KC_Q_UNUSED
+#endif
+
+static inline int16_t kc_q_sat16(int32_t v)
+{
+    return (int16_t)(v > 32767 ? 32767 : (v < -32768 ? -32768 : v));
+}
+
+static inline int8_t kc_q_sat8(int32_t v)
+{
+    return (int8_t)(v > 127 ? 127 : (v < -128 ? -128 : v));
+}
+
+/* round(v * 2^-s), halves up, for s >= 1 */
+static inline int32_t kc_q_shr(int32_t v, int s)
+{
+    return (v + ((int32_t)1 << (s - 1))) >> s;
+}
+
+/* round(acc * m * 2^-shift) for a multiplier m in [2^30, 2^31) and 1 <= shift <= 62: the real factor
+ * m * 2^-shift, which kerasc computes for each output (scales of the input, the weights and the result). */
+static inline int32_t kc_q_rescale(int32_t acc, int32_t m, int shift)
+{
+    int64_t p = ((int64_t)acc * (int64_t)m + ((int64_t)1 << (shift - 1))) >> shift;
+    /* saturated to +-2^24: far beyond every gate (Q3.12 saturates at 2^15) and int8 output, and a sum of
+     * three such terms cannot overflow int32 */
+    return (int32_t)(p > KC_Q_LIMIT ? KC_Q_LIMIT : (p < -KC_Q_LIMIT ? -KC_Q_LIMIT : p));
+}
+
+/* A bounded activation of a Q3.12 value, as Q0.15, from its 257-point table over [-8, 8]:
+ * t[i] = f(-8 + i / 16) in Q0.15; the 8 low bits of (x + 32768) interpolate between t[i] and t[i + 1]. */
+static inline int16_t kc_q_lut(const int16_t *t, int16_t x)
+{
+    int32_t u = (int32_t)x + 32768;
+    int32_t i = u >> 8;
+    int32_t f = u & 255;
+    return (int16_t)(t[i] + (((t[i + 1] - t[i]) * f + 128) >> 8));
+}
+
+/* int8 -> the int16 layout the DSP dot product reads: per group of 4, (x0, x2, x1, x3); n % 4 == 0. */
+static inline void kc_q_widen(const int8_t *x, int16_t *x16, int n)
+{
+    int k;
+    for (k = 0; k < n; k += 4) {
+        x16[k] = x[k];
+        x16[k + 1] = x[k + 2];
+        x16[k + 2] = x[k + 1];
+        x16[k + 3] = x[k + 3];
+    }
+}
+
+#if KC_Q_DSP
+static inline int32_t kc_q__load32(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* (w1, w3) of the four int8 w0..w3 packed in v, sign-extended to int16 */
+static inline int32_t kc_q__odd(int32_t v)
+{
+    uint32_t u = (uint32_t)v;
+    return __sxtb16((int32_t)((u >> 8) | (u << 24)));
+}
+#endif
+
+/* acc[r] += sum_k w[r * stride + k] * x[k] for r < rows (rows <= 4), k < n (n % 4 == 0; rows padded with
+ * zero weights). x: int8 (portable) and its kc_q_widen copy x16 (DSP). */
+static inline void kc_q_dot(int32_t *acc, const int8_t *w, int stride, int rows, const int8_t *x,
+                            const int16_t *x16, int n)
+{
+#if KC_Q_DSP
+    int r, k;
+    if (rows == 4) {
+        int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+        const int8_t *w0 = w, *w1 = w + stride, *w2 = w + 2 * stride, *w3 = w + 3 * stride;
+        for (k = 0; k < n; k += 4) {
+            int32_t x02 = kc_q__load32(x16 + k), x13 = kc_q__load32(x16 + k + 2);
+            int32_t v;
+            v = kc_q__load32(w0 + k);
+            a0 = __smlad(__sxtb16(v), x02, a0);
+            a0 = __smlad(kc_q__odd(v), x13, a0);
+            v = kc_q__load32(w1 + k);
+            a1 = __smlad(__sxtb16(v), x02, a1);
+            a1 = __smlad(kc_q__odd(v), x13, a1);
+            v = kc_q__load32(w2 + k);
+            a2 = __smlad(__sxtb16(v), x02, a2);
+            a2 = __smlad(kc_q__odd(v), x13, a2);
+            v = kc_q__load32(w3 + k);
+            a3 = __smlad(__sxtb16(v), x02, a3);
+            a3 = __smlad(kc_q__odd(v), x13, a3);
+        }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+        (void)x;
+        return;
+    }
+    for (r = 0; r < rows; ++r) {
+        int32_t a = acc[r];
+        const int8_t *wr = w + r * stride;
+        for (k = 0; k < n; k += 4) {
+            int32_t v = kc_q__load32(wr + k);
+            a = __smlad(__sxtb16(v), kc_q__load32(x16 + k), a);
+            a = __smlad(kc_q__odd(v), kc_q__load32(x16 + k + 2), a);
+        }
+        acc[r] = a;
+    }
+    (void)x;
+#else
+    int r, k;
+    (void)x16;
+    for (r = 0; r < rows; ++r) {
+        int32_t a = acc[r];
+        const int8_t *wr = w + r * stride;
+        for (k = 0; k < n; ++k) {
+            a += (int32_t)wr[k] * (int32_t)x[k];
+        }
+        acc[r] = a;
+    }
+#endif
+}
+
+/* y[j] = sum_k W[j][k] x[k] for j < m (W: m rows of stride n, both padded to multiples of 4) */
+static inline void kc_q_matvec(int32_t *y, const int8_t *W, int m, const int8_t *x, const int16_t *x16, int n)
+{
+    int j;
+    for (j = 0; j < m; ++j) {
+        y[j] = 0;
+    }
+    for (j = 0; j + 4 <= m; j += 4) {
+        kc_q_dot(y + j, W + j * n, n, 4, x, x16, n);
+    }
+    if (j < m) {
+        kc_q_dot(y + j, W + j * n, n, m - j, x, x16, n);
+    }
+}
+
+/* The quantized vector of a float one: q = round(x / scale), saturated (inv = 1 / scale). */
+static inline void kc_q_quantize(const float *x, int8_t *q, int n, float inv)
+{
+    int k;
+    for (k = 0; k < n; ++k) {
+        float v = x[k] * inv;
+        v = v == v ? v : 0.0f; /* NaN -> 0 */
+        v = v > 127.0f ? 127.0f : (v < -128.0f ? -128.0f : v);
+        q[k] = (int8_t)(v >= 0.0f ? (int32_t)(v + 0.5f) : -(int32_t)(0.5f - v));
+    }
+}
+
+#endif /* KC_QRUNTIME_H */
