@@ -287,6 +287,50 @@ def measure_kerasc(ir: Any, x: np.ndarray, target: str, opt: str, work: Path, ma
     return Cell(cyc / T, ins / T, m.flash, m.ram, m.run.stack_peak, err, macs)
 
 
+def kerasc_q_main(qm: Any, T: int) -> str:
+    p, P = qm.name, qm.ir.NAME
+    return f"""/* Cortex-M benchmark harness for the integer kerasc model {p}: reset, then {T} steps; cm_mark() after each. */
+#include "{p}.h"
+void cm_mark(void);
+float cm_in[{T} * {P}_INPUT_WIDTH] __attribute__((section(".noinit")));
+float cm_out[{T} * {P}_OUTPUT_WIDTH] __attribute__((section(".noinit")));
+static {p}_state st;
+int main(void)
+{{
+    int t;
+    {p}_reset(&st);
+    cm_mark();
+    for (t = 0; t < {T}; ++t) {{
+        {p}_step(&st, cm_in + t * {P}_INPUT_WIDTH, cm_out + t * {P}_OUTPUT_WIDTH);
+        cm_mark();
+    }}
+    return 0;
+}}
+"""
+
+
+def measure_kerasc_q(qm: Any, x: np.ndarray, target: str, opt: str, work: Path, macs: int,
+                     y_keras: Optional[np.ndarray], ws: int = 0) -> Cell:
+    """kerasc --quantize int8 (kerasc.qint): the integer step, its float input quantized inside."""
+    from kerasc.qint import write_qfiles
+
+    T = x.shape[0]
+    d = work / f"kcq_{qm.name}"
+    d.mkdir(parents=True, exist_ok=True)
+    write_qfiles(qm, d, force=True)
+    (d / "main.c").write_text(kerasc_q_main(qm, T))
+    elf = cmb.build([d / "main.c"], work / f"kcq_{qm.name}_{target}{opt}.elf", target, opt, includes=[d])
+    m = cmb.run_elf(elf, target, {"cm_in": x.astype("<f4").tobytes()}, ws=ws)
+    if len(m.run.marks) != T + 1:
+        raise RuntimeError(f"{elf.name}: {len(m.run.marks)} marks, expected {T + 1}")
+    cyc, ins = m.between(0, T)
+    err = None
+    if y_keras is not None:
+        y = m.read_floats("cm_out", T * qm.nodes[-1].W).reshape(T, -1)
+        err = float(np.abs(y - y_keras).max()) if qm.ir.output_seq else float(np.abs(y[-1] - y_keras[-1]).max())
+    return Cell(cyc / T, ins / T, m.flash, m.ram, m.run.stack_peak, err, macs)
+
+
 def measure_cmsis_f32(cmsis: Path, kmodel: Any, x: np.ndarray, target: str, opt: str, work: Path, macs: int,
                       y_keras: Optional[np.ndarray], seq: bool = True, ws: int = 0) -> Cell:
     T = x.shape[0]
@@ -363,11 +407,17 @@ def bench_model(label: str, kind: str, H: int, model: Any, targets: list, opts: 
     if kind is None:  # a user's model: CMSIS-NN beside it when it is one LSTM layer with Keras defaults
         kind = ref_kind(ir) or "model"
         H = ir.nodes[0].out_width
+    from kerasc.qint import quantize_model
+
+    # calibration: representative inputs apart from the measured ones (the same distribution)
+    qm = quantize_model(build(model, name + "i8"), np.random.default_rng(2).standard_normal((8, max(T, 16),
+                                                                                             ir.input_width)))
     row = Row(label, macs, kind, H)
     for target in targets:
         for opt in opts:
             jobs = [("kerasc float32", lambda: measure_kerasc(ir, x, target, opt, work, macs, y_keras, ws)),
-                    ("kerasc --weights int8", lambda: measure_kerasc(ir8, x, target, opt, work, macs, y_keras, ws))]
+                    ("kerasc --weights int8", lambda: measure_kerasc(ir8, x, target, opt, work, macs, y_keras, ws)),
+                    ("kerasc --quantize int8", lambda: measure_kerasc_q(qm, x, target, opt, work, macs, y_keras, ws))]
             if cmsis is not None and kind == "lstm":
                 jobs.append(("CMSIS-NN f32", lambda: measure_cmsis_f32(cmsis, kmodel, x, target, opt, work, macs,
                                                                        y_keras, ir.output_seq, ws)))

@@ -83,22 +83,27 @@ def lut_eval(table: np.ndarray, q: np.ndarray) -> np.ndarray:
     return t[i] + (((t[np.minimum(i + 1, 256)] - t[i]) * f + 128) >> 8)
 
 
-def multiplier(real: float, what: str) -> tuple[int, int]:
-    """(m, shift) with m in [2^30, 2^31) and m * 2^-shift = real (to 31 bits), for kc_q_rescale."""
-    if not (real > 0 and math.isfinite(real)):
-        return 0, 31
-    mant, exp = math.frexp(real)  # real = mant * 2^exp, mant in [0.5, 1)
-    m = int(round(mant * (1 << 31)))
-    if m == 1 << 31:
-        m //= 2
-        exp += 1
-    shift = 31 - exp
-    if shift > 62:  # a factor below 2^-31: every product rounds to 0
-        return 0, 31
-    if shift < 1:
-        raise ConversionError(f"{what}: a rescaling factor of {real:.3g} is too large for int32 arithmetic "
+def rescale_fn(reals: Sequence[float], n: int) -> str:
+    """The C rescaling of a product over n int8 x int8 terms: kc_q_rescale when |acc * factor| provably fits
+    int32 (|acc| <= 127 * 128 * n), else kc_q_rescale_wide (saturating in 64 bits)."""
+    top = max((r for r in reals if r > 0 and math.isfinite(r)), default=0.0)
+    return "kc_q_rescale" if top * 127 * 128 * n < 2.0 ** 31 - 2 ** 24 else "kc_q_rescale_wide"
+
+
+def multipliers(reals: Sequence[float], what: str) -> tuple[list[int], int]:
+    """([m per row], shift) with m_j * 2^-shift = reals[j] for kc_q_rescale: one shift for the rows of a product
+    (a constant in the C), the largest multiplier in [2^30, 2^31); the smallest keeps fewer bits (a row whose
+    scale is 2^k times smaller keeps 31 - k)."""
+    top = max((r for r in reals if r > 0 and math.isfinite(r)), default=0.0)
+    if top == 0.0:
+        return [0] * len(reals), 31
+    shift = 30 - math.frexp(top)[1] + 1  # top * 2^shift in [2^30, 2^31)
+    if shift < 16:
+        raise ConversionError(f"{what}: a rescaling factor of {top:.3g} is too large for int32 arithmetic "
                               "(the weights and the calibrated ranges are too far apart)")
-    return m, shift
+    shift = min(shift, 62)
+    ms = [min(int(round(r * 2.0 ** shift)), (1 << 31) - 1) if r > 0 and math.isfinite(r) else 0 for r in reals]
+    return ms, shift
 
 
 def _pad4(n: int) -> int:
@@ -315,20 +320,23 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                 q.out_scale = 0.0
             elif act in LUT_ACTIVATIONS:
                 luts.setdefault(act, lut(act))
-                ms = [multiplier(scale * s * 2 ** GATE_FRAC, where) for s in sw]
+                reals = [scale * s * 2 ** GATE_FRAC for s in sw]
+                ms, q.info["S"] = multipliers(reals, where)
+                q.info["fn"] = rescale_fn(reals, q.Fp)
                 q.info["mode"] = "lut"
-                q.info["m"] = _arr(q, p, "m", "int32_t", [m for m, _ in ms], "rescale multipliers to Q3.12")
-                q.info["s"] = _arr(q, p, "s", "int8_t", [s for _, s in ms], "rescale shifts")
+                q.info["m"] = _arr(q, p, "m", "int32_t", ms, f"rescale multipliers to Q3.12 (shift {q.info['S']})")
                 q.info["b"] = _arr(q, p, "b", "int32_t", np.rint(b * 2 ** GATE_FRAC).astype(np.int64),
                                    "bias in Q3.12")
             elif act in ("linear", "relu"):
                 ymax = float(np.abs(y).max(initial=0))
                 out_scale = ymax / 127.0 if ymax > 0 else 1.0
-                ms = [multiplier(scale * s / out_scale, where) for s in sw]
+                reals = [scale * s / out_scale for s in sw]
+                ms, q.info["S"] = multipliers(reals, where)
+                q.info["fn"] = rescale_fn(reals, q.Fp)
                 q.info["mode"] = act
                 q.out_scale = out_scale
-                q.info["m"] = _arr(q, p, "m", "int32_t", [m for m, _ in ms], "rescale multipliers to the output scale")
-                q.info["s"] = _arr(q, p, "s", "int8_t", [s for _, s in ms], "rescale shifts")
+                q.info["m"] = _arr(q, p, "m", "int32_t", ms,
+                                   f"rescale multipliers to the output scale (shift {q.info['S']})")
                 q.info["b"] = _arr(q, p, "b", "int32_t", np.rint(b / out_scale).astype(np.int64),
                                    "bias in the output scale")
             else:
@@ -346,8 +354,8 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                 uq, su = _quant_cols(gt.U.values)
                 wrows.append(_rows(wq, q.Fp))
                 urows.append(_rows(uq, q.info["Up"]))
-                mx += [multiplier(scale * s * 2 ** GATE_FRAC, where) for s in sw]
-                mh += [multiplier(s / 128.0 * 2 ** GATE_FRAC, where) for s in su]
+                mx += [scale * s * 2 ** GATE_FRAC for s in sw]
+                mh += [s / 128.0 * 2 ** GATE_FRAC for s in su]
                 b = np.zeros(U) if gt.b is None else gt.b.values.astype(np.float64)
                 rb = np.zeros(U) if gt.rb is None else gt.rb.values.astype(np.float64)
                 if n.kind == "gru" and q.info["reset_after"] and name == "h":
@@ -364,10 +372,11 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                                f"[gates {', '.join(order)} x units={U}][in={q.Fp}], one scale per gate and unit")
             q.info["U"] = _arr(q, p, "Uq", "int8_t", np.concatenate(urows),
                                f"recurrent_kernel as int8 rows [gates {', '.join(order)} x units={U}][{q.info['Up']}]")
-            q.info["mx"] = _arr(q, p, "mx", "int32_t", [m for m, _ in mx], f"x-part rescale to Q3.12 [{G * U}]")
-            q.info["sx"] = _arr(q, p, "sx", "int8_t", [s for _, s in mx], "x-part shifts")
-            q.info["mh"] = _arr(q, p, "mh", "int32_t", [m for m, _ in mh], f"h-part rescale to Q3.12 [{G * U}]")
-            q.info["sh"] = _arr(q, p, "sh", "int8_t", [s for _, s in mh], "h-part shifts")
+            mxq, q.info["Sx"] = multipliers(mx, where)
+            mhq, q.info["Sh"] = multipliers(mh, where)
+            q.info["fnx"], q.info["fnh"] = rescale_fn(mx, q.Fp), rescale_fn(mh, q.info["Up"])
+            q.info["mx"] = _arr(q, p, "mx", "int32_t", mxq, f"x-part rescale to Q3.12 [{G * U}] (shift {q.info['Sx']})")
+            q.info["mh"] = _arr(q, p, "mh", "int32_t", mhq, f"h-part rescale to Q3.12 [{G * U}] (shift {q.info['Sh']})")
             q.info["bx"] = _arr(q, p, "bx", "int32_t", np.rint(np.concatenate(bx) * 2 ** GATE_FRAC).astype(np.int64),
                                 "bias in Q3.12 (both biases where they add)")
             if n.kind == "gru" and q.info["reset_after"]:

@@ -45,7 +45,11 @@
 
 static inline int16_t kc_q_sat16(int32_t v)
 {
+#if KC_Q_DSP
+    return (int16_t)__ssat(v, 16);
+#else
     return (int16_t)(v > 32767 ? 32767 : (v < -32768 ? -32768 : v));
+#endif
 }
 
 static inline int8_t kc_q_sat8(int32_t v)
@@ -59,13 +63,35 @@ static inline int32_t kc_q_shr(int32_t v, int s)
     return (v + ((int32_t)1 << (s - 1))) >> s;
 }
 
-/* round(acc * m * 2^-shift) for a multiplier m in [2^30, 2^31) and 1 <= shift <= 62: the real factor
- * m * 2^-shift, which kerasc computes for each output (scales of the input, the weights and the result). */
+/* v saturated to [-2^24, 2^24): far beyond every gate (Q3.12 saturates at 2^15) and every int8 output, and a
+ * sum of three such values cannot overflow int32 (SSAT on cores with the saturation instructions) */
+static inline int32_t kc_q_sat25(int32_t v)
+{
+#if KC_Q_DSP
+    return __ssat(v, 25);
+#else
+    return v > KC_Q_LIMIT - 1 ? KC_Q_LIMIT - 1 : (v < -KC_Q_LIMIT ? -KC_Q_LIMIT : v);
+#endif
+}
+
+/* round(acc * m * 2^-shift), halves up, saturated by kc_q_sat25: the real factor m * 2^-shift rescales an
+ * accumulator (scales of the input, the weights and the result). kerasc gives the rows of one product one
+ * shift (a constant at every call: the shifts and the branch fold away) and each row its multiplier
+ * m < 2^31; 16 <= shift <= 62. */
 static inline int32_t kc_q_rescale(int32_t acc, int32_t m, int shift)
 {
+    int64_t p = (int64_t)acc * (int64_t)m + ((int64_t)1 << (shift - 1));
+    if (shift >= 32) { /* floor(floor(p / 2^32) / 2^(shift-32)) = floor(p / 2^shift): the high word only */
+        return kc_q_sat25((int32_t)(p >> 32) >> (shift - 32));
+    }
+    return kc_q_sat25((int32_t)(p >> shift)); /* shift 31, or a product kerasc bounded within int32 */
+}
+
+/* kc_q_rescale for a factor >= 1 whose result may leave int32 (kerasc bounds |acc * factor| at generation time
+ * and uses this only where that bound exceeds int32). */
+static inline int32_t kc_q_rescale_wide(int32_t acc, int32_t m, int shift)
+{
     int64_t p = ((int64_t)acc * (int64_t)m + ((int64_t)1 << (shift - 1))) >> shift;
-    /* saturated to +-2^24: far beyond every gate (Q3.12 saturates at 2^15) and int8 output, and a sum of
-     * three such terms cannot overflow int32 */
     return (int32_t)(p > KC_Q_LIMIT ? KC_Q_LIMIT : (p < -KC_Q_LIMIT ? -KC_Q_LIMIT : p));
 }
 
@@ -99,11 +125,17 @@ static inline int32_t kc_q__load32(const void *p)
     return v;
 }
 
-/* (w1, w3) of the four int8 w0..w3 packed in v, sign-extended to int16 */
+/* (w1, w3) of the four int8 w0..w3 packed in v, sign-extended to int16: SXTB16 with its rotation */
 static inline int32_t kc_q__odd(int32_t v)
 {
+#if defined(__GNUC__) || defined(__clang__)
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+#else
     uint32_t u = (uint32_t)v;
     return __sxtb16((int32_t)((u >> 8) | (u << 24)));
+#endif
 }
 #endif
 
@@ -152,13 +184,26 @@ static inline void kc_q_dot(int32_t *acc, const int8_t *w, int stride, int rows,
     }
     (void)x;
 #else
-    int r, k;
+    /* two rows at a time, four columns per iteration: each x[k] is read once for both rows (on a Cortex-M0,
+     * loads are the cost: 2 cycles each, a multiply 1) */
+    int r = 0, k;
     (void)x16;
-    for (r = 0; r < rows; ++r) {
+    for (; r + 2 <= rows; r += 2) {
+        int32_t a0 = acc[r], a1 = acc[r + 1];
+        const int8_t *w0 = w + r * stride, *w1 = w0 + stride;
+        for (k = 0; k < n; k += 4) {
+            int32_t x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];
+            a0 += w0[k] * x0 + w0[k + 1] * x1 + w0[k + 2] * x2 + w0[k + 3] * x3;
+            a1 += w1[k] * x0 + w1[k + 1] * x1 + w1[k + 2] * x2 + w1[k + 3] * x3;
+        }
+        acc[r] = a0;
+        acc[r + 1] = a1;
+    }
+    for (; r < rows; ++r) {
         int32_t a = acc[r];
         const int8_t *wr = w + r * stride;
         for (k = 0; k < n; ++k) {
-            a += (int32_t)wr[k] * (int32_t)x[k];
+            a += wr[k] * x[k];
         }
         acc[r] = a;
     }
