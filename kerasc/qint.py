@@ -117,6 +117,18 @@ def _rows(wT: np.ndarray, cols: int) -> np.ndarray:
     return out
 
 
+def _pack(rows: np.ndarray) -> np.ndarray:
+    """int8 rows [R][n] (n % 4 == 0) -> the int32 words kc_q_matvec reads: rows padded with zeros to a multiple
+    of 4, in blocks of 4 rows, word (block * n/4 + k/4) * 4 + row % 4 holding columns k..k+3 (byte i: k + i)."""
+    R, n = rows.shape
+    Rp = _pad4(R)
+    padded = np.zeros((Rp, n), np.int8)
+    padded[:R] = rows
+    b = padded.view(np.uint8).astype(np.uint32).reshape(Rp // 4, 4, n // 4, 4)  # block, row, group, byte
+    words = b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16) | (b[..., 3] << 24)  # block, row, group
+    return words.transpose(0, 2, 1).reshape(-1).view(np.int32)
+
+
 def _quant_cols(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A Keras kernel [in][units] -> (int8 rows [units][in], scale per unit): symmetric, zero columns scale 1."""
     w = np.asarray(w, np.float64)
@@ -307,9 +319,10 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
             b = n.arrays[1].values.astype(np.float64) if n.options.get("use_bias") else np.zeros(n.out_width)
             wq, sw = _quant_cols(Wf)
             q.info["act"] = act
-            q.info["W"] = _arr(q, p, "Wq", "int8_t", _rows(wq, q.Fp),
-                               f"Keras layer '{n.keras_name}' (Dense) kernel as int8 rows [units={q.W}][in={q.Fp}] "
-                               "(transposed, padded with zeros), one scale per unit")
+            q.info["W"] = _arr(q, p, "Wq", "int32_t", _pack(_rows(wq, q.Fp)),
+                               f"Keras layer '{n.keras_name}' (Dense) kernel, int8 [units={q.W}][in={q.Fp}] (transposed, "
+                               "padded with zeros), one scale per unit, packed four to a word for kc_q_matvec")
+            q.info["R"] = _pad4(q.W)
             if last:
                 if act not in OUTPUT_ACTIVATIONS:
                     raise ConversionError(f"--quantize int8: {where}: activation {act!r} of the output layer is not "
@@ -367,11 +380,21 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                 luts.setdefault(gt.activation, lut(gt.activation))
             q.info["acts"] = {name: g[name].activation for name in order}
             G = len(order)
-            q.info["W"] = _arr(q, p, "Wq", "int8_t", np.concatenate(wrows),
-                               f"Keras layer '{n.keras_name}' ({n.keras_class}) kernel as int8 rows "
-                               f"[gates {', '.join(order)} x units={U}][in={q.Fp}], one scale per gate and unit")
-            q.info["U"] = _arr(q, p, "Uq", "int8_t", np.concatenate(urows),
-                               f"recurrent_kernel as int8 rows [gates {', '.join(order)} x units={U}][{q.info['Up']}]")
+            q.info["W"] = _arr(q, p, "Wq", "int32_t", _pack(np.concatenate(wrows)),
+                               f"Keras layer '{n.keras_name}' ({n.keras_class}) kernel, int8 rows "
+                               f"[gates {', '.join(order)} x units={U}][in={q.Fp}], one scale per gate and unit, "
+                               "packed four to a word for kc_q_matvec")
+            q.info["R"] = _pad4(G * U)
+            if n.kind == "gru" and not q.info["reset_after"]:  # U_h multiplies r * h: a product of its own
+                q.info["U"] = _arr(q, p, "Uq", "int32_t", _pack(np.concatenate(urows[:2])),
+                                   f"recurrent_kernel of gates z, r, int8 rows [2 x units={U}][{q.info['Up']}], packed")
+                q.info["Uh"] = _arr(q, p, "Uhq", "int32_t", _pack(urows[2]),
+                                    f"recurrent_kernel of gate h, int8 rows [units={U}][{q.info['Up']}], packed")
+                q.info["Rzr"], q.info["Rh"] = _pad4(2 * U), _pad4(U)
+            else:
+                q.info["U"] = _arr(q, p, "Uq", "int32_t", _pack(np.concatenate(urows)),
+                                   f"recurrent_kernel, int8 rows [gates {', '.join(order)} x units={U}]"
+                                   f"[{q.info['Up']}], packed four to a word")
             mxq, q.info["Sx"] = multipliers(mx, where)
             mhq, q.info["Sh"] = multipliers(mh, where)
             q.info["fnx"], q.info["fnh"] = rescale_fn(mx, q.Fp), rescale_fn(mh, q.info["Up"])

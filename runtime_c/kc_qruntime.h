@@ -105,26 +105,18 @@ static inline int16_t kc_q_lut(const int16_t *t, int16_t x)
     return (int16_t)(t[i] + (((t[i + 1] - t[i]) * f + 128) >> 8));
 }
 
-/* int8 -> the int16 layout the DSP dot product reads: per group of 4, (x0, x2, x1, x3); n % 4 == 0. */
-static inline void kc_q_widen(const int8_t *x, int16_t *x16, int n)
+/* int8 x[n] (n % 4 == 0) -> the words the DSP dot product reads: per group g of 4, xw[2g] = (x0, x2) and
+ * xw[2g + 1] = (x1, x3) as two int16 halves (low half first). */
+static inline void kc_q_widen(const int8_t *x, int32_t *xw, int n)
 {
     int k;
     for (k = 0; k < n; k += 4) {
-        x16[k] = x[k];
-        x16[k + 1] = x[k + 2];
-        x16[k + 2] = x[k + 1];
-        x16[k + 3] = x[k + 3];
+        xw[k / 2] = (int32_t)(((uint32_t)(uint16_t)x[k]) | ((uint32_t)(uint16_t)x[k + 2] << 16));
+        xw[k / 2 + 1] = (int32_t)(((uint32_t)(uint16_t)x[k + 1]) | ((uint32_t)(uint16_t)x[k + 3] << 16));
     }
 }
 
 #if KC_Q_DSP
-static inline int32_t kc_q__load32(const void *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 /* (w1, w3) of the four int8 w0..w3 packed in v, sign-extended to int16: SXTB16 with its rotation */
 static inline int32_t kc_q__odd(int32_t v)
 {
@@ -137,91 +129,61 @@ static inline int32_t kc_q__odd(int32_t v)
     return __sxtb16((int32_t)((u >> 8) | (u << 24)));
 #endif
 }
-#endif
-
-/* acc[r] += sum_k w[r * stride + k] * x[k] for r < rows (rows <= 4), k < n (n % 4 == 0; rows padded with
- * zero weights). x: int8 (portable) and its kc_q_widen copy x16 (DSP). */
-static inline void kc_q_dot(int32_t *acc, const int8_t *w, int stride, int rows, const int8_t *x,
-                            const int16_t *x16, int n)
-{
-#if KC_Q_DSP
-    int r, k;
-    if (rows == 4) {
-        int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-        const int8_t *w0 = w, *w1 = w + stride, *w2 = w + 2 * stride, *w3 = w + 3 * stride;
-        for (k = 0; k < n; k += 4) {
-            int32_t x02 = kc_q__load32(x16 + k), x13 = kc_q__load32(x16 + k + 2);
-            int32_t v;
-            v = kc_q__load32(w0 + k);
-            a0 = __smlad(__sxtb16(v), x02, a0);
-            a0 = __smlad(kc_q__odd(v), x13, a0);
-            v = kc_q__load32(w1 + k);
-            a1 = __smlad(__sxtb16(v), x02, a1);
-            a1 = __smlad(kc_q__odd(v), x13, a1);
-            v = kc_q__load32(w2 + k);
-            a2 = __smlad(__sxtb16(v), x02, a2);
-            a2 = __smlad(kc_q__odd(v), x13, a2);
-            v = kc_q__load32(w3 + k);
-            a3 = __smlad(__sxtb16(v), x02, a3);
-            a3 = __smlad(kc_q__odd(v), x13, a3);
-        }
-        acc[0] = a0;
-        acc[1] = a1;
-        acc[2] = a2;
-        acc[3] = a3;
-        (void)x;
-        return;
-    }
-    for (r = 0; r < rows; ++r) {
-        int32_t a = acc[r];
-        const int8_t *wr = w + r * stride;
-        for (k = 0; k < n; k += 4) {
-            int32_t v = kc_q__load32(wr + k);
-            a = __smlad(__sxtb16(v), kc_q__load32(x16 + k), a);
-            a = __smlad(kc_q__odd(v), kc_q__load32(x16 + k + 2), a);
-        }
-        acc[r] = a;
-    }
-    (void)x;
 #else
-    /* two rows at a time, four columns per iteration: each x[k] is read once for both rows (on a Cortex-M0,
-     * loads are the cost: 2 cycles each, a multiply 1) */
-    int r = 0, k;
-    (void)x16;
-    for (; r + 2 <= rows; r += 2) {
-        int32_t a0 = acc[r], a1 = acc[r + 1];
-        const int8_t *w0 = w + r * stride, *w1 = w0 + stride;
-        for (k = 0; k < n; k += 4) {
-            int32_t x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];
-            a0 += w0[k] * x0 + w0[k + 1] * x1 + w0[k + 2] * x2 + w0[k + 3] * x3;
-            a1 += w1[k] * x0 + w1[k + 1] * x1 + w1[k + 2] * x2 + w1[k + 3] * x3;
-        }
-        acc[r] = a0;
-        acc[r + 1] = a1;
-    }
-    for (; r < rows; ++r) {
-        int32_t a = acc[r];
-        const int8_t *wr = w + r * stride;
-        for (k = 0; k < n; ++k) {
-            a += wr[k] * x[k];
-        }
-        acc[r] = a;
-    }
+/* byte b of a packed weight word, sign-extended */
+#define KC_Q__B(u, b) ((int32_t)((u) << (24 - 8 * (b))) >> 24)
 #endif
-}
 
-/* y[j] = sum_k W[j][k] x[k] for j < m (W: m rows of stride n, both padded to multiples of 4) */
-static inline void kc_q_matvec(int32_t *y, const int8_t *W, int m, const int8_t *x, const int16_t *x16, int n)
+/* y[j] = sum_k W[j][k] x[k] for j < rows (a multiple of 4): W is int8 packed four to a word, in blocks of four
+ * rows: word ((j / 4) * (n / 4) + k / 4) * 4 + j % 4 holds W[j][k..k+3] (byte i: column k + i); n % 4 == 0.
+ * x: int8 (portable) and its kc_q_widen words xw (DSP). Every sum is exact in int32: both paths agree bit
+ * for bit. */
+static inline void kc_q_matvec(int32_t *y, const int32_t *W, int rows, const int8_t *x, const int32_t *xw, int n)
 {
-    int j;
-    for (j = 0; j < m; ++j) {
-        y[j] = 0;
-    }
-    for (j = 0; j + 4 <= m; j += 4) {
-        kc_q_dot(y + j, W + j * n, n, 4, x, x16, n);
-    }
-    if (j < m) {
-        kc_q_dot(y + j, W + j * n, n, m - j, x, x16, n);
+    int b, g, groups = n / 4;
+    for (b = 0; b < rows; b += 4) {
+        const int32_t *wp = W + b * groups;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+#if KC_Q_DSP
+        (void)x;
+        for (g = 0; g < groups; ++g) {
+            int32_t x02 = xw[2 * g], x13 = xw[2 * g + 1];
+            int32_t v0 = wp[0], v1 = wp[1], v2 = wp[2], v3 = wp[3];
+            wp += 4;
+            a0 = __smlad(__sxtb16(v0), x02, a0);
+            a0 = __smlad(kc_q__odd(v0), x13, a0);
+            a1 = __smlad(__sxtb16(v1), x02, a1);
+            a1 = __smlad(kc_q__odd(v1), x13, a1);
+            a2 = __smlad(__sxtb16(v2), x02, a2);
+            a2 = __smlad(kc_q__odd(v2), x13, a2);
+            a3 = __smlad(__sxtb16(v3), x02, a3);
+            a3 = __smlad(kc_q__odd(v3), x13, a3);
+        }
+        y[b] = a0;
+        y[b + 1] = a1;
+        y[b + 2] = a2;
+        y[b + 3] = a3;
+#else
+        /* two rows per pass: two accumulators, four inputs and a weight word fit the eight low registers of
+         * a Cortex-M0 (four accumulators would spill to the stack at every step) */
+        int h;
+        (void)xw;
+        (void)a2;
+        (void)a3;
+        for (h = 0; h < 4; h += 2) {
+            const int32_t *wh = wp + h;
+            a0 = 0;
+            a1 = 0;
+            for (g = 0; g < groups; ++g, wh += 4) {
+                int32_t x0 = x[4 * g], x1 = x[4 * g + 1], x2 = x[4 * g + 2], x3 = x[4 * g + 3];
+                uint32_t u0 = (uint32_t)wh[0], u1 = (uint32_t)wh[1];
+                a0 += KC_Q__B(u0, 0) * x0 + KC_Q__B(u0, 1) * x1 + KC_Q__B(u0, 2) * x2 + KC_Q__B(u0, 3) * x3;
+                a1 += KC_Q__B(u1, 0) * x0 + KC_Q__B(u1, 1) * x1 + KC_Q__B(u1, 2) * x2 + KC_Q__B(u1, 3) * x3;
+            }
+            y[b + h] = a0;
+            y[b + h + 1] = a1;
+        }
+#endif
     }
 }
 
