@@ -83,11 +83,11 @@ def lut_eval(table: np.ndarray, q: np.ndarray) -> np.ndarray:
     return t[i] + (((t[np.minimum(i + 1, 256)] - t[i]) * f + 128) >> 8)
 
 
-def rescale_fn(reals: Sequence[float], n: int) -> str:
-    """The C rescaling of a product over n int8 x int8 terms: kc_q_rescale when |acc * factor| provably fits
-    int32 (|acc| <= 127 * 128 * n), else kc_q_rescale_wide (saturating in 64 bits)."""
+def rescale_fn(reals: Sequence[float], n: int, xlim: int = 128) -> str:
+    """The C rescaling of a product over n terms int8 weight x input (|input| <= xlim): kc_q_rescale when
+    |acc * factor| provably fits int32 (|acc| <= 127 * xlim * n), else kc_q_rescale_wide (saturating in 64 bits)."""
     top = max((r for r in reals if r > 0 and math.isfinite(r)), default=0.0)
-    return "kc_q_rescale" if top * 127 * 128 * n < 2.0 ** 31 - 2 ** 24 else "kc_q_rescale_wide"
+    return "kc_q_rescale" if top * 127 * xlim * n < 2.0 ** 31 - 2 ** 24 else "kc_q_rescale_wide"
 
 
 def multipliers(reals: Sequence[float], what: str) -> tuple[list[int], int]:
@@ -138,6 +138,14 @@ def _quant_cols(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q.T.copy(), scale
 
 
+def _bias_correction(w: np.ndarray, rows: np.ndarray, scale: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """(W - its int8 version) applied to the calibration's mean input: the average error int8 weights add to
+    each unit, folded into its bias (bias correction, Nagel et al. 2019). Inputs with a large mean (gravity on
+    an accelerometer axis) otherwise shift every pre-activation."""
+    err = np.asarray(w, np.float64) - rows.T.astype(np.float64) * scale
+    return np.asarray(mean, np.float64) @ err
+
+
 # ---------------------------------------------------------------- the supported chain
 
 def _chain(ir: ModelIR) -> list[Node]:
@@ -185,12 +193,14 @@ def _gate_arrays(n: Node) -> dict[str, tuple]:
                      g.activation) for g in n.gates}
 
 
-def float_forward(nodes: Sequence[Node], x: np.ndarray) -> tuple[list[np.ndarray], dict[str, float]]:
-    """Every node's output (float64, (B, T, W) or (B, W)) on x (B, T, F), and the ranges calibration needs:
-    'cell:<cid>' the largest |c| of an LSTM, 'gate:<cid>' the largest |pre-activation| of a gate."""
+def float_forward(nodes: Sequence[Node], x: np.ndarray) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Every node's output (float64, (B, T, W) or (B, W)) on x (B, T, F), and what calibration needs:
+    'cell:<cid>' the largest |c| of an LSTM, 'gate:<cid>' the largest |pre-activation| of a gate, 'xmean:<cid>'
+    the mean input vector of a node and 'hmean:<cid>' the mean h_{t-1} of a recurrent one (bias correction)."""
     h_in = np.asarray(x, np.float64)
     outs, ranges = [], {}
     for n in nodes:
+        ranges[f"xmean:{n.cid}"] = h_in.reshape(-1, h_in.shape[-1]).mean(axis=0)
         if n.kind == "dense":
             W = n.arrays[0].values.astype(np.float64)
             b = n.arrays[1].values.astype(np.float64) if n.options.get("use_bias") else 0.0
@@ -202,7 +212,9 @@ def float_forward(nodes: Sequence[Node], x: np.ndarray) -> tuple[list[np.ndarray
             h = np.zeros((B, U))
             c = np.zeros((B, U))
             seq, cmax, gmax = [], 0.0, 0.0
+            hsum = np.zeros(U)
             for t in range(T):
+                hsum += h.sum(axis=0)  # h_{t-1}, for the bias correction of the recurrent kernel
                 xt = h_in[:, t]
                 if n.kind == "lstm":
                     pre = {k: xt @ v[0] + h @ v[1] + v[2] for k, v in g.items()}
@@ -230,6 +242,7 @@ def float_forward(nodes: Sequence[Node], x: np.ndarray) -> tuple[list[np.ndarray
                 seq.append(h)
             ranges[f"cell:{n.cid}"] = cmax
             ranges[f"gate:{n.cid}"] = gmax
+            ranges[f"hmean:{n.cid}"] = hsum / (B * T)
             y = np.stack(seq, axis=1) if n.out_seq else h
         outs.append(y)
         h_in = y
@@ -273,6 +286,7 @@ class QModel:
     calib_steps: int
     luts: dict[str, np.ndarray]
     ranges: dict[str, float]
+    in_bits: int = 16  # the model input's integer width
 
     @property
     def name(self) -> str:
@@ -303,13 +317,18 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                               "a sequence input (timesteps, features)")
     outs, ranges = float_forward(nodes, x)
     amax = float(np.abs(x).max())
-    in_scale = amax / 127.0 if amax > 0 else 1.0
+    # The model input in int16 (its first product is int16 x int8, as cheap as int8 x int8 with SMLAD): sensor
+    # models are sensitive to input rounding. int8 beyond 512 features keeps that product's sum within int32.
+    in_bits = 16 if _pad4(ir.input_width) <= 512 else 8
+    in_lim = 2 ** (in_bits - 1) - 1
+    in_scale = amax / in_lim if amax > 0 else 1.0
     p = ir.name
     qnodes: list[QNode] = []
     luts: dict[str, np.ndarray] = {}
     scale = in_scale
     for k, (n, y) in enumerate(zip(nodes, outs)):
         last = k == len(nodes) - 1
+        xlim = in_lim + 1 if k == 0 else 128  # the largest |x| of this node's input
         where = f"layer '{n.keras_name}' ({n.keras_class})"
         q = QNode(node=n, kind=n.kind, cid=n.cid, F=n.in_width, Fp=_pad4(n.in_width), W=n.out_width,
                   Wp=_pad4(n.out_width), in_scale=scale, out_scale=1.0 / 128, last=last, tail=not n.in_seq)
@@ -318,6 +337,7 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
             Wf = n.arrays[0].values
             b = n.arrays[1].values.astype(np.float64) if n.options.get("use_bias") else np.zeros(n.out_width)
             wq, sw = _quant_cols(Wf)
+            b = b + _bias_correction(Wf, wq, sw, ranges[f"xmean:{n.cid}"])
             q.info["act"] = act
             q.info["W"] = _arr(q, p, "Wq", "int32_t", _pack(_rows(wq, q.Fp)),
                                f"Keras layer '{n.keras_name}' (Dense) kernel, int8 [units={q.W}][in={q.Fp}] (transposed, "
@@ -335,7 +355,7 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                 luts.setdefault(act, lut(act))
                 reals = [scale * s * 2 ** GATE_FRAC for s in sw]
                 ms, q.info["S"] = multipliers(reals, where)
-                q.info["fn"] = rescale_fn(reals, q.Fp)
+                q.info["fn"] = rescale_fn(reals, q.Fp, xlim)
                 q.info["mode"] = "lut"
                 q.info["m"] = _arr(q, p, "m", "int32_t", ms, f"rescale multipliers to Q3.12 (shift {q.info['S']})")
                 q.info["b"] = _arr(q, p, "b", "int32_t", np.rint(b * 2 ** GATE_FRAC).astype(np.int64),
@@ -345,7 +365,7 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                 out_scale = ymax / 127.0 if ymax > 0 else 1.0
                 reals = [scale * s / out_scale for s in sw]
                 ms, q.info["S"] = multipliers(reals, where)
-                q.info["fn"] = rescale_fn(reals, q.Fp)
+                q.info["fn"] = rescale_fn(reals, q.Fp, xlim)
                 q.info["mode"] = act
                 q.out_scale = out_scale
                 q.info["m"] = _arr(q, p, "m", "int32_t", ms,
@@ -371,6 +391,12 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                 mh += [s / 128.0 * 2 ** GATE_FRAC for s in su]
                 b = np.zeros(U) if gt.b is None else gt.b.values.astype(np.float64)
                 rb = np.zeros(U) if gt.rb is None else gt.rb.values.astype(np.float64)
+                b = b + _bias_correction(gt.W.values, wq, sw, ranges[f"xmean:{n.cid}"])
+                hc = _bias_correction(gt.U.values, uq, su, ranges[f"hmean:{n.cid}"])
+                if n.kind == "gru" and q.info["reset_after"] and name == "h":
+                    rb = rb + hc  # inside r * (U h + rb)
+                elif not (n.kind == "gru" and name == "h"):  # reset_before: U_h multiplies r * h (no mean of it)
+                    b = b + hc
                 if n.kind == "gru" and q.info["reset_after"] and name == "h":
                     bx.append(b)
                     bh.append(rb)  # inside r * (U h + rb)
@@ -397,7 +423,7 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                                    f"[{q.info['Up']}], packed four to a word")
             mxq, q.info["Sx"] = multipliers(mx, where)
             mhq, q.info["Sh"] = multipliers(mh, where)
-            q.info["fnx"], q.info["fnh"] = rescale_fn(mx, q.Fp), rescale_fn(mh, q.info["Up"])
+            q.info["fnx"], q.info["fnh"] = rescale_fn(mx, q.Fp, xlim), rescale_fn(mh, q.info["Up"], 128)
             q.info["mx"] = _arr(q, p, "mx", "int32_t", mxq, f"x-part rescale to Q3.12 [{G * U}] (shift {q.info['Sx']})")
             q.info["mh"] = _arr(q, p, "mh", "int32_t", mhq, f"h-part rescale to Q3.12 [{G * U}] (shift {q.info['Sh']})")
             q.info["bx"] = _arr(q, p, "bx", "int32_t", np.rint(np.concatenate(bx) * 2 ** GATE_FRAC).astype(np.int64),
@@ -415,7 +441,7 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
         qnodes.append(q)
         scale = q.out_scale
     return QModel(ir=ir, nodes=qnodes, in_scale=in_scale, calib_steps=int(x.shape[0] * x.shape[1]),
-                  luts=luts, ranges=ranges)
+                  luts=luts, ranges=ranges, in_bits=in_bits)
 
 
 # ---------------------------------------------------------------- C

@@ -8,7 +8,8 @@
  *
  * Number formats (value = integer * 2^-frac unless stated):
  *   weights       int8, symmetric, one scale per output unit (per gate and unit of a recurrent layer)
- *   activations   int8, symmetric, one scale per tensor (the hidden state of recurrent layers: Q0.7)
+ *   activations   int8, symmetric, one scale per tensor (the hidden state of recurrent layers: Q0.7), held in
+ *                 int16 arrays; the model input int16 (up to 512 features), its first product int16 x int8
  *   gates         int16 Q3.12 before the activation (saturated to [-8, 8)), Q0.15 after it
  *   LSTM cell     int16 with a power-of-two scale chosen from the calibration (Qm.(15-m))
  *   accumulators  int32; rescaled with a 32-bit multiplier and a shift (kc_q_rescale)
@@ -45,7 +46,11 @@
 
 static inline int16_t kc_q_sat16(int32_t v)
 {
-#if KC_Q_DSP
+#if KC_Q_DSP && (defined(__GNUC__) || defined(__clang__))
+    int32_t r;
+    __asm__("ssat %0, #16, %1" : "=r"(r) : "r"(v));
+    return (int16_t)r;
+#elif KC_Q_DSP
     return (int16_t)__ssat(v, 16);
 #else
     return (int16_t)(v > 32767 ? 32767 : (v < -32768 ? -32768 : v));
@@ -67,7 +72,11 @@ static inline int32_t kc_q_shr(int32_t v, int s)
  * sum of three such values cannot overflow int32 (SSAT on cores with the saturation instructions) */
 static inline int32_t kc_q_sat25(int32_t v)
 {
-#if KC_Q_DSP
+#if KC_Q_DSP && (defined(__GNUC__) || defined(__clang__))
+    int32_t r;
+    __asm__("ssat %0, #25, %1" : "=r"(r) : "r"(v));
+    return r;
+#elif KC_Q_DSP
     return __ssat(v, 25);
 #else
     return v > KC_Q_LIMIT - 1 ? KC_Q_LIMIT - 1 : (v < -KC_Q_LIMIT ? -KC_Q_LIMIT : v);
@@ -105,9 +114,9 @@ static inline int16_t kc_q_lut(const int16_t *t, int16_t x)
     return (int16_t)(t[i] + (((t[i + 1] - t[i]) * f + 128) >> 8));
 }
 
-/* int8 x[n] (n % 4 == 0) -> the words the DSP dot product reads: per group g of 4, xw[2g] = (x0, x2) and
- * xw[2g + 1] = (x1, x3) as two int16 halves (low half first). */
-static inline void kc_q_widen(const int8_t *x, int32_t *xw, int n)
+/* x[n] (n % 4 == 0; int8 values, or the model input's int16) -> the words the DSP dot product reads: per
+ * group g of 4, xw[2g] = (x0, x2) and xw[2g + 1] = (x1, x3) as two int16 halves (low half first). */
+static inline void kc_q_widen(const int16_t *x, int32_t *xw, int n)
 {
     int k;
     for (k = 0; k < n; k += 4) {
@@ -136,9 +145,9 @@ static inline int32_t kc_q__odd(int32_t v)
 
 /* y[j] = sum_k W[j][k] x[k] for j < rows (a multiple of 4): W is int8 packed four to a word, in blocks of four
  * rows: word ((j / 4) * (n / 4) + k / 4) * 4 + j % 4 holds W[j][k..k+3] (byte i: column k + i); n % 4 == 0.
- * x: int8 (portable) and its kc_q_widen words xw (DSP). Every sum is exact in int32: both paths agree bit
- * for bit. */
-static inline void kc_q_matvec(int32_t *y, const int32_t *W, int rows, const int8_t *x, const int32_t *xw, int n)
+ * x: int16 holding int8 values (the model input: int16 values) for the portable path, and its kc_q_widen
+ * words xw (DSP). Every sum is exact in int32 (|x| * 127 * n < 2^31): both paths agree bit for bit. */
+static inline void kc_q_matvec(int32_t *y, const int32_t *W, int rows, const int16_t *x, const int32_t *xw, int n)
 {
     int b, g, groups = n / 4;
     for (b = 0; b < rows; b += 4) {
@@ -187,15 +196,18 @@ static inline void kc_q_matvec(int32_t *y, const int32_t *W, int rows, const int
     }
 }
 
-/* The quantized vector of a float one: q = round(x / scale), saturated (inv = 1 / scale). */
-static inline void kc_q_quantize(const float *x, int8_t *q, int n, float inv)
+/* The quantized vector of a float one: q = round(x / scale), halves away from zero, saturated to [-lim - 1, lim]
+ * (inv = 1 / scale; NaN -> 0). */
+static inline void kc_q_quantize(const float *x, int16_t *q, int n, float inv, int32_t lim)
 {
     int k;
     for (k = 0; k < n; ++k) {
         float v = x[k] * inv;
-        v = v == v ? v : 0.0f; /* NaN -> 0 */
-        v = v > 127.0f ? 127.0f : (v < -128.0f ? -128.0f : v);
-        q[k] = (int8_t)(v >= 0.0f ? (int32_t)(v + 0.5f) : -(int32_t)(0.5f - v));
+        int32_t r;
+        v = v == v ? v : 0.0f;
+        v = v > (float)lim ? (float)lim : (v < (float)(-lim - 1) ? (float)(-lim - 1) : v);
+        r = v >= 0.0f ? (int32_t)(v + 0.5f) : -(int32_t)(0.5f - v);
+        q[k] = (int16_t)(r > lim ? lim : r);
     }
 }
 

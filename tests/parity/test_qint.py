@@ -1,0 +1,249 @@
+"""Integer inference (--quantize int8, kerasc.qint, docs/integer.md) against the float Keras model: every layer and
+timestep within the documented default tolerance for LSTM, GRU (both reset_after), SimpleRNN and Dense chains;
+classification agreement on the demo; the stated error of the activation tables; saturation at the limits;
+the DSP (SMLAD) path bit-identical to the portable one on ARM; -Werror on every compiler; refusals that say why."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import kerasc
+from kerasc import qint
+from tests.support.env import ROOT, require_tool, script_module
+from tests.support.flags import CXX, M0, M4F, STRICT
+from tests.support.models import randomize
+from tests.support.programs import kerasc as kerasc_cmd, run
+
+DEMO = ROOT / "examples" / "demo"
+
+
+def _model(keras, key: str, seed: int):
+    L = keras.layers
+    inp = keras.Input((None, 5), name="x")
+    if key == "lstm":
+        h = L.LSTM(16, return_sequences=True, name="rnn")(inp)
+        h = L.Dense(8, activation="relu", name="mid")(h)
+        y = L.Dense(3, activation="softmax", name="out")(L.LSTM(12, name="summary")(h))
+    elif key == "gru":
+        h = L.GRU(16, return_sequences=True, name="rnn")(inp)
+        y = L.Dense(2, name="out")(L.GRU(7, name="summary")(L.Dense(6, activation="tanh", name="mid")(h)))
+    elif key == "gru_reset_before":
+        h = L.GRU(13, return_sequences=True, reset_after=False, name="rnn")(inp)
+        y = L.Dense(4, activation="sigmoid", name="out")(L.Dense(9, name="mid")(h))  # per timestep, linear mid
+    elif key == "simple_rnn":
+        h = L.SimpleRNN(10, return_sequences=True, name="rnn")(inp)
+        y = L.GRU(5, return_sequences=True, name="summary")(h)  # a recurrent output layer, sequence out
+    else:
+        raise KeyError(key)
+    return randomize(keras.Model(inp, y, name=f"q_{key}"), seed=seed, gain=1.0, bias_scale=0.3)
+
+
+def _data(seed: int, n: int = 6, T: int = 24) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, T, 5)).astype(np.float32)
+
+
+KEYS = ["lstm", "gru", "gru_reset_before", "simple_rnn"]
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_every_layer_every_timestep_within_the_default_tolerance(keras, key):
+    m = _model(keras, key, seed=KEYS.index(key))
+    report = kerasc.verify(m, x=_data(100), quantize="int8", calibration=_data(7, n=16))
+    assert report.ok, report.table()
+    assert report.quantize == "int8" and report.exact is None
+    assert [r.name for r in report.layers] == [layer.name for layer in m.layers[1:]]
+    assert 0 < report.max_abs_err < qint.TOLERANCE["int8"][0], report.table()  # integers: never exact
+    if report.agreement is not None:
+        assert report.agreement >= 5 / 6, report.table()
+
+
+def test_a_wrong_integer_port_fails(keras, monkeypatch):
+    """verify can fail: one multiplier of the LSTM's x-part off by 25 %."""
+    m = _model(keras, "lstm", seed=0)
+    real = qint.quantize_model
+
+    def wrong(ir, calibration):
+        qm = real(ir, calibration)
+        name, ctype, values, comment = next(a for a in qm.nodes[0].arrays if a[0].endswith("_mx"))
+        values = values.copy()
+        values[3] = int(values[3] * 1.25)
+        qm.nodes[0].arrays = [(n, c, values if n == name else v, cm) for n, c, v, cm in qm.nodes[0].arrays]
+        return qm
+
+    monkeypatch.setattr(qint, "quantize_model", wrong)
+    report = kerasc.verify(m, x=_data(100), quantize="int8", calibration=_data(7, n=16), atol=1e-2, rtol=1e-2)
+    assert not report.layers[0].ok, report.table()
+
+
+def test_demo_classification_agrees_with_float_keras(keras):
+    """The demo model, calibrated on examples/demo/calibration.npy: the argmax of the integer C equals float
+    Keras' on the 16 held recordings and on >= 99 % of 1000 fresh ones."""
+    train = script_module("examples/demo/train.py")
+    calib = np.load(DEMO / "calibration.npy")
+    report = kerasc.verify(DEMO / "activity.keras", x=np.load(DEMO / "held_inputs.npy"), quantize="int8",
+                           calibration=calib)
+    assert report.ok and report.agreement == 1.0, report.table()
+    x, _ = train.make_batch(np.random.default_rng(12), 1000)
+    cm = kerasc.compile(DEMO / "activity.keras", quantize="int8", calibration=calib)
+    km = keras.saving.load_model(DEMO / "activity.keras")
+    agree = float(np.mean(np.argmax(cm.predict(x), -1) == np.argmax(km.predict(x, verbose=0), -1)))
+    assert agree >= 0.99, agree
+
+
+def test_streaming_step_gives_the_output_of_every_prefix(keras):
+    m = _model(keras, "lstm", seed=0)
+    cm = kerasc.compile(m, quantize="int8", calibration=_data(7, n=16))
+    x = _data(3, n=1, T=10)
+    cm.reset()
+    steps = [cm.step(x[0, t]) for t in range(10)]
+    for t in (0, 4, 9):
+        np.testing.assert_array_equal(steps[t], cm.predict(x[:, :t + 1])[0])  # the same integers
+        np.testing.assert_allclose(steps[t], m(x[:, :t + 1], training=False).numpy()[0], atol=5e-2)
+
+
+@pytest.mark.parametrize("act, bound", [("sigmoid", 1e-4), ("tanh", 4e-4), ("hard_sigmoid", 1e-4),
+                                        ("hard_sigmoid_k2", 1e-4), ("softsign", 1e-3), ("hard_tanh", 1e-4)])
+def test_activation_tables_within_their_stated_error(act, bound):
+    """Every Q3.12 input: the 257-point table with interpolation against the exact function (docs/integer.md)."""
+    q = np.arange(-32768, 32768, dtype=np.int64)
+    got = qint.lut_eval(qint.lut(act), q) / 32768.0
+    exact = qint._F[act](q / 4096.0)
+    err = np.abs(got - exact)
+    assert err.max() < bound, (act, err.max(), q[err.argmax()] / 4096.0)
+    assert err.max() > 1e-6  # the bound measures something
+
+
+def test_c_lut_equals_the_numpy_twin(tmp_path):
+    """kc_q_lut in C gives what qint.lut_eval (used for the stated errors) gives, for every input."""
+    table = qint.lut("tanh")
+    src = tmp_path / "lut.c"
+    src.write_text('#include <stdio.h>\n#include "kc_qruntime.h"\n'
+                   f"static const int16_t t[257] = {{{', '.join(map(str, table))}}};\n"
+                   "int main(void)\n{\n    long i;\n    for (i = -32768; i < 32768; ++i) {\n"
+                   '        printf("%d\\n", kc_q_lut(t, (int16_t)i));\n    }\n    return 0;\n}\n')
+    exe = tmp_path / "lut"
+    run(["gcc", *STRICT, "-O2", f"-I{ROOT / 'runtime_c'}", src, "-o", exe])
+    got = np.array(run([exe]).stdout.split(), dtype=np.int64)
+    np.testing.assert_array_equal(got, qint.lut_eval(table, np.arange(-32768, 32768)))
+
+
+def test_saturation_at_the_limits(keras):
+    """Inputs far beyond the calibrated range saturate (the same integers as at the range's edge) instead of
+    wrapping; NaN inputs read as 0; huge weights saturate the gates; every output stays finite."""
+    m = _model(keras, "gru", seed=1)
+    calib = _data(7, n=16)
+    cm = kerasc.compile(m, quantize="int8", calibration=calib)
+    x = _data(5, n=2, T=8)
+    edge = np.sign(x) * np.abs(calib).max() * 1.01
+    far = np.sign(x) * 1e30
+    np.testing.assert_array_equal(cm.predict(far), cm.predict(edge))
+    nan = x.copy()
+    nan[:, 3] = np.nan
+    zero = x.copy()
+    zero[:, 3] = 0.0
+    np.testing.assert_array_equal(cm.predict(nan), cm.predict(zero))
+    big = keras.models.clone_model(m)
+    big.set_weights([w * 1e4 for w in m.get_weights()])
+    y = kerasc.compile(big, quantize="int8", calibration=calib).predict(x)
+    assert np.all(np.isfinite(y))
+    np.testing.assert_allclose(y, big(x, training=False).numpy(), atol=0.3)  # saturated gates, as in Keras
+
+
+@pytest.fixture(scope="module")
+def headers(keras, tmp_path_factory):
+    d = tmp_path_factory.mktemp("qint")
+    for k, key in enumerate(KEYS):
+        kerasc.convert(_model(keras, key, seed=k), d, name=f"q_{key}", quantize="int8", calibration=_data(7, n=16))
+    return d
+
+
+def _program(d, key: str, x: np.ndarray) -> str:
+    name = f"q_{key}"
+    rows = ", ".join(f"{v:.9g}f" for v in x.ravel())
+    return (f'#include <stdio.h>\n#include "{name}.h"\n'
+            f"static const float x[{x.size}] = {{{rows}}};\n"
+            f"static float y[{x.shape[0]} * {name.upper()}_OUTPUT_WIDTH];\n"
+            f"int main(void)\n{{\n    static {name}_state st;\n    int j;\n"
+            f"    {name}_predict(&st, x, {x.shape[0]}, y);\n"
+            f"    for (j = 0; j < (int)(sizeof y / sizeof y[0]); ++j) {{\n"
+            '        printf("%a\\n", (double)y[j]);\n    }\n    return 0;\n}\n')
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_dsp_path_is_bit_identical_to_the_portable_one(headers, key, tmp_path):
+    """Armv7-A has the DSP extension (SMLAD, SXTB16, SSAT): the same program built with it and with
+    -DKC_Q_PORTABLE, run under qemu-arm, and the host's portable build print the same bits."""
+    cc, qemu = require_tool("arm-linux-gnueabihf-gcc"), require_tool("qemu-arm")
+    src = tmp_path / "p.c"
+    src.write_text(_program(headers, key, _data(9, n=1, T=12)[0]))
+    outs = []
+    for tag, cmd in (("dsp", [cc, "-static"]), ("portable", [cc, "-static", "-DKC_Q_PORTABLE"]), ("host", ["gcc"])):
+        exe = tmp_path / tag
+        run([*cmd, *STRICT, "-O2", f"-I{headers}", src, "-o", exe, "-lm"])
+        if tag == "dsp":
+            asm = run([*cmd, *STRICT, "-O2", f"-I{headers}", "-S", src, "-o", "-"]).stdout
+            assert "smlad" in asm and "sxtb16" in asm  # the DSP path is what was built
+        outs.append(run([qemu, exe] if tag != "host" else [exe]).stdout)
+    assert outs[0] == outs[1] == outs[2] and len(outs[0].split()) > 10
+
+
+def test_headers_are_clean_on_every_compiler(headers, tmp_path):
+    src = tmp_path / "all.c"
+    src.write_text("".join(f'#include "q_{k}.h"\n' for k in KEYS) + "int kc_use(void);\nint kc_use(void)\n{\n"
+                   + "".join(f"    static q_{k}_state s{i};\n" for i, k in enumerate(KEYS))
+                   + "    static float x[5], y[8];\n"
+                   + "".join(f"    q_{k}_step(&s{i}, x, y);\n" for i, k in enumerate(KEYS))
+                   + "    return (int)y[0];\n}\n")
+    for cc in (["gcc", *STRICT], [require_tool("clang"), *STRICT], [require_tool("g++"), *CXX],
+               [require_tool("arm-none-eabi-gcc"), *STRICT, *M4F], [require_tool("arm-none-eabi-gcc"), *STRICT, *M0],
+               [require_tool("arm-none-eabi-gcc"), *STRICT, *M4F, "-DKC_Q_PORTABLE"]):
+        for opt in ("-O2", "-Os"):
+            run([*cc, opt, f"-I{headers}", "-c", src, "-o", tmp_path / "all.o"])
+    text = (headers / "q_lstm.h").read_text()
+    assert "Keras layer 'rnn': LSTM" in text and "gate order i, f, c, o" in text and "kerasc-generated" in text
+
+
+def test_cli_convert_and_verify(tmp_path):
+    model = DEMO / "activity.keras"
+    calib = DEMO / "calibration.npy"
+    p = kerasc_cmd("convert", model, "--quantize", "int8", "--calibration", calib, "-o", tmp_path, no_tf=True)
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["activity.h", "kc_qruntime.h"]
+    assert "integer inference, 3 layers" in p.stdout
+    p = kerasc_cmd("verify", model, "--quantize", "int8", "--calibration", calib, "--inputs",
+                   DEMO / "held_inputs.npy", "--json", tmp_path / "r.json", "-q")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "output argmax agrees with Keras on 100.0% of the sequences" in p.stdout
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["ok"] and doc["atol"] == qint.TOLERANCE["int8"][0]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--quantize", "int8"], "needs --calibration X.npy: representative inputs"),
+    (["--quantize", "int8", "--calibration", "DEMO/held_inputs.npy", "--weights", "int8"], "takes neither"),
+    (["--quantize", "int16x8"], "invalid choice"),
+])
+def test_cli_refusals_say_why(tmp_path, args, needle):
+    args = [a.replace("DEMO", str(DEMO)) for a in args]
+    p = kerasc_cmd("convert", DEMO / "activity.keras", *args, "-o", tmp_path / "out", no_tf=True)
+    assert p.returncode == 2 and needle in p.stderr, p.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unsupported_layers_are_named(keras):
+    L = keras.layers
+    cases = [(keras.Sequential([keras.Input((None, 3)), L.Masking(), L.LSTM(4)], name="qm"), "mask"),
+             (keras.Sequential([keras.Input((None, 3)), L.Conv1D(4, 3), L.LSTM(4)], name="qc"),
+              "layer 'conv1d"),
+             (keras.Sequential([keras.Input((None, 3)), L.Bidirectional(L.LSTM(4))], name="qb"), "Bidirectional"),
+             (keras.Sequential([keras.Input((None, 3)), L.LSTM(4, activation="relu")], name="qr"),
+              "activation 'relu'")]
+    for m, needle in cases:
+        with pytest.raises(kerasc.ConversionError, match="--quantize int8") as e:
+            kerasc.compile(m, quantize="int8", calibration=np.zeros((1, 4, 3), np.float32) + 0.5)
+        assert needle in str(e.value), str(e.value)
+    with pytest.raises(kerasc.ConversionError, match="does not fit"):
+        kerasc.compile(_model(keras, "lstm", 0), quantize="int8", calibration=np.zeros((2, 4, 3), np.float32))
