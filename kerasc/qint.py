@@ -270,6 +270,14 @@ class QNode:
     info: dict = dataclasses.field(default_factory=dict)
 
 
+LIMIT = 1 << 28  # KC_Q_LIMIT: every rescaled product and bias saturates at +-2^28 (sums of four stay in int32)
+
+
+def _bias(v: Any) -> np.ndarray:
+    """A bias in the scale of its sum, rounded and saturated like the products it is added to."""
+    return np.clip(np.rint(np.asarray(v, np.float64)), -LIMIT, LIMIT - 1).astype(np.int64)
+
+
 def _arr(q: QNode, prefix: str, what: str, ctype: str, values: Any, comment: str) -> str:
     name = f"{prefix}__{q.cid}_{what}"
     q.arrays.append((name, ctype, np.asarray(values).ravel(), comment))
@@ -358,7 +366,7 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                 q.info["fn"] = rescale_fn(reals, q.Fp, xlim)
                 q.info["mode"] = "lut"
                 q.info["m"] = _arr(q, p, "m", "int32_t", ms, f"rescale multipliers to Q3.12 (shift {q.info['S']})")
-                q.info["b"] = _arr(q, p, "b", "int32_t", np.rint(b * 2 ** GATE_FRAC).astype(np.int64),
+                q.info["b"] = _arr(q, p, "b", "int32_t", _bias(b * 2 ** GATE_FRAC),
                                    "bias in Q3.12")
             elif act in ("linear", "relu"):
                 ymax = float(np.abs(y).max(initial=0))
@@ -370,7 +378,7 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                 q.out_scale = out_scale
                 q.info["m"] = _arr(q, p, "m", "int32_t", ms,
                                    f"rescale multipliers to the output scale (shift {q.info['S']})")
-                q.info["b"] = _arr(q, p, "b", "int32_t", np.rint(b / out_scale).astype(np.int64),
+                q.info["b"] = _arr(q, p, "b", "int32_t", _bias(b / out_scale),
                                    "bias in the output scale")
             else:
                 raise ConversionError(f"--quantize int8: {where}: activation {act!r} before another layer is not "
@@ -426,11 +434,11 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
             q.info["fnx"], q.info["fnh"] = rescale_fn(mx, q.Fp, xlim), rescale_fn(mh, q.info["Up"], 128)
             q.info["mx"] = _arr(q, p, "mx", "int32_t", mxq, f"x-part rescale to Q3.12 [{G * U}] (shift {q.info['Sx']})")
             q.info["mh"] = _arr(q, p, "mh", "int32_t", mhq, f"h-part rescale to Q3.12 [{G * U}] (shift {q.info['Sh']})")
-            q.info["bx"] = _arr(q, p, "bx", "int32_t", np.rint(np.concatenate(bx) * 2 ** GATE_FRAC).astype(np.int64),
+            q.info["bx"] = _arr(q, p, "bx", "int32_t", _bias(np.concatenate(bx) * 2 ** GATE_FRAC),
                                 "bias in Q3.12 (both biases where they add)")
             if n.kind == "gru" and q.info["reset_after"]:
                 q.info["bh"] = _arr(q, p, "bh", "int32_t",
-                                    np.rint(np.concatenate(bh) * 2 ** GATE_FRAC).astype(np.int64),
+                                    _bias(np.concatenate(bh) * 2 ** GATE_FRAC),
                                     "recurrent bias of the candidate gate in Q3.12 (reset_after: r * (U h + rb))")
             if n.kind == "lstm":
                 cmax = ranges[f"cell:{n.cid}"]

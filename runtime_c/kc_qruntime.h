@@ -25,7 +25,10 @@
 #include <string.h>
 
 #define KC_QRUNTIME_VERSION 1
-#define KC_Q_LIMIT ((int32_t)1 << 24)
+/* Every rescaled product and every bias saturates at +-2^28 (Q3.12: +-65536): a pre-activation adds at most four
+ * of them (GRU reset_after: W_h x + b_h + r * (U_h h + rb_h)) without leaving int32, and a saturated part can
+ * not change the sign of a sum whose other parts are within range. */
+#define KC_Q_LIMIT ((int32_t)1 << 28)
 
 #if (-1 >> 1) != -1
 #error "kc_qruntime.h needs arithmetic right shifts of negative integers"
@@ -68,22 +71,21 @@ static inline int32_t kc_q_shr(int32_t v, int s)
     return (v + ((int32_t)1 << (s - 1))) >> s;
 }
 
-/* v saturated to [-2^24, 2^24): far beyond every gate (Q3.12 saturates at 2^15) and every int8 output, and a
- * sum of three such values cannot overflow int32 (SSAT on cores with the saturation instructions) */
-static inline int32_t kc_q_sat25(int32_t v)
+/* v saturated to [-2^28, 2^28) (KC_Q_LIMIT; SSAT on cores with the saturation instructions) */
+static inline int32_t kc_q_sat29(int32_t v)
 {
 #if KC_Q_DSP && (defined(__GNUC__) || defined(__clang__))
     int32_t r;
-    __asm__("ssat %0, #25, %1" : "=r"(r) : "r"(v));
+    __asm__("ssat %0, #29, %1" : "=r"(r) : "r"(v));
     return r;
 #elif KC_Q_DSP
-    return __ssat(v, 25);
+    return __ssat(v, 29);
 #else
     return v > KC_Q_LIMIT - 1 ? KC_Q_LIMIT - 1 : (v < -KC_Q_LIMIT ? -KC_Q_LIMIT : v);
 #endif
 }
 
-/* round(acc * m * 2^-shift), halves up, saturated by kc_q_sat25: the real factor m * 2^-shift rescales an
+/* round(acc * m * 2^-shift), halves up, saturated by kc_q_sat29: the real factor m * 2^-shift rescales an
  * accumulator (scales of the input, the weights and the result). kerasc gives the rows of one product one
  * shift (a constant at every call: the shifts and the branch fold away) and each row its multiplier
  * m < 2^31; 16 <= shift <= 62. */
@@ -91,9 +93,9 @@ static inline int32_t kc_q_rescale(int32_t acc, int32_t m, int shift)
 {
     int64_t p = (int64_t)acc * (int64_t)m + ((int64_t)1 << (shift - 1));
     if (shift >= 32) { /* floor(floor(p / 2^32) / 2^(shift-32)) = floor(p / 2^shift): the high word only */
-        return kc_q_sat25((int32_t)(p >> 32) >> (shift - 32));
+        return kc_q_sat29((int32_t)(p >> 32) >> (shift - 32));
     }
-    return kc_q_sat25((int32_t)(p >> shift)); /* shift 31, or a product kerasc bounded within int32 */
+    return kc_q_sat29((int32_t)(p >> shift)); /* shift 31, or a product kerasc bounded within int32 */
 }
 
 /* kc_q_rescale for a factor >= 1 whose result may leave int32 (kerasc bounds |acc * factor| at generation time
@@ -101,7 +103,7 @@ static inline int32_t kc_q_rescale(int32_t acc, int32_t m, int shift)
 static inline int32_t kc_q_rescale_wide(int32_t acc, int32_t m, int shift)
 {
     int64_t p = ((int64_t)acc * (int64_t)m + ((int64_t)1 << (shift - 1))) >> shift;
-    return (int32_t)(p > KC_Q_LIMIT ? KC_Q_LIMIT : (p < -KC_Q_LIMIT ? -KC_Q_LIMIT : p));
+    return (int32_t)(p > KC_Q_LIMIT - 1 ? KC_Q_LIMIT - 1 : (p < -KC_Q_LIMIT ? -KC_Q_LIMIT : p));
 }
 
 /* A bounded activation of a Q3.12 value, as Q0.15, from its 257-point table over [-8, 8]:

@@ -147,10 +147,11 @@ def test_kerasc_and_cmsis_nn_match_keras_on_the_simulated_cores(tmp_path, small_
                         work=tmp_path, progress=lambda s: None)
     cells = rows[0].cells
     yards = {"CMSIS-NN f32", "CMSIS-NN s8", "CMSIS-NN s16"}
-    assert {k[0] for k in cells} == {"kerasc float32", "kerasc --weights int8"} | (yards if cmsis else set())
+    assert {k[0] for k in cells} == {"kerasc float32", "kerasc --weights int8", "kerasc --quantize int8"} | (yards if cmsis else set())
     # float: rounding only; the integer kernels: int8 weights (1/254 of each gate matrix's range) and an
-    # int8 output (steps of 1/128) -- a wrong gate order or scale errs by tenths
-    tol = {"kerasc float32": 1e-5, "kerasc --weights int8": 0.02, "CMSIS-NN f32": 1e-3, "CMSIS-NN s8": 0.02, "CMSIS-NN s16": 0.02}
+    # int8 output (steps of 1/128) -- a wrong gate order or scale errs by tenths; kerasc's integer inference
+    # within its documented default tolerance (qint.TOLERANCE, docs/integer.md)
+    tol = {"kerasc float32": 1e-5, "kerasc --weights int8": 0.02, "kerasc --quantize int8": 0.06, "CMSIS-NN f32": 1e-3, "CMSIS-NN s8": 0.02, "CMSIS-NN s16": 0.02}
     for (impl, target, _), c in cells.items():
         assert c.err is not None and c.err < tol[impl], (impl, target, c.err)
         assert c.cycles > c.insns > 0 and c.stack > 0 and c.flash > 0

@@ -147,9 +147,19 @@ def test_saturation_at_the_limits(keras):
     np.testing.assert_array_equal(cm.predict(nan), cm.predict(zero))
     big = keras.models.clone_model(m)
     big.set_weights([w * 1e4 for w in m.get_weights()])
-    y = kerasc.compile(big, quantize="int8", calibration=calib).predict(x)
-    assert np.all(np.isfinite(y))
-    np.testing.assert_allclose(y, big(x, training=False).numpy(), atol=0.3)  # saturated gates, as in Keras
+    cbig = kerasc.compile(big, quantize="int8", calibration=calib)
+    assert np.all(np.isfinite(cbig.predict(x)))
+    # every gate of the first GRU saturates (|pre-activation| ~1e4), so its h is -1, 0 or 1 at every step, in
+    # Keras as in the integers (a wrapped sum would land anywhere). Which of the three is chaotic: a gate whose
+    # float pre-activation is within int8 rounding of 0 flips, and the flip propagates, so only the first
+    # timestep is compared with Keras (what follows, a Dense with weights x1e4, amplifies any difference 1e4-fold)
+    h = cbig.trace(x)[0]
+    ref = keras.Model(big.inputs, big.get_layer("rnn").output)(x, training=False).numpy()
+    for v in (h, ref):
+        assert np.abs(v - np.clip(np.rint(v), -1, 1)).max() < 1e-2  # the tables end at +-8: sigmoid(8) = 1 - 3.4e-4
+    # the first step's pre-activations reach -2e4 (beyond Q3.12's +-8, within the +-65536 the sums saturate at:
+    # a product saturated before its bias is added would flip the sign of some of them)
+    np.testing.assert_allclose(h[:, 0], ref[:, 0], atol=1e-2)
 
 
 @pytest.fixture(scope="module")
