@@ -7,7 +7,7 @@ The ModelIR of the float model is the input: its nodes carry the per-gate float3
    layer and what is supported otherwise;
 2. runs the float model on the calibration inputs in float64 numpy (from the same weights) to find the
    range of the model input, of every Dense output and of every LSTM cell state;
-3. quantizes: weights per output unit (symmetric int8), the model input per tensor (symmetric int8),
+3. quantizes: weights per output unit (symmetric int8), the model input per tensor (symmetric int16),
    recurrent outputs Q0.7 (h in (-1, 1)), gates Q3.12 -> Q0.15 through a 257-point table, LSTM cells
    int16 with a power-of-two scale from the calibration, every rescaling an int32 multiplier and shift;
 4. renders NAME.h from templates/qmodel.h.j2 with runtime_c/kc_qruntime.h.
@@ -36,9 +36,10 @@ GATE_FRAC = 12  # gates before their activation: Q3.12
 LUT_ACTIVATIONS = ("sigmoid", "tanh", "hard_sigmoid", "hard_sigmoid_k2", "softsign", "hard_tanh")
 OUTPUT_ACTIVATIONS = ("linear", "relu", "softmax", "sigmoid", "tanh")  # the last Dense, in float
 MIDDLE_DENSE = ("linear", "relu") + LUT_ACTIVATIONS
-# Default tolerance of verify --quantize int8 against the float Keras model (atol, rtol): from the sweep of
-# benchmarks/qint_error.py (docs/integer.md).
-TOLERANCE = {"int8": (6e-2, 5e-2)}
+# Default tolerance of verify --quantize int8 against the float Keras model (atol, rtol): 2.5x the worst atol
+# needed at rtol 0.05 over the sweep of benchmarks/qint_error.py (SimpleRNN, 8.0e-2; LSTM 2.9e-2, GRU 4.4e-2),
+# the same as --weights int8 (docs/integer.md "How the default tolerance was chosen").
+TOLERANCE = {"int8": (0.2, 5e-2)}
 
 _F = {
     "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),

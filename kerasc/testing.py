@@ -157,7 +157,8 @@ def _run_verify(model: Any, x: Any, atol: float, rtol: float, compiled: Any, **k
 def assert_matches_keras(model: Any, x: Any = None, *, atol: Optional[float] = None, rtol: Optional[float] = None,
                          weights: Optional[str] = None, compiled: Any = None, header: Any = None,
                          name: Optional[str] = None, timesteps: Optional[int] = None, batch: Optional[int] = None,
-                         seed: int = 0, exact_math: Optional[bool] = None, strict: bool = False) -> Report:
+                         seed: int = 0, exact_math: Optional[bool] = None, strict: bool = False,
+                         quantize: Optional[str] = None, calibration: Any = None) -> Report:
     """Assert that the C generated for `model` (a keras.Model, or a .keras/.h5 path) computes what Keras
     computes, at every layer and every timestep, within atol + rtol * |keras|.
 
@@ -174,7 +175,15 @@ def assert_matches_keras(model: Any, x: Any = None, *, atol: Optional[float] = N
             passes when the C is as close to exact arithmetic as Keras is (verdict PASS (float32-limited), see
             docs/verify.md; report.outcome says which).
 
+    quantize, calibration: check the integer C instead ('int8', calibrated on `calibration`, an array or a .npy
+            path; docs/integer.md), against the float Keras model with its default tolerance (kerasc.qint.TOLERANCE);
+            compiled may be a CompiledQModel; weights, header and exact_math do not apply.
+
     Returns the verify Report when it passes; raises AssertionError otherwise."""
+    if quantize is not None or calibration is not None:
+        return _assert_quantized(model, x, atol, rtol, quantize or "int8", calibration, compiled=compiled, name=name,
+                                 timesteps=timesteps, batch=batch, seed=seed,
+                                 others={"weights": weights, "header": header, "exact_math": exact_math})
     wtype = check_weights(weights if weights is not None or compiled is None else compiled.ir.weight_type)
     d_atol, d_rtol = _TOLERANCE[wtype]
     atol = d_atol if atol is None else float(atol)
@@ -185,6 +194,43 @@ def assert_matches_keras(model: Any, x: Any = None, *, atol: Optional[float] = N
                                                                  exact_math=bool(exact_math))
     report = _run_verify(model, x, atol, rtol, cm, timesteps=timesteps, batch=batch, seed=seed,
                          exact_math=exact_math, strict=strict)
+    results.append((report.model, report.outcome, report.max_abs_err, report.seed))
+    if not report.passed:
+        from .parity import failure_message
+
+        raise AssertionError(failure_message(report))
+    return report
+
+
+_compiled_q: dict[tuple, Any] = {}  # (model key, name, quantize, sha256 of the calibration) -> CompiledQModel
+
+
+def _assert_quantized(model: Any, x: Any, atol: Optional[float], rtol: Optional[float], quantize: str,
+                      calibration: Any, *, compiled: Any, name: Optional[str], timesteps: Optional[int],
+                      batch: Optional[int], seed: int, others: dict[str, Any]) -> Report:
+    from .lower import build
+    from .qint import CompiledQModel, check_quantize, quantize_model
+    from .verify import verify
+
+    given = [k for k, v in others.items() if v is not None and v is not False]
+    if given:
+        raise ConversionError(f"quantize={quantize!r} checks the integer C: {', '.join(given)} do not apply to it")
+    if _is_path(calibration):
+        calibration = np.load(calibration, allow_pickle=False)
+    check_quantize(quantize, calibration if compiled is None else "compiled")
+    if compiled is None:
+        calib = np.ascontiguousarray(calibration, dtype=np.float32)
+        key = None
+        if _is_path(model):  # files once per session (until they change); live models every time (their
+            # weights may have changed in place)
+            key = (_file_key(Path(model)), name, quantize, calib.shape, hashlib.sha256(calib.tobytes()).hexdigest())
+        compiled = _compiled_q.get(key) if key else None
+        if compiled is None:
+            compiled = CompiledQModel(quantize_model(_ir(model, name), calib))
+            if key:
+                _compiled_q[key] = compiled
+    report = verify(_keras_model(model), x=x, atol=atol, rtol=rtol, timesteps=timesteps, batch=batch, seed=seed,
+                    compiled=compiled, quantize=quantize)
     results.append((report.model, report.outcome, report.max_abs_err, report.seed))
     if not report.passed:
         from .parity import failure_message
