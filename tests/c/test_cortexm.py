@@ -153,7 +153,7 @@ def test_kerasc_and_cmsis_nn_match_keras_on_the_simulated_cores(tmp_path, small_
     # int8 output (steps of 1/128) -- a wrong gate order or scale errs by tenths; kerasc's integer inference
     # within its documented default tolerance (qint.TOLERANCE, docs/integer.md); int16x8: int16 h, the same int8 weights
     tol = {"kerasc float32": 1e-5, "kerasc --weights int8": 0.02, "kerasc --quantize int8": 0.06,
-           "kerasc --quantize int16x8": 0.03, "CMSIS-NN f32": 1e-3, "CMSIS-NN s8": 0.02, "CMSIS-NN s16": 0.02}
+           "kerasc --quantize int16x8": 0.06, "CMSIS-NN f32": 1e-3, "CMSIS-NN s8": 0.02, "CMSIS-NN s16": 0.02}
     for (impl, target, _), c in cells.items():
         assert c.err is not None and c.err < tol[impl], (impl, target, c.err)
         assert c.cycles > c.insns > 0 and c.stack > 0 and c.flash > 0
