@@ -311,7 +311,7 @@ int main(void)
 
 def measure_kerasc_q(qm: Any, x: np.ndarray, target: str, opt: str, work: Path, macs: int,
                      y_keras: Optional[np.ndarray], ws: int = 0) -> Cell:
-    """kerasc --quantize int8 (kerasc.qint): the integer step, its float input quantized inside."""
+    """kerasc --quantize int8 or int16x8 (kerasc.qint, qm.mode): the integer step, its float input quantized inside."""
     from kerasc.qint import write_qfiles
 
     T = x.shape[0]
@@ -410,14 +410,17 @@ def bench_model(label: str, kind: str, H: int, model: Any, targets: list, opts: 
     from kerasc.qint import quantize_model
 
     # calibration: representative inputs apart from the measured ones (the same distribution)
-    qm = quantize_model(build(model, name + "i8"), np.random.default_rng(2).standard_normal((8, max(T, 16),
-                                                                                             ir.input_width)))
+    calib = np.random.default_rng(2).standard_normal((8, max(T, 16), ir.input_width))
+    qm = quantize_model(build(model, name + "i8"), calib)
+    qm16 = quantize_model(build(model, name + "i16"), calib, "int16x8")
     row = Row(label, macs, kind, H)
     for target in targets:
         for opt in opts:
             jobs = [("kerasc float32", lambda: measure_kerasc(ir, x, target, opt, work, macs, y_keras, ws)),
                     ("kerasc --weights int8", lambda: measure_kerasc(ir8, x, target, opt, work, macs, y_keras, ws)),
-                    ("kerasc --quantize int8", lambda: measure_kerasc_q(qm, x, target, opt, work, macs, y_keras, ws))]
+                    ("kerasc --quantize int8", lambda: measure_kerasc_q(qm, x, target, opt, work, macs, y_keras, ws)),
+                    ("kerasc --quantize int16x8", lambda: measure_kerasc_q(qm16, x, target, opt, work, macs, y_keras,
+                                                                           ws))]
             if cmsis is not None and kind == "lstm":
                 jobs.append(("CMSIS-NN f32", lambda: measure_cmsis_f32(cmsis, kmodel, x, target, opt, work, macs,
                                                                        y_keras, ir.output_seq, ws)))

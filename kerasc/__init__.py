@@ -36,19 +36,20 @@ def convert(model: Any, out_dir: Any, name: Optional[str] = None, *, force: bool
     """Write NAME.h (and the kc_runtime.h it includes) into out_dir; return the paths written.
     self_test=True also writes NAME_selftest.c (needs TensorFlow: it embeds Keras' outputs).
     weights: 'float32' (default), 'float16' or 'int8' kernels (kerasc.quant).
-    quantize='int8': integer inference instead (NAME.h + kc_qruntime.h; kerasc.qint), its ranges calibrated
-    on `calibration`, representative inputs (batch, timesteps, features)."""
+    quantize='int8' or 'int16x8': integer inference instead (NAME.h + kc_qruntime.h; kerasc.qint), its ranges
+    calibrated on `calibration`, representative inputs (batch, timesteps, features); int16x8: int16 activations
+    and recurrent state with the same int8 weights (smaller error, about the same speed)."""
     from .codegen import write_files
 
     if quantize is not None or calibration is not None:
         from .lower import build
         from .qint import check_quantize, quantize_model, write_qfiles
 
-        check_quantize(quantize or "int8", calibration)
+        mode = check_quantize(quantize or "int8", calibration)
         if self_test or weights not in (None, "float32"):
-            raise ConversionError("--quantize int8 takes neither --self-test nor --weights (its weights are int8); "
-                                  "check it with `kerasc verify --quantize int8 --calibration X.npy`")
-        return write_qfiles(quantize_model(build(model, name), calibration), Path(out_dir), force=force)
+            raise ConversionError(f"--quantize {mode} takes neither --self-test nor --weights (its weights are int8); "
+                                  f"check it with `kerasc verify --quantize {mode} --calibration X.npy`")
+        return write_qfiles(quantize_model(build(model, name), calibration, mode), Path(out_dir), force=force)
 
     ir = build_ir(model, name, weights=weights)
     if self_test:
@@ -68,14 +69,14 @@ def compile(model: Any, name: Optional[str] = None, *,  # noqa: A001 - public AP
             calibration: Any = None):
     """Generate the C for `model`, build it with cffi (cached) and return a CompiledModel.
     exact_math: build with -DKC_EXACT_MATH (libm's tanhf/expf instead of the fast tanh/sigmoid).
-    quantize='int8' with calibration: the integer C instead, a kerasc.qint.CompiledQModel (predict, step, trace)."""
+    quantize='int8' or 'int16x8' with calibration: the integer C instead, a kerasc.qint.CompiledQModel (predict, step, trace)."""
     from .harness import compile_models, math_defines
 
     if quantize is not None or calibration is not None:
         from .lower import build
         from .qint import CompiledQModel, check_quantize, quantize_model
 
-        check_quantize(quantize or "int8", calibration)
-        return CompiledQModel(quantize_model(build(model, name), calibration))
+        mode = check_quantize(quantize or "int8", calibration)
+        return CompiledQModel(quantize_model(build(model, name), calibration, mode))
 
     return compile_models([build_ir(model, name, weights=weights)], defines=math_defines(exact_math))[0]

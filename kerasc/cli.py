@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 from . import __version__
 from .errors import KerascError, printable
 from .progress import NULL, Progress
+from .qint import TOLERANCE as Q_TOLERANCE
 from .quant import TOLERANCE
 from .verify import DEFAULT_ATOL, DEFAULT_BATCH, DEFAULT_RTOL, DEFAULT_TIMESTEPS
 
@@ -65,9 +66,10 @@ def _parser() -> argparse.ArgumentParser:
                         "the headers, its manifest and an example that runs the model")
     c.add_argument("--package-version", default="0.1.0", metavar="X.Y.Z",
                    help="the library version in the --package manifest (default 0.1.0)")
-    c.add_argument("--quantize", choices=["int8"], metavar="int8",
-                   help="integer inference: int8 weights and activations, int16 gates and cells, int32 sums; needs "
-                        "--calibration (docs/integer.md)")
+    c.add_argument("--quantize", choices=["int8", "int16x8"], metavar="int8|int16x8",
+                   help="integer inference: int8 weights and activations, int16 gates and cells, int32 sums; "
+                        "int16x8: int16 activations and recurrent state, int8 weights (smaller error, about the same "
+                        "speed); needs --calibration (docs/integer.md)")
     c.add_argument("--calibration", metavar="X.npy|X.npz",
                    help="representative inputs (batch, timesteps, features) whose ranges --quantize uses")
     c.add_argument("--self-test", action="store_true",
@@ -105,9 +107,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="weight type of the generated C, compared with the float Keras model; sets the default "
                         "tolerance (" + "; ".join(f"{w}: atol {a:g} rtol {r:g}" for w, (a, r) in TOLERANCE.items())
                         + ") (default: float32)")
-    v.add_argument("--quantize", choices=["int8"], metavar="int8",
-                   help="check the integer C of `convert --quantize int8` against the float Keras model "
-                        "(needs --calibration; its own default tolerance, docs/integer.md)")
+    v.add_argument("--quantize", choices=["int8", "int16x8"], metavar="int8|int16x8",
+                   help="check the integer C of `convert --quantize int8|int16x8` against the float Keras model "
+                        "(needs --calibration; its own default tolerance: "
+                        + "; ".join(f"{q}: atol {a:g} rtol {r:g}" for q, (a, r) in Q_TOLERANCE.items())
+                        + ", docs/integer.md)")
     v.add_argument("--calibration", metavar="X.npy|X.npz",
                    help="the representative inputs the integer C was calibrated on (as given to convert)")
     v.add_argument("--exact-math", action="store_true",
@@ -257,19 +261,19 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _convert_quantized(args: argparse.Namespace) -> int:
-    """convert --quantize int8 --calibration X: the integer header (kerasc.qint)."""
+    """convert --quantize int8|int16x8 --calibration X: the integer header (kerasc.qint)."""
     from .errors import ConversionError
     from .lower import build
     from .qint import check_quantize, quantize_model, write_qfiles
 
     calib = _read_inputs(args.calibration, args.model, "--calibration") if args.calibration else None
-    check_quantize(args.quantize or "int8", calib)
+    mode = check_quantize(args.quantize or "int8", calib)
     if args.self_test or args.package or args.weights != "float32":
-        raise ConversionError("--quantize int8 takes neither --self-test, --package nor --weights (its weights are "
-                              "int8); check it with `kerasc verify --quantize int8 --calibration X.npy`")
+        raise ConversionError(f"--quantize {mode} takes neither --self-test, --package nor --weights (its weights are "
+                              f"int8); check it with `kerasc verify --quantize {mode} --calibration X.npy`")
     with _progress.task("convert", 2):
         with _progress.stage("reading the model and calibrating"):
-            qm = quantize_model(build(args.model, args.name), calib)
+            qm = quantize_model(build(args.model, args.name), calib, mode)
         with _progress.stage(f"writing {qm.name}.h"):
             paths = write_qfiles(qm, Path(args.out), force=args.force)
     if not args.quiet:
@@ -345,7 +349,7 @@ def _verify(args: argparse.Namespace) -> int:
         calib = _read_inputs(args.calibration, args.model, "--calibration") if args.calibration else None
         if args.quantize or calib is not None:
             if args.weights != "float32" or args.exact_math:
-                raise ConversionError("--quantize int8 takes neither --weights nor --exact-math")
+                raise ConversionError(f"--quantize {args.quantize or 'int8'} takes neither --weights nor --exact-math")
             report = verify(args.model, x=x, atol=args.atol, rtol=args.rtol, timesteps=args.timesteps,
                             batch=args.batch, seed=args.seed, name=args.name, progress=_progress,
                             quantize=args.quantize or "int8", calibration=calib)

@@ -1,5 +1,8 @@
 """qint: integer inference (`--quantize int8`): int8 weights and activations, int16 gates and cell state,
 int32 accumulators, calibrated from representative inputs; C with no float arithmetic inside the layers.
+`--quantize int16x8` (the TFLM/CMSIS-NN "16x8" scheme): the same int8 weights, gates, cells and accumulators, but
+int16 activations: the Q0.15 hidden state and the int16 outputs of Dense layers feed the next products directly
+(int16 x int8, exact in int32 up to 512 terms; SMLAD takes int16 halves as they are, so it costs the same).
 
 The ModelIR of the float model is the input: its nodes carry the per-gate float32 weights. This module
 1. checks the model is a chain kerasc can run in integers (LSTM, GRU (both reset_after), SimpleRNN and
@@ -7,13 +10,14 @@ The ModelIR of the float model is the input: its nodes carry the per-gate float3
    layer and what is supported otherwise;
 2. runs the float model on the calibration inputs in float64 numpy (from the same weights) to find the
    range of the model input, of every Dense output and of every LSTM cell state;
-3. quantizes: weights per output unit (symmetric int8), the model input per tensor (symmetric int16),
-   recurrent outputs Q0.7 (h in (-1, 1)), gates Q3.12 -> Q0.15 through a 257-point table, LSTM cells
-   int16 with a power-of-two scale from the calibration, every rescaling an int32 multiplier and shift;
+3. quantizes: weights per output unit (symmetric int8), the model input per tensor (symmetric int16; int8
+   beyond 512 features), recurrent outputs Q0.7 (h in (-1, 1); int16x8: Q0.15), Dense outputs int8 (int16x8:
+   int16), gates Q3.12 -> Q0.15 through a 257-point table, LSTM cells int16 with a power-of-two scale from the
+   calibration, every rescaling an int32 multiplier and shift;
 4. renders NAME.h from templates/qmodel.h.j2 with runtime_c/kc_qruntime.h.
 
 CompiledQModel runs the header through cffi (predict, step, trace of every layer dequantized), and
-verify(quantize="int8", calibration=X) compares it with the float Keras model (kerasc.verify).
+verify(quantize="int8" or "int16x8", calibration=X) compares it with the float Keras model (kerasc.verify).
 docs/integer.md states the formats, the error of each approximation and the default tolerances.
 """
 
@@ -30,16 +34,22 @@ import numpy as np
 from .errors import ConversionError
 from .ir import ModelIR, Node
 
-QUANTIZE_TYPES = ("int8",)
+QUANTIZE_TYPES = ("int8", "int16x8")
 QRUNTIME_HEADER = "kc_qruntime.h"
 GATE_FRAC = 12  # gates before their activation: Q3.12
 LUT_ACTIVATIONS = ("sigmoid", "tanh", "hard_sigmoid", "hard_sigmoid_k2", "softsign", "hard_tanh")
 OUTPUT_ACTIVATIONS = ("linear", "relu", "softmax", "sigmoid", "tanh")  # the last Dense, in float
 MIDDLE_DENSE = ("linear", "relu") + LUT_ACTIVATIONS
-# Default tolerance of verify --quantize int8 against the float Keras model (atol, rtol): 2.5x the worst atol
-# needed at rtol 0.05 over the sweep of benchmarks/qint_error.py (SimpleRNN, 8.0e-2; LSTM 2.9e-2, GRU 4.4e-2),
-# the same as --weights int8 (docs/integer.md "How the default tolerance was chosen").
-TOLERANCE = {"int8": (0.2, 5e-2)}
+# Default tolerance of verify --quantize MODE against the float Keras model (atol, rtol): 2.5x the worst atol
+# needed at rtol 0.05 over the sweep of benchmarks/qint_error.py (48 random models: LSTM, GRU reset_after
+# True/False, SimpleRNN; 4 to 128 units; and the demo; docs/integer.md "How the default tolerance was chosen"):
+# int8 SimpleRNN 8.0e-2, LSTM 2.9e-2, GRU 4.4e-2 -- the same as --weights int8.
+# int16x8 on the same models and inputs lowers the mean |err| by 5-40 % (demo: 4.3e-4 vs 7.0e-4, the atol it
+# needs 2.7e-3 vs 1.1e-2), but the largest errors come from the int8 weights both modes share: the worst atol
+# needed is 7.7e-2 (SimpleRNN(128)), LSTM 2.9e-2, GRU 3.4e-2. With weights already on the int8 grid (only the
+# activations rounded) int16x8 errs 10x less (LSTM(64): 1.3e-3 vs 1.0e-2). So int16x8 keeps int8's default.
+TOLERANCE = {"int8": (0.2, 5e-2), "int16x8": (0.2, 5e-2)}
+MAX_INT16_TERMS = 512  # int16 x int8 products: 32768 * 127 * 512 < 2^31, every sum exact in int32
 
 _F = {
     "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
@@ -57,12 +67,12 @@ def check_quantize(quantize: Optional[str], calibration: Any) -> Optional[str]:
     if quantize is None:
         return None
     if quantize not in QUANTIZE_TYPES:
-        raise ConversionError(f"--quantize {quantize!r} is not supported; supported: {', '.join(QUANTIZE_TYPES)} "
-                              "(int16x8 is not built yet: docs/integer.md)")
+        raise ConversionError(f"--quantize {quantize!r} is not supported; supported: {', '.join(QUANTIZE_TYPES)}")
     if calibration is None:
+        levels = "256 (int16x8: 65536)" if quantize == "int16x8" else "256"
         raise ConversionError(
-            "--quantize int8 needs --calibration X.npy: representative inputs (a few hundred timesteps of real "
-            "data, shape (batch, timesteps, features)). Integer inference maps each tensor's range onto 256 "
+            f"--quantize {quantize} needs --calibration X.npy: representative inputs (a few hundred timesteps of real "
+            f"data, shape (batch, timesteps, features)). Integer inference maps each tensor's range onto {levels} "
             "levels; kerasc takes the ranges of the model input, of every Dense output and of every LSTM cell "
             "state from running the model on them. Ranges guessed without data either clip real values or "
             "waste the levels, and the C silently computes something else than Keras")
@@ -85,7 +95,8 @@ def lut_eval(table: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def rescale_fn(reals: Sequence[float], n: int, xlim: int = 128) -> str:
-    """The C rescaling of a product over n terms int8 weight x input (|input| <= xlim): kc_q_rescale when
+    """The C rescaling of a product over n terms int8 weight x input (|input| <= xlim: 128 for int8 activations,
+    32768 for int16 ones and the int16 model input): kc_q_rescale when
     |acc * factor| provably fits int32 (|acc| <= 127 * xlim * n), else kc_q_rescale_wide (saturating in 64 bits)."""
     top = max((r for r in reals if r > 0 and math.isfinite(r)), default=0.0)
     return "kc_q_rescale" if top * 127 * xlim * n < 2.0 ** 31 - 2 ** 24 else "kc_q_rescale_wide"
@@ -149,16 +160,16 @@ def _bias_correction(w: np.ndarray, rows: np.ndarray, scale: np.ndarray, mean: n
 
 # ---------------------------------------------------------------- the supported chain
 
-def _chain(ir: ModelIR) -> list[Node]:
+def _chain(ir: ModelIR, mode: str = "int8") -> list[Node]:
     """The nodes of `ir`, checked to form one chain of supported layers."""
     if len(ir.inputs) != 1 or len(ir.outputs) != 1:
-        raise ConversionError(f"--quantize int8: model '{ir.name}' has {len(ir.inputs)} inputs and "
+        raise ConversionError(f"--quantize {mode}: model '{ir.name}' has {len(ir.inputs)} inputs and "
                               f"{len(ir.outputs)} outputs; supported: one input and one output")
     if ir.input_ctypes[0] != "float":
-        raise ConversionError("--quantize int8: token inputs (Embedding) are not supported yet; supported: float inputs")
+        raise ConversionError(f"--quantize {mode}: token inputs (Embedding) are not supported yet; supported: float inputs")
     prev = ir.inputs[0]
     for n in ir.nodes:
-        where = f"--quantize int8: layer '{n.keras_name}' ({n.keras_class})"
+        where = f"--quantize {mode}: layer '{n.keras_name}' ({n.keras_class})"
         if n.kind not in ("lstm", "gru", "simple_rnn", "dense"):
             raise ConversionError(f"{where} is not supported in integer inference; supported: LSTM, GRU, SimpleRNN "
                                   "and Dense in a chain (use --weights int8 for int8 weights with float arithmetic)")
@@ -166,7 +177,7 @@ def _chain(ir: ModelIR) -> list[Node]:
             raise ConversionError(f"{where}: supported: a chain of layers, each reading the previous one's output, "
                                   "without masks, initial_state or go_backwards")
         if n.options.get("stateful") or n.options.get("return_state"):
-            raise ConversionError(f"{where}: stateful and return_state are not supported with --quantize int8")
+            raise ConversionError(f"{where}: stateful and return_state are not supported with --quantize {mode}")
         if n.recurrent:
             for g in n.gates:
                 if g.activation not in LUT_ACTIVATIONS:
@@ -174,7 +185,7 @@ def _chain(ir: ModelIR) -> list[Node]:
                                           f"in integers; supported: {', '.join(LUT_ACTIVATIONS)}")
         prev = n.outputs[0]
     if prev != ir.outputs[0]:
-        raise ConversionError("--quantize int8: the model output must be the last layer's output")
+        raise ConversionError(f"--quantize {mode}: the model output must be the last layer's output")
     return list(ir.nodes)
 
 
@@ -264,7 +275,8 @@ class QNode:
     W: int  # output width
     Wp: int
     in_scale: float
-    out_scale: float  # of the int8 output (recurrent: 1/128; the last Dense: its output is float)
+    out_scale: float  # of the output the next product reads (int8: 1/128 for recurrent layers, int16x8: 1/32768;
+    # the last Dense: 0, its output is float)
     last: bool
     tail: bool  # runs on a vector after the sequence part (once per predict)
     arrays: list = dataclasses.field(default_factory=list)  # (cname, ctype, values, comment)
@@ -296,6 +308,12 @@ class QModel:
     luts: dict[str, np.ndarray]
     ranges: dict[str, float]
     in_bits: int = 16  # the model input's integer width
+    mode: str = "int8"  # --quantize: "int8" or "int16x8"
+
+    @property
+    def act_bits(self) -> int:
+        """The width of the activations the products read: 8 (int8) or 16 (int16x8)."""
+        return 16 if self.mode == "int16x8" else 8
 
     @property
     def name(self) -> str:
@@ -307,9 +325,12 @@ class QModel:
                    for q in self.nodes for _, ct, v, _ in q.arrays) + 2 * 257 * len(self.luts)
 
 
-def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
-    """`ir` (float32 weights) in integers, its ranges taken from `calibration` ((B, T, F) or (T, F))."""
-    nodes = _chain(ir)
+def quantize_model(ir: ModelIR, calibration: Any, mode: str = "int8") -> QModel:
+    """`ir` (float32 weights) in integers, its ranges taken from `calibration` ((B, T, F) or (T, F)); mode: the
+    --quantize type ("int8": int8 activations; "int16x8": int16 activations, int8 weights)."""
+    if mode not in QUANTIZE_TYPES:
+        raise ConversionError(f"--quantize {mode!r} is not supported; supported: {', '.join(QUANTIZE_TYPES)}")
+    nodes = _chain(ir, mode)
     x = np.asarray(calibration, dtype=np.float64)
     if ir.input_seq and x.ndim == 2:
         x = x[None]
@@ -322,7 +343,7 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
     if not np.all(np.isfinite(x)):
         raise ConversionError("--calibration: the inputs hold NaN or Inf values")
     if not ir.input_seq:
-        raise ConversionError("--quantize int8: models with a vector input are not supported; supported: "
+        raise ConversionError(f"--quantize {mode}: models with a vector input are not supported; supported: "
                               "a sequence input (timesteps, features)")
     outs, ranges = float_forward(nodes, x)
     amax = float(np.abs(x).max())
@@ -335,12 +356,22 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
     qnodes: list[QNode] = []
     luts: dict[str, np.ndarray] = {}
     scale = in_scale
+    wide = mode == "int16x8"
+    alim = 32768 if wide else 128  # the largest |activation| the products read: int16 or int8
     for k, (n, y) in enumerate(zip(nodes, outs)):
         last = k == len(nodes) - 1
-        xlim = in_lim + 1 if k == 0 else 128  # the largest |x| of this node's input
+        xlim = in_lim + 1 if k == 0 else alim  # the largest |x| of this node's input
         where = f"layer '{n.keras_name}' ({n.keras_class})"
+        if wide:  # int16 x int8 sums are exact in int32 over at most 512 terms
+            for what, width, lim in (("input", n.in_width, xlim),
+                                     ("units", n.out_width if n.recurrent else 0, alim)):
+                if lim > 128 and _pad4(width) > MAX_INT16_TERMS:
+                    raise ConversionError(
+                        f"--quantize int16x8: {where}: {width} {what if what == 'units' else 'input features'}: "
+                        f"an int16 x int8 product over more than {MAX_INT16_TERMS} terms can leave int32; supported: "
+                        f"up to {MAX_INT16_TERMS} (--quantize int8 keeps such a product's input in int8)")
         q = QNode(node=n, kind=n.kind, cid=n.cid, F=n.in_width, Fp=_pad4(n.in_width), W=n.out_width,
-                  Wp=_pad4(n.out_width), in_scale=scale, out_scale=1.0 / 128, last=last, tail=not n.in_seq)
+                  Wp=_pad4(n.out_width), in_scale=scale, out_scale=1.0 / alim, last=last, tail=not n.in_seq)
         if n.kind == "dense":
             act = n.options["activation"]
             Wf = n.arrays[0].values
@@ -354,7 +385,7 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
             q.info["R"] = _pad4(q.W)
             if last:
                 if act not in OUTPUT_ACTIVATIONS:
-                    raise ConversionError(f"--quantize int8: {where}: activation {act!r} of the output layer is not "
+                    raise ConversionError(f"--quantize {mode}: {where}: activation {act!r} of the output layer is not "
                                           f"supported; supported: {', '.join(OUTPUT_ACTIVATIONS)}")
                 q.info["fs"] = _arr(q, p, "fs", "float", (scale * sw).astype(np.float32),
                                     f"dequantization of each unit: y = acc * fs + b [{q.W}]")
@@ -371,7 +402,7 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                                    "bias in Q3.12")
             elif act in ("linear", "relu"):
                 ymax = float(np.abs(y).max(initial=0))
-                out_scale = ymax / 127.0 if ymax > 0 else 1.0
+                out_scale = ymax / (alim - 1.0) if ymax > 0 else 1.0
                 reals = [scale * s / out_scale for s in sw]
                 ms, q.info["S"] = multipliers(reals, where)
                 q.info["fn"] = rescale_fn(reals, q.Fp, xlim)
@@ -382,7 +413,7 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                 q.info["b"] = _arr(q, p, "b", "int32_t", _bias(b / out_scale),
                                    "bias in the output scale")
             else:
-                raise ConversionError(f"--quantize int8: {where}: activation {act!r} before another layer is not "
+                raise ConversionError(f"--quantize {mode}: {where}: activation {act!r} before another layer is not "
                                       f"supported; supported: {', '.join(MIDDLE_DENSE)}")
         else:
             g = {gt.name: gt for gt in n.gates}
@@ -397,7 +428,7 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                 wrows.append(_rows(wq, q.Fp))
                 urows.append(_rows(uq, q.info["Up"]))
                 mx += [scale * s * 2 ** GATE_FRAC for s in sw]
-                mh += [s / 128.0 * 2 ** GATE_FRAC for s in su]
+                mh += [s / alim * 2 ** GATE_FRAC for s in su]  # h: Q0.7 (int8) or Q0.15 (int16x8)
                 b = np.zeros(U) if gt.b is None else gt.b.values.astype(np.float64)
                 rb = np.zeros(U) if gt.rb is None else gt.rb.values.astype(np.float64)
                 b = b + _bias_correction(gt.W.values, wq, sw, ranges[f"xmean:{n.cid}"])
@@ -432,7 +463,7 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
                                    f"[{q.info['Up']}], packed four to a word")
             mxq, q.info["Sx"] = multipliers(mx, where)
             mhq, q.info["Sh"] = multipliers(mh, where)
-            q.info["fnx"], q.info["fnh"] = rescale_fn(mx, q.Fp, xlim), rescale_fn(mh, q.info["Up"], 128)
+            q.info["fnx"], q.info["fnh"] = rescale_fn(mx, q.Fp, xlim), rescale_fn(mh, q.info["Up"], alim)
             q.info["mx"] = _arr(q, p, "mx", "int32_t", mxq, f"x-part rescale to Q3.12 [{G * U}] (shift {q.info['Sx']})")
             q.info["mh"] = _arr(q, p, "mh", "int32_t", mhq, f"h-part rescale to Q3.12 [{G * U}] (shift {q.info['Sh']})")
             q.info["bx"] = _arr(q, p, "bx", "int32_t", _bias(np.concatenate(bx) * 2 ** GATE_FRAC),
@@ -450,7 +481,7 @@ def quantize_model(ir: ModelIR, calibration: Any) -> QModel:
         qnodes.append(q)
         scale = q.out_scale
     return QModel(ir=ir, nodes=qnodes, in_scale=in_scale, calib_steps=int(x.shape[0] * x.shape[1]),
-                  luts=luts, ranges=ranges, in_bits=in_bits)
+                  luts=luts, ranges=ranges, in_bits=in_bits, mode=mode)
 
 
 # ---------------------------------------------------------------- C
@@ -489,7 +520,7 @@ def render_qheader(qm: QModel) -> str:
     return tpl.render(qm=qm, ir=qm.ir, p=qm.name, P=qm.ir.NAME, nodes=view_nodes, seq=seq_nodes,
                       tail=[q for q in qm.nodes if q.tail], luts={k: _c_values("int16_t", v) for k, v in qm.luts.items()},
                       MARKER=MARKER, weights_hash=h.hexdigest(), out=qm.nodes[-1], in_scale=qm.in_scale,
-                      tol=TOLERANCE["int8"])
+                      tol=TOLERANCE[qm.mode], wide=qm.mode == "int16x8")
 
 
 def qruntime_source() -> str:
@@ -591,9 +622,9 @@ class CompiledQModel:
 
 
 def compile_quantized(model: Any, calibration: Any, name: Optional[str] = None,
-                      defines: Sequence[str] = ()) -> CompiledQModel:
+                      defines: Sequence[str] = (), quantize: str = "int8") -> CompiledQModel:
     """Build the integer C of `model` (a keras.Model or a file) calibrated on `calibration`."""
     from .lower import build
 
-    check_quantize("int8", calibration)
-    return CompiledQModel(quantize_model(build(model, name), calibration), defines)
+    check_quantize(quantize, calibration)
+    return CompiledQModel(quantize_model(build(model, name), calibration, quantize), defines)

@@ -328,12 +328,13 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
     weights) the C is also built in double precision as the exact reference, and a result outside tolerance
     of Keras is PASS (float32-limited) when float32 rounding and the model's conditioning explain it
     (kerasc.conditioning, docs/verify.md); report.verdict says which.
-    quantize: "int8" checks the integer C (kerasc.qint, calibrated on `calibration`) against the float Keras
+    quantize: "int8" or "int16x8" checks the integer C (kerasc.qint, calibrated on `calibration`) against the float Keras
     model instead, with its own default tolerance (docs/integer.md); `compiled` may be its CompiledQModel.
     `progress` (kerasc.progress.Progress) shows the stages on a terminal; silent by default."""
     if quantize is not None or calibration is not None:
         return _verify_quantized(model, x, atol, rtol, timesteps=timesteps, batch=batch, seed=seed, name=name,
-                                 compiled=compiled, progress=progress or NULL, quantize=quantize or "int8",
+                                 compiled=compiled, progress=progress or NULL,
+                                 quantize=quantize or getattr(getattr(compiled, "qm", None), "mode", "int8"),
                                  calibration=calibration)
     from .lower import build
     from .harness import compile_models, math_defines
@@ -413,11 +414,13 @@ def verify(model: Any, x: Any = None, atol: Optional[float] = None, rtol: Option
 def _verify_quantized(model: Any, x: Any, atol: Optional[float], rtol: Optional[float], *, timesteps: Optional[int],
                       batch: Optional[int], seed: int, name: Optional[str], compiled: Any, progress: Progress,
                       quantize: str, calibration: Any) -> Report:
-    """verify(quantize="int8"): the integer C of kerasc.qint, every layer and timestep, against float Keras."""
+    """verify(quantize="int8" or "int16x8"): the integer C of kerasc.qint, every layer and timestep, against float Keras."""
     from .lower import build
     from .qint import TOLERANCE, CompiledQModel, check_quantize, quantize_model
 
     check_quantize(quantize, calibration if compiled is None else "compiled")
+    if compiled is not None and compiled.qm.mode != quantize:
+        raise ConversionError(f"verify: quantize={quantize!r}, but the compiled model is --quantize {compiled.qm.mode}")
     d_atol, d_rtol = TOLERANCE[quantize]
     atol = d_atol if atol is None else float(atol)
     rtol = d_rtol if rtol is None else float(rtol)
@@ -436,7 +439,7 @@ def _verify_quantized(model: Any, x: Any, atol: Optional[float], rtol: Optional[
         with progress.stage("loading the model in Keras"):
             kmodel = load_keras_model(model)
         with progress.stage("building the integer C"):
-            cm = compiled if compiled is not None else CompiledQModel(quantize_model(ir, calibration))
+            cm = compiled if compiled is not None else CompiledQModel(quantize_model(ir, calibration, quantize))
         shape = tuple(x.shape)
         with progress.stage(f"running the integer C on {shape}"):
             c_by_node = cm.trace(x)

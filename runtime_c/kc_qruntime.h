@@ -1,4 +1,5 @@
-/* kc_qruntime.h: the integer kernels of kerasc's `--quantize int8` headers (kerasc.qint, docs/integer.md).
+/* kc_qruntime.h: the integer kernels of kerasc's `--quantize int8` and `--quantize int16x8` headers (kerasc.qint,
+ * docs/integer.md).
  *
  * Portable C99 on any target with 32-bit int (no FPU needed for the layers; only the model's float
  * input is quantized and its output dequantized in float). On cores with the Arm DSP extension
@@ -9,7 +10,9 @@
  * Number formats (value = integer * 2^-frac unless stated):
  *   weights       int8, symmetric, one scale per output unit (per gate and unit of a recurrent layer)
  *   activations   int8, symmetric, one scale per tensor (the hidden state of recurrent layers: Q0.7), held in
- *                 int16 arrays; the model input int16 (up to 512 features), its first product int16 x int8
+ *                 int16 arrays; the model input int16 (up to 512 features), its first product int16 x int8;
+ *                 int16x8: int16 (h Q0.15, Dense outputs one scale per tensor), every product int16 x int8
+ *                 over at most 512 terms (kerasc refuses wider ones), so its sum stays exact in int32
  *   gates         int16 Q3.12 before the activation (saturated to [-8, 8)), Q0.15 after it
  *   LSTM cell     int16 with a power-of-two scale chosen from the calibration (Qm.(15-m))
  *   accumulators  int32; rescaled with a 32-bit multiplier and a shift (kc_q_rescale)
@@ -147,8 +150,9 @@ static inline int32_t kc_q__odd(int32_t v)
 
 /* y[j] = sum_k W[j][k] x[k] for j < rows (a multiple of 4): W is int8 packed four to a word, in blocks of four
  * rows: word ((j / 4) * (n / 4) + k / 4) * 4 + j % 4 holds W[j][k..k+3] (byte i: column k + i); n % 4 == 0.
- * x: int16 holding int8 values (the model input: int16 values) for the portable path, and its kc_q_widen
- * words xw (DSP). Every sum is exact in int32 (|x| * 127 * n < 2^31): both paths agree bit for bit. */
+ * x: int16 holding int8 values (the model input and int16x8 activations: int16 values, n <= 512) for the portable
+ * path, and its kc_q_widen words xw (DSP). Every sum is exact in int32 (|x| * 127 * n < 2^31; 32768 * 127 * 512 =
+ * 127 * 2^24), so no partial sum wraps in either order of addition: both paths agree bit for bit. */
 static inline void kc_q_matvec(int32_t *y, const int32_t *W, int rows, const int16_t *x, const int32_t *xw, int n)
 {
     int b, g, groups = n / 4;
