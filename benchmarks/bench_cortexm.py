@@ -266,25 +266,32 @@ int main(void)
 
 # ------------------------------------------------------------------------- measuring
 
-def measure_kerasc(ir: Any, x: np.ndarray, target: str, opt: str, work: Path, macs: int,
-                   y_keras: Optional[np.ndarray], ws: int = 0) -> Cell:
-    from kerasc.codegen import write_files
-
+def _measure_header(d: Path, main_src: str, elf_name: str, x: np.ndarray, target: str, opt: str, work: Path,
+                    macs: int, width: int, out_seq: bool, y_keras: Optional[np.ndarray], ws: int) -> Cell:
+    """Build d/main.c (the generated header beside it) for the target, run reset + T steps, read the outputs."""
     T = x.shape[0]
-    d = work / f"kc_{ir.name}"
-    d.mkdir(parents=True, exist_ok=True)
-    write_files(ir, d, force=True)
-    (d / "main.c").write_text(kerasc_main(ir, T))
-    elf = cmb.build([d / "main.c"], work / f"kc_{ir.name}_{target}{opt}.elf", target, opt, includes=[d])
+    (d / "main.c").write_text(main_src)
+    elf = cmb.build([d / "main.c"], work / elf_name, target, opt, includes=[d])
     m = cmb.run_elf(elf, target, {"cm_in": x.astype("<f4").tobytes()}, ws=ws)
     if len(m.run.marks) != T + 1:
         raise RuntimeError(f"{elf.name}: {len(m.run.marks)} marks, expected {T + 1}")
     cyc, ins = m.between(0, T)
     err = None
     if y_keras is not None:
-        y = m.read_floats("cm_out", T * ir.output_width).reshape(T, -1)
-        err = float(np.abs(y - y_keras).max()) if ir.output_seq else float(np.abs(y[-1] - y_keras[-1]).max())
+        y = m.read_floats("cm_out", T * width).reshape(T, -1)
+        err = float(np.abs(y - y_keras).max()) if out_seq else float(np.abs(y[-1] - y_keras[-1]).max())
     return Cell(cyc / T, ins / T, m.flash, m.ram, m.run.stack_peak, err, macs)
+
+
+def measure_kerasc(ir: Any, x: np.ndarray, target: str, opt: str, work: Path, macs: int,
+                   y_keras: Optional[np.ndarray], ws: int = 0) -> Cell:
+    from kerasc.codegen import write_files
+
+    d = work / f"kc_{ir.name}"
+    d.mkdir(parents=True, exist_ok=True)
+    write_files(ir, d, force=True)
+    return _measure_header(d, kerasc_main(ir, x.shape[0]), f"kc_{ir.name}_{target}{opt}.elf", x, target, opt, work,
+                           macs, ir.output_width, ir.output_seq, y_keras, ws)
 
 
 def kerasc_q_main(qm: Any, T: int) -> str:
@@ -314,21 +321,11 @@ def measure_kerasc_q(qm: Any, x: np.ndarray, target: str, opt: str, work: Path, 
     """kerasc --quantize int8 or int16x8 (kerasc.qint, qm.mode): the integer step, its float input quantized inside."""
     from kerasc.qint import write_qfiles
 
-    T = x.shape[0]
     d = work / f"kcq_{qm.name}"
     d.mkdir(parents=True, exist_ok=True)
     write_qfiles(qm, d, force=True)
-    (d / "main.c").write_text(kerasc_q_main(qm, T))
-    elf = cmb.build([d / "main.c"], work / f"kcq_{qm.name}_{target}{opt}.elf", target, opt, includes=[d])
-    m = cmb.run_elf(elf, target, {"cm_in": x.astype("<f4").tobytes()}, ws=ws)
-    if len(m.run.marks) != T + 1:
-        raise RuntimeError(f"{elf.name}: {len(m.run.marks)} marks, expected {T + 1}")
-    cyc, ins = m.between(0, T)
-    err = None
-    if y_keras is not None:
-        y = m.read_floats("cm_out", T * qm.nodes[-1].W).reshape(T, -1)
-        err = float(np.abs(y - y_keras).max()) if qm.ir.output_seq else float(np.abs(y[-1] - y_keras[-1]).max())
-    return Cell(cyc / T, ins / T, m.flash, m.ram, m.run.stack_peak, err, macs)
+    return _measure_header(d, kerasc_q_main(qm, x.shape[0]), f"kcq_{qm.name}_{target}{opt}.elf", x, target, opt,
+                           work, macs, qm.nodes[-1].W, qm.ir.output_seq, y_keras, ws)
 
 
 def measure_cmsis_f32(cmsis: Path, kmodel: Any, x: np.ndarray, target: str, opt: str, work: Path, macs: int,

@@ -175,7 +175,7 @@ def assert_matches_keras(model: Any, x: Any = None, *, atol: Optional[float] = N
             passes when the C is as close to exact arithmetic as Keras is (verdict PASS (float32-limited), see
             docs/verify.md; report.outcome says which).
 
-    quantize, calibration: check the integer C instead ('int8', calibrated on `calibration`, an array or a .npy
+    quantize, calibration: check the integer C instead ('int8' or 'int16x8', calibrated on `calibration`, an array or a .npy
             path; docs/integer.md), against the float Keras model with its default tolerance (kerasc.qint.TOLERANCE);
             compiled may be a CompiledQModel; weights, header and exact_math do not apply.
 
@@ -194,12 +194,7 @@ def assert_matches_keras(model: Any, x: Any = None, *, atol: Optional[float] = N
                                                                  exact_math=bool(exact_math))
     report = _run_verify(model, x, atol, rtol, cm, timesteps=timesteps, batch=batch, seed=seed,
                          exact_math=exact_math, strict=strict)
-    results.append((report.model, report.outcome, report.max_abs_err, report.seed))
-    if not report.passed:
-        from .parity import failure_message
-
-        raise AssertionError(failure_message(report))
-    return report
+    return _recorded(report)
 
 
 _compiled_q: dict[tuple, Any] = {}  # (model key, name, quantize, sha256 of the calibration) -> CompiledQModel
@@ -226,11 +221,16 @@ def _assert_quantized(model: Any, x: Any, atol: Optional[float], rtol: Optional[
             key = (_file_key(Path(model)), name, quantize, calib.shape, hashlib.sha256(calib.tobytes()).hexdigest())
         compiled = _compiled_q.get(key) if key else None
         if compiled is None:
-            compiled = CompiledQModel(quantize_model(_ir(model, name), calib))
+            compiled = CompiledQModel(quantize_model(_ir(model, name), calib, quantize))
             if key:
                 _compiled_q[key] = compiled
     report = verify(_keras_model(model), x=x, atol=atol, rtol=rtol, timesteps=timesteps, batch=batch, seed=seed,
                     compiled=compiled, quantize=quantize)
+    return _recorded(report)
+
+
+def _recorded(report: Report) -> Report:
+    """Note a comparison for the pytest plugin's summary; raise the AssertionError of a failed one."""
     results.append((report.model, report.outcome, report.max_abs_err, report.seed))
     if not report.passed:
         from .parity import failure_message

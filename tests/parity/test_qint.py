@@ -312,6 +312,8 @@ def test_assert_matches_keras_checks_the_integer_c(keras, tmp_path, monkeypatch)
     m = _model(keras, "lstm", seed=0)
     rep = assert_matches_keras(m, _data(100), quantize="int8", calibration=_data(7, n=16))
     assert rep.quantize == "int8" and rep.ok and rep.max_abs_err > 0
+    rep16 = assert_matches_keras(m, _data(100), quantize="int16x8", calibration=_data(7, n=16))
+    assert rep16.quantize == "int16x8" and rep16.ok and rep16.max_abs_err > 0
     path = tmp_path / "m.keras"
     m.save(path)
     np.save(tmp_path / "calib.npy", _data(7, n=16))
