@@ -72,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
                         "speed); needs --calibration (docs/integer.md)")
     c.add_argument("--calibration", metavar="X.npy|X.npz",
                    help="representative inputs (batch, timesteps, features) whose ranges --quantize uses")
+    c.add_argument("--predict-block", type=int, metavar="N",
+                   help="timesteps per block of NAME_predict's input projections x @ W (default: chosen from the "
+                        "layers' sizes for a 16 KiB budget of NAME_scratch; 0: none, the smallest RAM for firmware "
+                        "that streams with NAME_step)")
     c.add_argument("--self-test", action="store_true",
                    help="also write NAME_selftest.c: a C program that checks the model against outputs Keras "
                         "computed for embedded inputs (0 = pass); needs TensorFlow (kerasc[verify])")
@@ -290,10 +294,21 @@ def _convert(args: argparse.Namespace) -> int:
 
     progress = _progress
     if args.quantize or args.calibration:
+        if args.predict_block is not None:
+            from .errors import ConversionError
+
+            raise ConversionError("--predict-block applies to float headers; --quantize headers compute x @ W in "
+                                  "the step (drop --predict-block)")
         return _convert_quantized(args)
     with progress.task("convert", 4 if args.self_test else 2):
         with progress.stage("reading the model"):
             ir = quantize(build(args.model, args.name), args.weights)
+            if args.predict_block is not None:
+                import dataclasses
+
+                from . import check_predict_block
+
+                ir = dataclasses.replace(ir, predict_block=check_predict_block(args.predict_block))
         if args.self_test:
             from .selftest import check_selftest
             from .keras_bridge import import_keras
@@ -327,7 +342,8 @@ def _convert(args: argparse.Namespace) -> int:
         print(f"wrote the {args.package} package {paths[0].parent.parent}: "
               + ", ".join(str(p_.relative_to(paths[0].parent.parent)) for p_ in paths))
     print(f"wrote {paths[0]} (+ {paths[1].name}): {len(ir.nodes)} layers, "
-          f"flash {ir.weight_bytes} bytes{kernels}, RAM {ir.ram_bytes} bytes (state {ir.state_bytes} + scratch {ir.scratch_bytes})"
+          f"flash {ir.weight_bytes} bytes{kernels}, RAM {ir.ram_bytes} bytes (state {ir.state_bytes} + scratch {ir.scratch_bytes}"
+          f"{f', of which {ir.block_floats * 4} for predict blocks of {ir.block_steps} timesteps' if ir.block_floats else ''})"
           f"{'' if ir.causal else ' (no streaming: ' + why_not_stream(ir) + ')'}")
     return EXIT_OK
 

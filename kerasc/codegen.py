@@ -187,11 +187,12 @@ def _view(ir: ModelIR) -> dict:
         first, last = ir.nodes[nodes[0]].cid, ir.nodes[nodes[-1]].cid
         return first if first == last else f"{first}_to_{last}"
 
+    projected = set(ir.projected)
     phases = []
     for k, ph in enumerate(ir.phases):
         tv = names.tvar(ir, ph.domain) if ph.domain >= 0 else ""
         bases: list[str] = []
-        calls, prologue, after = [], [], []
+        calls, prologue, after, projections = [], [], [], []
         in_tv = tv
         lens: list[tuple[str, str]] = []  # more lengths a whole phase passes: (parameter, argument)
         for ni in ph.nodes:
@@ -227,6 +228,17 @@ def _view(ir: ModelIR) -> dict:
                 sargs = [read(ti, k, rev, [], True) for ti, rev in zip(n.inputs, n.reversed_inputs)]
                 if n.mask is not None:
                     sargs.append(read(n.mask, k, n.reversed_inputs[0], [], True))
+            if n.index in projected:  # its input projections come a block of timesteps at a time (kc_project)
+                zw, src = ir.projection_width(n.index), T[n.inputs[0]]
+                args.append(f"scr->xw + {ir.projection_offset(n.index)} + (size_t)(t - t0) * {zw}u")
+                if sargs is not None:
+                    sargs.append(f"xw_{n.cid}")
+                at = f"{in_tv} - 1 - t0" if n.reversed_inputs[0] else "t0"
+                projections.append({"fn": f"{ir.name}__{n.cid}_project", "label": n.label, "zw": zw,
+                                    "src": f"{stored[n.inputs[0]].base} + (size_t)({at}) * {src.width}u",
+                                    "ld": f"{'-' if n.reversed_inputs[0] else ''}(ptrdiff_t){src.width}",
+                                    "input": stored[n.inputs[0]].base if src.producer < 0 else None,
+                                    "width": src.width, "cid": n.cid, "at": ir.projection_offset(n.index)})
             post, spost = [], []
             for ti in n.outputs:
                 t = T[ti]
@@ -254,6 +266,9 @@ def _view(ir: ModelIR) -> dict:
         if ph.kind != "once":
             decl.append("int t")
             call_args = fn_bases + ["t"]
+            if projections:
+                decl.append("int t0")
+                call_args.append("t0")
             if ph.kind == "whole":
                 decl.append("int timesteps")
                 call_args.append(in_tv)
@@ -270,7 +285,7 @@ def _view(ir: ModelIR) -> dict:
             for c in calls)
         phases.append({"k": k, "kind": ph.kind, "fn": f"{ir.name}__{verb}_{span(ph.nodes)}", "decl": decl,
                        "call_args": call_args, "tvar": tv, "calls": calls, "prologue": prologue, "after": after,
-                       "scr": any(c["scr"] for c in calls), "uses_t": uses_t,
+                       "scr": any(c["scr"] for c in calls), "uses_t": uses_t, "projections": projections,
                        "doc": f"{layers}: {what}"})
     def steps(d: int) -> str:
         """Length of time axis d for sizing `work`: with one sequence input, the lengths NAME_predict
@@ -302,7 +317,9 @@ def _view(ir: ModelIR) -> dict:
         "needs_tmax": any("tmax" in b["at"] for b in work_bufs),
         "out_steps": f"({macro_len(ir, outputs[0]['domain'])})" if outputs[0]["seq"] and
         ir.domains[outputs[0]["domain"]].derived else "",
-        "in_shape": in_desc, "out_shape": out_desc,
+        "in_shape": in_desc, "out_shape": out_desc, "projected": projected,
+        "batch4": set(),  # layers with a four-sequence step (NAME_predict_batch: not generated yet)
+        "block": ir.block_steps, "blocked": any(ph["projections"] for ph in phases),
         "predict_args": ", ".join(["&st", "&scr"] + [p.split()[-1].lstrip("*") for p in params]),
         "work_note": f" + work {ir.work_per_step * 4} bytes per timestep" if ir.needs_work else "",
     }
@@ -328,7 +345,21 @@ def _view(ir: ModelIR) -> dict:
                       + [f"kc_float *{o['name']}" for o in outputs],
             "loop": loop, "pre": phases[:li], "post": phases[li + 1:],
             "vector_inputs": [i for i in inputs if not i["seq"]],
+            # NAME_step_block's blocks: the loop's layers reading a model input (the others get NULL)
+            "projections": [q for q in loop["projections"] if q["input"] is not None],
+            "xw": [f"xw_{ir.nodes[c['node'].index].cid}" for c in loop["calls"] if c["node"].index in projected],
+            "seq_inputs": seq_inputs,
+            "names": [i["name"] for i in seq_inputs] + [o["name"] for o in outputs],
+            "block_params": [f"const {i['ctype']} *{i['name']}" for i in seq_inputs] + ["int n"]
+                            + [f"kc_float *{o['name']}" for o in outputs],
+            "frame_args": [f"{i['name']} + (size_t)i * {i['width']}u" for i in seq_inputs]
+                          + [f"{o['name']} + (size_t)i * {o['width']}u" for o in outputs],
         }
+        view["stream"]["xw_args"] = {
+            f"xw_{q['cid']}": f"scr->xw + {q['at']} + (size_t)(i - i0) * {q['zw']}u"
+            for q in view["stream"]["projections"]}
+        for w in view["stream"]["xw"]:
+            view["stream"]["xw_args"].setdefault(w, "NULL")
     else:
         view["stream"] = None
     return view
@@ -444,6 +475,8 @@ def size_macros(ir: ModelIR, view: dict) -> list[str]:
         (f"#define {P}_STATE_BYTES {ir.state_bytes}", f"sizeof({p}_state), RAM per stream"),
         (f"#define {P}_SCRATCH_BYTES {ir.scratch_bytes}",
          f"sizeof({p}_scratch), RAM shared by streams"),
+        (f"#define {P}_PREDICT_BLOCK {ir.block_steps}",
+         f"timesteps per block of input projections in {p}_predict (0: none; kerasc convert --predict-block)"),
     ]
     if ir.needs_work:
         rows.append((f"#define {P}_WORK_FLOATS(T) {view['work_floats']}",

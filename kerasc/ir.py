@@ -11,6 +11,13 @@ from typing import Optional
 import numpy as np
 
 FLOAT_BYTES = 4
+# NAME_predict's blocks of timesteps (kc_project): the blocks' input projections fill at most this many bytes of
+# NAME_scratch, and a block has 2..PREDICT_BLOCK_MAX timesteps (kerasc convert --predict-block overrides it).
+PREDICT_BLOCK_BUDGET = 16384
+PREDICT_BLOCK_MAX = 16
+# By default only layers whose kernels are at least this large get blocks: below it the weights stay in cache
+# between steps and the split form measured no faster (benchmarks/bench_sequence.py; docs/performance.md).
+PREDICT_BLOCK_MIN_WEIGHTS = 262144
 TOKEN_CTYPE = "int32_t"  # C type of token-id inputs (the integer inputs of Embedding layers)
 
 
@@ -336,6 +343,69 @@ class ModelIR:
     domains: tuple[Domain, ...] = ()  # time axes: one per model input, then derived ones (Domain)
     # floats of `work` per timestep of each time axis that keeps sequences there: ((domain, floats), ...)
     work_domains: tuple[tuple[int, int], ...] = ()
+    predict_block: Optional[int] = None  # timesteps per block of input projections (None: from the budget; 0: off)
+
+    @property
+    def projected(self) -> tuple[int, ...]:
+        """The recurrent nodes whose input projections x_t @ W NAME_predict computes a block of timesteps at a
+        time (kc_project), before their steps add h @ U: those reading a sequence kept whole (a model input, or
+        one an earlier phase stored), with float32 or float16 kernels, and by default (predict_block None) at
+        least PREDICT_BLOCK_MIN_WEIGHTS bytes of them. A layer fed by another in the same timestep loop (the
+        upper layers of a stack) keeps the one-pass product."""
+        if self.weight_type == "int8" or self.predict_block == 0:
+            return ()
+        where = {i: k for k, ph in enumerate(self.phases) for i in ph.nodes}
+        out = []
+        for n in self.nodes:
+            if not n.recurrent or not n.inputs or n.index not in where:
+                continue
+            k = where[n.index]
+            t = self.tensors[n.inputs[0]]
+            if self.phases[k].kind == "once" or not t.seq or t.ctype != "float":
+                continue
+            if t.producer >= 0 and where[t.producer] == k and self.phases[k].kind == "loop":
+                continue
+            if self.predict_block is None and n.weight_bytes < PREDICT_BLOCK_MIN_WEIGHTS:
+                continue
+            out.append(n.index)
+        return tuple(out)
+
+    def projection_width(self, i: int) -> int:
+        """Floats of node i's input projections per timestep: one row of units per gate."""
+        n = self.nodes[i]
+        return len(n.gates) * int(n.options["units"])
+
+    def _projection_rows(self) -> dict[int, int]:
+        """Per projected node: floats per timestep before its rows in NAME_scratch's xw (phases run one after
+        another, so each phase's nodes reuse the same floats)."""
+        where = {i: k for k, ph in enumerate(self.phases) for i in ph.nodes}
+        used: dict[int, int] = {}
+        before = {}
+        for i in self.projected:
+            before[i] = used.get(where[i], 0)
+            used[where[i]] = before[i] + self.projection_width(i)
+        return before
+
+    @property
+    def block_steps(self) -> int:
+        """Timesteps per block of NAME_predict's input projections (0: none, every step computes x @ W)."""
+        rows = self._projection_rows()
+        if not rows:
+            return 0
+        if self.predict_block is not None:
+            return self.predict_block
+        per_step = max(rows[i] + self.projection_width(i) for i in rows) * FLOAT_BYTES
+        return max(2, min(PREDICT_BLOCK_MAX, PREDICT_BLOCK_BUDGET // per_step))
+
+    def projection_offset(self, i: int) -> int:
+        """Where projected node i's rows [block_steps][projection_width(i)] start in NAME_scratch's xw."""
+        return self.block_steps * self._projection_rows()[i]
+
+    @property
+    def block_floats(self) -> int:
+        """Floats of NAME_scratch's xw: the input projections of one block of the widest phase."""
+        rows = self._projection_rows()
+        return self.block_steps * max((rows[i] + self.projection_width(i) for i in rows), default=0)
 
     def length(self, d: int, steps: dict) -> int:
         """Length of time axis d given {input domain: length}."""
@@ -430,7 +500,7 @@ class ModelIR:
     @property
     def scratch_bytes(self) -> int:
         """sizeof(NAME_scratch): working memory of the layer being computed, dead between calls."""
-        return self.scratch_floats * FLOAT_BYTES
+        return (self.scratch_floats + self.block_floats) * FLOAT_BYTES
 
     @property
     def ram_bytes(self) -> int:

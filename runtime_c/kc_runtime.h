@@ -18,7 +18,9 @@
  *      float32, float16 and int8 weights);
  *   2. target-specific paths: fused multiply-add selection, the optional KC_SIMD vector blocks,
  *      hardware float16 conversion;
- *   3. the gate-product kernels kc_preact, kc_preact_f16, kc_preact_i8, built from 1 and 2;
+ *   3. the gate-product kernels kc_preact, kc_preact_f16, kc_preact_i8, built from 1 and 2, and the
+ *      split form NAME_predict uses for whole sequences: kc_project (x @ W for a block of timesteps)
+ *      then kc_preact_rec (+ h @ U per timestep), bit for bit kc_preact's result;
  *   4. optional activations (they need expm1f, log1pf or erff, which some C libraries lack): compiled
  *      when a header that includes this file defines KC_USE_<NAME>, or KC_USE_ALL_ACTIVATIONS.
  * docs/runtime.md describes the macros (KC_BLOCK, KC_NO_FMA, KC_SIMD, KC_EXACT_MATH, KC_FLOAT,
@@ -28,7 +30,7 @@
 #ifndef KC_RUNTIME_H_INCLUDED
 #define KC_RUNTIME_H_INCLUDED
 
-#define KC_RUNTIME_VERSION 5
+#define KC_RUNTIME_VERSION 6
 #define KC_RUNTIME_QUANT 1 /* has kc_preact_f16 and kc_preact_i8 (headers with --weights float16 / int8) */
 
 #include <math.h>
@@ -582,6 +584,159 @@ static inline float kc__half_to_float_portable(uint16_t h)
         }                                                                                           \
     }
 
+/* KC__DEFINE_ACC4(name, wtype, LOAD, ACC) defines
+ *   static inline void name(kc_float *const acc[4], const wtype *W, const kc_float *const x[4], int ld, int n,
+ *                           int width)
+ * acc[r] (width,) [in,out] += x[r] (n,) [in] @ W [in] for the four rows r = 0..3 together (four timesteps of a
+ * block, or four sequences of a batch): each weight is loaded once for the four, so the loop is bound by
+ * arithmetic rather than by weight reads. Columns in chunks of 16 kept in local accumulators; the sum order
+ * per output is ACC's, k = 0..n-1 (the same bits); the columns after the last chunk go to ACC row by row. */
+#ifndef KC_ACC4_COLS /* columns per chunk (a tuning choice: any positive value gives the same bits) */
+#if (defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M') || defined(__AVR__) || defined(__MSP430__) \
+    || (defined(__riscv) && !defined(__riscv_vector))
+#define KC_ACC4_COLS 4 /* no vector unit: 16 accumulators in registers */
+#elif defined(__AVX512F__)
+#define KC_ACC4_COLS 32
+#else
+#define KC_ACC4_COLS 16 /* what GCC and clang vectorise (8 columns stay scalar with GCC 12 at -O3) */
+#endif
+#endif
+#define KC__ACC4_COLS KC_ACC4_COLS
+#define KC__DEFINE_ACC4(name, wtype, LOAD, LOADV, VEC, ACC)                                        \
+    static inline void name(kc_float *const acc[4], const wtype *W, const kc_float *const x[4], int ld, int n, \
+                            int width)                                                              \
+    {                                                                                               \
+        int j0 = 0, j, k, r;                                                                        \
+        KC__VEC_ACC4(wtype, LOADV, VEC)                                                             \
+        for (; j0 + KC__ACC4_COLS <= width; j0 += KC__ACC4_COLS) {                                  \
+            kc_float a0[KC__ACC4_COLS], a1[KC__ACC4_COLS], a2[KC__ACC4_COLS], a3[KC__ACC4_COLS];    \
+            for (j = 0; j < KC__ACC4_COLS; ++j) {                                                   \
+                a0[j] = acc[0][j0 + j];                                                             \
+                a1[j] = acc[1][j0 + j];                                                             \
+                a2[j] = acc[2][j0 + j];                                                             \
+                a3[j] = acc[3][j0 + j];                                                             \
+            }                                                                                       \
+            for (k = 0; k < n; ++k) {                                                               \
+                const wtype *w = W + (size_t)k * (size_t)ld + j0;                                   \
+                const kc_float x0 = x[0][k], x1 = x[1][k], x2 = x[2][k], x3 = x[3][k];                  \
+                for (j = 0; j < KC__ACC4_COLS; ++j) {                                               \
+                    const kc_float wj = LOAD(w + j);                                                   \
+                    a0[j] = KC__MAC(a0[j], x0, wj);                                                 \
+                    a1[j] = KC__MAC(a1[j], x1, wj);                                                 \
+                    a2[j] = KC__MAC(a2[j], x2, wj);                                                 \
+                    a3[j] = KC__MAC(a3[j], x3, wj);                                                 \
+                }                                                                                   \
+            }                                                                                       \
+            for (j = 0; j < KC__ACC4_COLS; ++j) {                                                   \
+                acc[0][j0 + j] = a0[j];                                                             \
+                acc[1][j0 + j] = a1[j];                                                             \
+                acc[2][j0 + j] = a2[j];                                                             \
+                acc[3][j0 + j] = a3[j];                                                             \
+            }                                                                                       \
+        }                                                                                           \
+        if (j0 < width) {                                                                           \
+            for (r = 0; r < 4; ++r) {                                                               \
+                ACC(acc[r] + j0, W + j0, x[r], ld, n, width - j0);                                  \
+            }                                                                                       \
+        }                                                                                           \
+    }
+
+#define KC_PROJECT_MAX_STEPS 256 /* timesteps of one kc_project call at most (kerasc --predict-block's limit) */
+/* KC__DEFINE_PROJECT(name, wtype, ACC, ACC4) defines
+ *   static inline void name(const kc_float *b, const wtype *W, const kc_float *x, ptrdiff_t ldx, int nt,
+ *                           kc_float *z, int ldz, int n_x, int n_out)
+ * z[t] = b + x[t] @ W for the nt <= KC_PROJECT_MAX_STEPS (256) timesteps t = 0..nt-1 of a block: the input half of a gate's
+ * pre-activation, which does not depend on the recurrent state. x[t] is x + t * ldx (ldx < 0 walks a
+ * sequence backwards), z[t] is z + t * ldz. Each block of KC_BLOCK columns of W is read from memory
+ * once for all nt timesteps (from cache for the others): with kc_preact a step reads all of W.
+ * b (n_out,) [in] or NULL; W (n_x, n_out) [in]; x [in]; z [out], not x.
+ * Sum order per output as kc_preact's: bias, then x[0..n_x-1]; so kc_preact_rec(z[t], U, h) gives bit
+ * for bit what kc_preact(b, W, x[t], U, h) gives. */
+#define KC__DEFINE_PROJECT(name, wtype, ACC, ACC4)                                                 \
+    static inline void name(const kc_float *b, const wtype *W, const kc_float *x, ptrdiff_t ldx, int nt,   \
+                            kc_float *z, int ldz, int n_x, int n_out)                                  \
+    {                                                                                               \
+        int j, t = 0, r;                                                                            \
+        nt = nt < KC_PROJECT_MAX_STEPS ? nt : KC_PROJECT_MAX_STEPS; /* a bound the compiler can see */  \
+        for (; t < nt; ++t) { /* z[t] = b: the first term of every sum */                          \
+            kc_float *zt = z + (ptrdiff_t)t * ldz;                                                     \
+            for (j = 0; j < n_out; ++j) {                                                           \
+                zt[j] = b != NULL ? KC_LOAD_WEIGHT(b + j) : 0.0f;                                   \
+            }                                                                                       \
+        }                                                                                           \
+        for (t = 0; t + 4 <= nt; t += 4) {                                                          \
+            kc_float *const zr[4] = {z + (ptrdiff_t)t * ldz, z + (ptrdiff_t)(t + 1) * ldz,            \
+                                  z + (ptrdiff_t)(t + 2) * ldz, z + (ptrdiff_t)(t + 3) * ldz};          \
+            const kc_float *const xr[4] = {x + (ptrdiff_t)t * ldx, x + (ptrdiff_t)(t + 1) * ldx,       \
+                                        x + (ptrdiff_t)(t + 2) * ldx, x + (ptrdiff_t)(t + 3) * ldx};    \
+            ACC4(zr, W, xr, n_out, n_x, n_out);                                                     \
+        }                                                                                           \
+        for (r = t; r < nt; ++r) {                                                                  \
+            ACC(z + (ptrdiff_t)r * ldz, W, x + (ptrdiff_t)r * ldx, n_out, n_x, n_out);              \
+        }                                                                                           \
+    }
+
+/* KC__DEFINE_PREACT4(name, wtype, ACC4) and KC__DEFINE_PREACT_REC4(name, wtype, ACC4) define the forms of
+ * kc_preact and kc_preact_rec for four rows at once (four sequences of NAME_predict_batch):
+ *   static inline void name(const kc_float *b, const wtype *W, const kc_float *const *x, const wtype *U,
+ *                           const kc_float *const *h, kc_float *const *z, int n_x, int n_h, int n_out)
+ *   static inline void name(const kc_float *const *zx, const wtype *U, const kc_float *const *h,
+ *                           kc_float *const *z, int n_h, int n_out)
+ * z[r] = b + x[r] @ W + h[r] @ U, and z[r] = zx[r] + h[r] @ U, for r = 0..3: each weight is read once for the four.
+ * Arrays as the one-row kernels' (z[r] [out], not x[r] or h[r]; zx[r] may be z[r]); the same sums in the same
+ * order, so the same bits. */
+#define KC__DEFINE_PREACT4(name, wtype, ACC4)                                                      \
+    static inline void name(const kc_float *b, const wtype *W, const kc_float *const *x, const wtype *U,   \
+                            const kc_float *const *h, kc_float *const *z, int n_x, int n_h, int n_out)      \
+    {                                                                                               \
+        int j, r;                                                                                   \
+        for (r = 0; r < 4; ++r) {                                                                   \
+            for (j = 0; j < n_out; ++j) {                                                           \
+                z[r][j] = b != NULL ? KC_LOAD_WEIGHT(b + j) : 0.0f;                                 \
+            }                                                                                       \
+        }                                                                                           \
+        ACC4(z, W, x, n_out, n_x, n_out);                                                           \
+        if (U != NULL) {                                                                            \
+            ACC4(z, U, h, n_out, n_h, n_out);                                                       \
+        }                                                                                           \
+    }
+#define KC__DEFINE_PREACT_REC4(name, wtype, ACC4)                                                  \
+    static inline void name(const kc_float *const *zx, const wtype *U, const kc_float *const *h,         \
+                            kc_float *const *z, int n_h, int n_out)                                 \
+    {                                                                                               \
+        int r;                                                                                      \
+        for (r = 0; r < 4; ++r) {                                                                   \
+            if (z[r] != zx[r]) {                                                                    \
+                memcpy(z[r], zx[r], (size_t)n_out * sizeof(kc_float));                              \
+            }                                                                                       \
+        }                                                                                           \
+        ACC4(z, U, h, n_out, n_h, n_out);                                                           \
+    }
+
+/* KC__DEFINE_PREACT_REC(name, wtype, ACC) defines
+ *   static inline void name(const kc_float *zx, const wtype *U, const kc_float *h, kc_float *z, int n_h,
+ *                           int n_out)
+ * z = zx + h @ U: a gate's pre-activation from its input half zx (what kc_project wrote).
+ * zx (n_out,) [in]; U (n_h, n_out) [in]; h (n_h,) [in]; z (n_out,) [out], may be zx, not h.
+ * Sum order per output: zx, then h[0..n_h-1]. */
+#define KC__DEFINE_PREACT_REC(name, wtype, ACC)                                                    \
+    static inline void name(const kc_float *zx, const wtype *U, const kc_float *h, kc_float *z, int n_h,   \
+                            int n_out)                                                              \
+    {                                                                                               \
+        kc_float acc[KC_BLOCK];                                                                        \
+        int j0, j;                                                                                  \
+        for (j0 = 0; j0 < n_out; j0 += KC_BLOCK) {                                                  \
+            const int width = n_out - j0 < KC_BLOCK ? n_out - j0 : KC_BLOCK;                        \
+            for (j = 0; j < width; ++j) {                                                           \
+                acc[j] = zx[j0 + j];                                                                \
+            }                                                                                       \
+            ACC(acc, U + j0, h, n_out, n_h, width);                                                 \
+            for (j = 0; j < width; ++j) {                                                           \
+                z[j0 + j] = acc[j];                                                                 \
+            }                                                                                       \
+        }                                                                                           \
+    }
+
 /* =============================================================== 2. target-specific paths */
 
 /* ---------------------------------------------------------------- fused multiply-add
@@ -803,8 +958,36 @@ static inline void kc__vload_f16(kc__vf *v, const uint16_t *w)
     }
 #define KC__VEC_BLOCKS(wtype, LOADV, VEC)                                                           \
     KC__VEC_BLOCK(wtype, LOADV, VEC, 8) KC__VEC_BLOCK(wtype, LOADV, VEC, 4) KC__VEC_BLOCK(wtype, LOADV, VEC, 1)
+/* Inside KC__DEFINE_ACC4: columns j0.. in chunks of 2 vectors for the 4 rows (8 accumulator registers), if VEC. */
+#define KC__VEC_ACC4(wtype, LOADV, VEC)                                                             \
+    for (; (VEC) && j0 + 2 * KC_SIMD_LANES <= width; j0 += 2 * KC_SIMD_LANES) {                    \
+        kc__vf a[4][2];                                                                             \
+        for (r = 0; r < 4; ++r) {                                                                   \
+            memcpy(&a[r][0], acc[r] + j0, sizeof a[r][0]);                                          \
+            memcpy(&a[r][1], acc[r] + j0 + KC_SIMD_LANES, sizeof a[r][1]);                          \
+        }                                                                                           \
+        for (k = 0; k < n; ++k) {                                                                   \
+            const wtype *w = W + (size_t)k * (size_t)ld + j0;                                       \
+            kc__vf w0, w1;                                                                          \
+            LOADV(&w0, w);                                                                          \
+            LOADV(&w1, w + KC_SIMD_LANES);                                                          \
+            KC__VMAC(a[0][0], x[0][k], w0);                                                         \
+            KC__VMAC(a[0][1], x[0][k], w1);                                                         \
+            KC__VMAC(a[1][0], x[1][k], w0);                                                         \
+            KC__VMAC(a[1][1], x[1][k], w1);                                                         \
+            KC__VMAC(a[2][0], x[2][k], w0);                                                         \
+            KC__VMAC(a[2][1], x[2][k], w1);                                                         \
+            KC__VMAC(a[3][0], x[3][k], w0);                                                         \
+            KC__VMAC(a[3][1], x[3][k], w1);                                                         \
+        }                                                                                           \
+        for (r = 0; r < 4; ++r) {                                                                   \
+            memcpy(acc[r] + j0, &a[r][0], sizeof a[r][0]);                                          \
+            memcpy(acc[r] + j0 + KC_SIMD_LANES, &a[r][1], sizeof a[r][1]);                          \
+        }                                                                                           \
+    }
 #else
 #define KC__VEC_BLOCKS(wtype, LOADV, VEC)
+#define KC__VEC_ACC4(wtype, LOADV, VEC)
 #define KC__VEC_F32 0
 #define KC__VEC_I8 0
 #define KC__VEC_F16 0
@@ -827,6 +1010,17 @@ KC__DEFINE_PREACT(kc_preact, kc_float, kc__acc)
  * (`kerasc convert --weights float16|int8`: biases, activations, states and all arithmetic stay
  * float32; each weight is widened as it is read, in the same loop order as the float32 kernel.) */
 KC__DEFINE_PREACT(kc_preact_f16, uint16_t, kc__acc_f16)
+/* The split form of kc_preact and kc_preact_f16 (NAME_predict's blocks of timesteps; int8 kernels have none). */
+KC__DEFINE_ACC4(kc__acc4, kc_float, KC__LOAD_F32, kc__vload_f32, KC__VEC_F32, kc__acc)
+KC__DEFINE_ACC4(kc__acc4_f16, uint16_t, KC__LOAD_F16, kc__vload_f16, KC__VEC_F16, kc__acc_f16)
+KC__DEFINE_PROJECT(kc_project, kc_float, kc__acc, kc__acc4)
+KC__DEFINE_PROJECT(kc_project_f16, uint16_t, kc__acc_f16, kc__acc4_f16)
+KC__DEFINE_PREACT_REC(kc_preact_rec, kc_float, kc__acc)
+KC__DEFINE_PREACT_REC(kc_preact_rec_f16, uint16_t, kc__acc_f16)
+KC__DEFINE_PREACT4(kc_preact4, kc_float, kc__acc4)
+KC__DEFINE_PREACT4(kc_preact4_f16, uint16_t, kc__acc4_f16)
+KC__DEFINE_PREACT_REC4(kc_preact_rec4, kc_float, kc__acc4)
+KC__DEFINE_PREACT_REC4(kc_preact_rec4_f16, uint16_t, kc__acc4_f16)
 
 /* kc_preact_i8: z = b + sW * (x @ Wq) + sU * (h @ Uq) with int8 kernels and one float scale per
  * output (per column of the Keras kernel), W[k][j] = sW[j] * Wq[k][j] (symmetric:

@@ -87,12 +87,16 @@ def demo(tmp_path_factory):
     return d, int(re.search(r"#define ACTIVITY_WEIGHT_BYTES (\d+)", header).group(1))
 
 
+# the model's private functions a compiler may leave out of line (the rest are the weight arrays)
+_FUNCTION = re.compile(r"_(m?step\w*|update|rh|project)(\.|$)")
+
+
 def _weight_symbols(nm, elf):
     """(name, size, type) of the model's weight arrays in a linked program (LTO may suffix names)."""
     out = []
     for line in subprocess.run([nm, "-S", str(elf)], capture_output=True, text=True, check=True).stdout.splitlines():
         parts = line.split()
-        if len(parts) == 4 and parts[3].startswith("activity__") and "_step" not in parts[3]:
+        if len(parts) == 4 and parts[3].startswith("activity__") and not _FUNCTION.search(parts[3]):
             out.append((parts[3], int(parts[1], 16), parts[2]))
     return out
 

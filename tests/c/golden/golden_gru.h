@@ -25,8 +25,8 @@
 #include <string.h>
 #include "kc_runtime.h"
 
-#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 5
-#error "golden_gru.h needs kc_runtime.h version 5: regenerate it with the kerasc that wrote kc_runtime.h"
+#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 6
+#error "golden_gru.h needs kc_runtime.h version 6: regenerate it with the kerasc that wrote kc_runtime.h"
 #endif
 
 #ifdef __cplusplus
@@ -51,6 +51,7 @@ extern "C" {
 #define GOLDEN_GRU_WEIGHT_BYTES 152                                                /* const weights (flash) */
 #define GOLDEN_GRU_STATE_BYTES 16                                                  /* sizeof(golden_gru_state), RAM per stream */
 #define GOLDEN_GRU_SCRATCH_BYTES 32                                                /* sizeof(golden_gru_scratch), RAM shared by streams */
+#define GOLDEN_GRU_PREDICT_BLOCK 0                                                 /* timesteps per block of input projections in golden_gru_predict (0: none; kerasc convert --predict-block) */
 #define GOLDEN_GRU_WORK_FLOATS(T) ((size_t)((long)(T) > 0 ? (long)(T) : 0L) * 2u)  /* floats of golden_gru_predict's work for T timesteps */
 
 /* Trace hook, off by default: golden_gru_predict calls it with (output index, timestep or -1,
@@ -178,13 +179,31 @@ static const kc_float golden_gru__l0_rb_h[2] GOLDEN_GRU_WEIGHTS_ATTR = {
         0.492000014f,     0.314999998f
 };
 
-static inline void golden_gru__l0_step(golden_gru_state *KC__RESTRICT st, golden_gru_scratch *KC__RESTRICT scr, const kc_float *x /* [1] */)
+
+/* The update from the pre-activations in scr->pre (every product has read h_tm1): activations, h. */
+static inline void golden_gru__l0_update(golden_gru_state *KC__RESTRICT st, golden_gru_scratch *KC__RESTRICT scr)
 {
     kc_float *pre_z = scr->pre + 0; /* [2] */
     kc_float *pre_r = scr->pre + 2; /* [2] */
     kc_float *pre_h = scr->pre + 4; /* [2] */
     kc_float *rec_h = scr->pre + 6; /* [2] h_tm1 @ U_h + rb_h */
     int j;
+    /* every product has read h_tm1: activations and state update in one pass over the units
+     * (branch-free activations, so the loop vectorises) */
+    for (j = 0; j < 2; ++j) {
+        const kc_float z = kc_act_sigmoid(pre_z[j]);
+        const kc_float r = kc_act_sigmoid(pre_r[j]);
+        const kc_float hh = kc_act_tanh(pre_h[j] + r * rec_h[j]);
+        st->l0_h[j] = z * st->l0_h[j] + (1.0f - z) * hh;
+    }
+}
+
+static inline void golden_gru__l0_step(golden_gru_state *KC__RESTRICT st, golden_gru_scratch *KC__RESTRICT scr, const kc_float *x /* [1] */)
+{
+    kc_float *pre_z = scr->pre + 0; /* [2] */
+    kc_float *pre_r = scr->pre + 2; /* [2] */
+    kc_float *pre_h = scr->pre + 4; /* [2] */
+    kc_float *rec_h = scr->pre + 6; /* [2] h_tm1 @ U_h + rb_h */
     /* pre_z = b_z + x @ W_z + h_tm1 @ U_z + rb_z */
     kc_preact(golden_gru__l0_b_z, &golden_gru__l0_W_z[0][0], x, &golden_gru__l0_U_z[0][0], st->l0_h, pre_z, 1, 2, 2);
     kc_add_weights(pre_z, golden_gru__l0_rb_z, 2);
@@ -194,14 +213,7 @@ static inline void golden_gru__l0_step(golden_gru_state *KC__RESTRICT st, golden
     /* rec_h = rb_h + h_tm1 @ U_h;  pre_h = b_h + x @ W_h */
     kc_preact(golden_gru__l0_rb_h, &golden_gru__l0_U_h[0][0], st->l0_h, NULL, NULL, rec_h, 2, 0, 2);
     kc_preact(golden_gru__l0_b_h, &golden_gru__l0_W_h[0][0], x, NULL, NULL, pre_h, 1, 0, 2);
-    /* every product has read h_tm1: activations and state update in one pass over the units
-     * (branch-free activations, so the loop vectorises) */
-    for (j = 0; j < 2; ++j) {
-        const kc_float z = kc_act_sigmoid(pre_z[j]);
-        const kc_float r = kc_act_sigmoid(pre_r[j]);
-        const kc_float hh = kc_act_tanh(pre_h[j] + r * rec_h[j]);
-        st->l0_h[j] = z * st->l0_h[j] + (1.0f - z) * hh;
-    }
+    golden_gru__l0_update(st, scr);
 }
 
 /* ---------------------------------------------------------------------------
@@ -220,12 +232,20 @@ static const kc_float golden_gru__l1_U[2][2] GOLDEN_GRU_WEIGHTS_ATTR = {
     {    0.0920000002f,     0.137999997f }
 };
 
+
+/* The update from the pre-activation in scr->pre: h = activation(pre). */
+static inline void golden_gru__l1_update(golden_gru_state *KC__RESTRICT st, golden_gru_scratch *KC__RESTRICT scr)
+{
+    kc_float *pre = scr->pre; /* [2] */
+    kc_vec_tanh(pre, 2);
+    kc_copy(pre, st->l1_h, 2);
+}
+
 static inline void golden_gru__l1_step(golden_gru_state *KC__RESTRICT st, golden_gru_scratch *KC__RESTRICT scr, const kc_float *x /* [2] */)
 {
     kc_float *pre = scr->pre; /* [2] */
     kc_preact(NULL, &golden_gru__l1_W[0][0], x, &golden_gru__l1_U[0][0], st->l1_h, pre, 2, 2, 2);
-    kc_vec_tanh(pre, 2);
-    kc_copy(pre, st->l1_h, 2);
+    golden_gru__l1_update(st, scr);
 }
 
 /* ------------------------------------------------------------------ model */

@@ -15,6 +15,7 @@
  *   golden_lstm_scratch scr;                  working memory of a call: may be shared by streams
  *   golden_lstm_reset(&st);                   start a new sequence
  *   golden_lstm_step(&st, &scr, x_t, y_t);          one timestep
+ *   golden_lstm_step_block(&st, &scr, x_n, n, y_n);  n timesteps (a frame), as n golden_lstm_step calls
  *   golden_lstm_predict(&st, &scr, x, timesteps, y);
  *       one sample: x [T][2]; y [2]
  */
@@ -25,8 +26,8 @@
 #include <string.h>
 #include "kc_runtime.h"
 
-#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 5
-#error "golden_lstm.h needs kc_runtime.h version 5: regenerate it with the kerasc that wrote kc_runtime.h"
+#if !defined(KC_RUNTIME_VERSION) || KC_RUNTIME_VERSION != 6
+#error "golden_lstm.h needs kc_runtime.h version 6: regenerate it with the kerasc that wrote kc_runtime.h"
 #endif
 
 #ifdef __cplusplus
@@ -51,6 +52,7 @@ extern "C" {
 #define GOLDEN_LSTM_WEIGHT_BYTES 320      /* const weights (flash) */
 #define GOLDEN_LSTM_STATE_BYTES 32        /* sizeof(golden_lstm_state), RAM per stream */
 #define GOLDEN_LSTM_SCRATCH_BYTES 48      /* sizeof(golden_lstm_scratch), RAM shared by streams */
+#define GOLDEN_LSTM_PREDICT_BLOCK 0       /* timesteps per block of input projections in golden_lstm_predict (0: none; kerasc convert --predict-block) */
 
 /* Trace hook, off by default: golden_lstm_predict calls it with (output index, timestep or -1,
  * const kc_float *values, count) after each Keras layer output (numbered in layer order, one number
@@ -113,6 +115,7 @@ typedef struct golden_lstm_scratch {
 /* ------------------------------------------------------------------ API */
 GOLDEN_LSTM__API void golden_lstm_reset(golden_lstm_state *st);
 GOLDEN_LSTM__API void golden_lstm_step(golden_lstm_state *st, golden_lstm_scratch *scr, const kc_float *x, kc_float *y);
+GOLDEN_LSTM__API void golden_lstm_step_block(golden_lstm_state *st, golden_lstm_scratch *scr, const kc_float *x, int n, kc_float *y);
 GOLDEN_LSTM__API int golden_lstm_predict(golden_lstm_state *st, golden_lstm_scratch *scr, const kc_float *x, int timesteps, kc_float *y);
 
 #if GOLDEN_LSTM__DEFINE
@@ -188,21 +191,15 @@ static const kc_float golden_lstm__l0_b_o[3] GOLDEN_LSTM_WEIGHTS_ATTR = {
        -0.261000007f,     0.542999983f,     0.303000003f
 };
 
-static inline void golden_lstm__l0_step(golden_lstm_state *KC__RESTRICT st, golden_lstm_scratch *KC__RESTRICT scr, const kc_float *x /* [2] */)
+
+/* The update from the gate pre-activations in scr->pre (every product has read h_tm1): activations, c, h. */
+static inline void golden_lstm__l0_update(golden_lstm_state *KC__RESTRICT st, golden_lstm_scratch *KC__RESTRICT scr)
 {
     kc_float *pre_i = scr->pre + 0; /* [3] */
     kc_float *pre_f = scr->pre + 3; /* [3] */
     kc_float *pre_c = scr->pre + 6; /* [3] */
     kc_float *pre_o = scr->pre + 9; /* [3] */
     int j;
-    /* pre_i = b_i + x @ W_i + h_tm1 @ U_i */
-    kc_preact(golden_lstm__l0_b_i, &golden_lstm__l0_W_i[0][0], x, &golden_lstm__l0_U_i[0][0], st->l0_h, pre_i, 2, 3, 3);
-    /* pre_f = b_f + x @ W_f + h_tm1 @ U_f */
-    kc_preact(golden_lstm__l0_b_f, &golden_lstm__l0_W_f[0][0], x, &golden_lstm__l0_U_f[0][0], st->l0_h, pre_f, 2, 3, 3);
-    /* pre_c = b_c + x @ W_c + h_tm1 @ U_c */
-    kc_preact(golden_lstm__l0_b_c, &golden_lstm__l0_W_c[0][0], x, &golden_lstm__l0_U_c[0][0], st->l0_h, pre_c, 2, 3, 3);
-    /* pre_o = b_o + x @ W_o + h_tm1 @ U_o */
-    kc_preact(golden_lstm__l0_b_o, &golden_lstm__l0_W_o[0][0], x, &golden_lstm__l0_U_o[0][0], st->l0_h, pre_o, 2, 3, 3);
     /* every product has read h_tm1 and c_tm1: activations and state update in one pass over the
      * units (branch-free activations, so the loop vectorises) */
     for (j = 0; j < 3; ++j) {
@@ -213,6 +210,23 @@ static inline void golden_lstm__l0_step(golden_lstm_state *KC__RESTRICT st, gold
         st->l0_c[j] = f * st->l0_c[j] + i * g;
         st->l0_h[j] = o * kc_act_tanh(st->l0_c[j]);
     }
+}
+
+static inline void golden_lstm__l0_step(golden_lstm_state *KC__RESTRICT st, golden_lstm_scratch *KC__RESTRICT scr, const kc_float *x /* [2] */)
+{
+    kc_float *pre_i = scr->pre + 0; /* [3] */
+    kc_float *pre_f = scr->pre + 3; /* [3] */
+    kc_float *pre_c = scr->pre + 6; /* [3] */
+    kc_float *pre_o = scr->pre + 9; /* [3] */
+    /* pre_i = b_i + x @ W_i + h_tm1 @ U_i */
+    kc_preact(golden_lstm__l0_b_i, &golden_lstm__l0_W_i[0][0], x, &golden_lstm__l0_U_i[0][0], st->l0_h, pre_i, 2, 3, 3);
+    /* pre_f = b_f + x @ W_f + h_tm1 @ U_f */
+    kc_preact(golden_lstm__l0_b_f, &golden_lstm__l0_W_f[0][0], x, &golden_lstm__l0_U_f[0][0], st->l0_h, pre_f, 2, 3, 3);
+    /* pre_c = b_c + x @ W_c + h_tm1 @ U_c */
+    kc_preact(golden_lstm__l0_b_c, &golden_lstm__l0_W_c[0][0], x, &golden_lstm__l0_U_c[0][0], st->l0_h, pre_c, 2, 3, 3);
+    /* pre_o = b_o + x @ W_o + h_tm1 @ U_o */
+    kc_preact(golden_lstm__l0_b_o, &golden_lstm__l0_W_o[0][0], x, &golden_lstm__l0_U_o[0][0], st->l0_h, pre_o, 2, 3, 3);
+    golden_lstm__l0_update(st, scr);
 }
 
 /* ---------------------------------------------------------------------------
@@ -279,14 +293,31 @@ GOLDEN_LSTM__API int golden_lstm_predict(golden_lstm_state *st, golden_lstm_scra
     return 0;
 }
 
+/* One timestep of the stream (golden_lstm_step, golden_lstm_step_block). */
+static inline void golden_lstm__stream_step(golden_lstm_state *st, golden_lstm_scratch *scr, const kc_float *x, kc_float *y)
+{
+    golden_lstm__l0_step(st, scr, x);
+    golden_lstm__vectors_l1(st);
+    memcpy(y, st->l1_y, 2u * sizeof(kc_float));
+}
+
 /* Streaming: feed one timestep x [2]; the outputs
  * receive what golden_lstm_predict would give (for this timestep) if the sequence ended here.
  * State carries over between calls; start with golden_lstm_reset. */
 GOLDEN_LSTM__API void golden_lstm_step(golden_lstm_state *st, golden_lstm_scratch *scr, const kc_float *x, kc_float *y)
 {
-    golden_lstm__l0_step(st, scr, x);
-    golden_lstm__vectors_l1(st);
-    memcpy(y, st->l1_y, 2u * sizeof(kc_float));
+    golden_lstm__stream_step(st, scr, x, y);
+}
+
+/* Streaming a frame of n timesteps: x [n][2]; y [n][2] receive, per
+ * timestep, what golden_lstm_step gives (bit for bit the same as n golden_lstm_step calls; n < 1 does nothing).
+ * (No layer here reads the input directly with a product kc_project can split: it runs the steps.) */
+GOLDEN_LSTM__API void golden_lstm_step_block(golden_lstm_state *st, golden_lstm_scratch *scr, const kc_float *x, int n, kc_float *y)
+{
+    int i;
+    for (i = 0; i < n; ++i) {
+        golden_lstm__stream_step(st, scr, x + (size_t)i * 2u, y + (size_t)i * 2u);
+    }
 }
 #endif /* GOLDEN_LSTM__DEFINE */
 
