@@ -174,7 +174,7 @@ def _check_elementwise(n: Node, where: str, mode: str, last: bool) -> None:
                               "mean and rsqrt(variance) are not built in integers); supported: BatchNormalization, "
                               "Normalization, Rescaling (per-feature affine), or the float header without --quantize")
     if op not in ELEMENT_OPS:
-        raise ConversionError(f"{where} is not supported with --quantize {mode}; supported per-feature layers: "
+        raise ConversionError(f"{where} is not supported in integer inference; supported per feature: "
                               f"Activation ({', '.join(MIDDLE_DENSE)}; softmax as the last layer), ReLU (no "
                               "negative_slope or threshold), BatchNormalization, Normalization, Rescaling")
     if op == "act":
@@ -453,6 +453,7 @@ def _quantize_elementwise(q: QNode, n: Node, y: np.ndarray, p: str, luts: dict, 
                             f"dequantization and factor of each feature: y = x * fs + b [{q.W}]")
         q.info["fb"] = _arr(q, p, "fb", "float", c.astype(np.float32), f"offset [{q.W}]")
         q.info["hi"] = None if hi is None else float(hi)
+        q.info["mode"] = "float"
         q.out_scale = 0.0
         return
     if act in LUT_ACTIVATIONS:
@@ -678,6 +679,12 @@ def _c_values(ctype: str, values: np.ndarray) -> str:
     return ",\n    ".join(lines) if lines else "0"
 
 
+def _c_number(v: float) -> str:
+    """A float C literal of v in %.9g ("1.0f", never the invalid "1f")."""
+    text = "%.9g" % float(v)
+    return text + ("" if any(ch in text for ch in ".en") else ".0") + "f"
+
+
 def render_qheader(qm: QModel) -> str:
     from .codegen import MARKER, environment
 
@@ -694,7 +701,7 @@ def render_qheader(qm: QModel) -> str:
     return tpl.render(qm=qm, ir=qm.ir, p=qm.name, P=qm.ir.NAME, nodes=view_nodes, seq=seq_nodes,
                       tail=[q for q in qm.nodes if q.tail], luts={k: _c_values("int16_t", v) for k, v in qm.luts.items()},
                       MARKER=MARKER, weights_hash=h.hexdigest(), out=qm.nodes[-1], in_scale=qm.in_scale,
-                      tol=TOLERANCE[qm.mode], wide=qm.mode == "int16x8")
+                      tol=TOLERANCE[qm.mode], wide=qm.mode == "int16x8", cf=_c_number)
 
 
 def qruntime_source() -> str:
