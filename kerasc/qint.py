@@ -5,11 +5,13 @@ int16 activations: the Q0.15 hidden state and the int16 outputs of Dense layers 
 (int16 x int8, exact in int32 up to 512 terms; SMLAD takes int16 halves as they are, so it costs the same).
 
 The ModelIR of the float model is the input: its nodes carry the per-gate float32 weights. This module
-1. checks the model is a chain kerasc can run in integers (LSTM, GRU (both reset_after), SimpleRNN and
-   Dense, on sequences or vectors; no masks, go_backwards, return_state or stateful layers), naming the
-   layer and what is supported otherwise;
+1. checks the model is a chain kerasc can run in integers (LSTM, GRU (both reset_after), SimpleRNN,
+   Dense, Conv1D (causal or valid, strides 1, a delay line in the state; valid: a warm-up before its first output)
+   and the per-feature layers Activation, ReLU, BatchNormalization, Normalization, Rescaling, on sequences or
+   vectors; no masks, go_backwards, return_state or stateful layers), naming the layer and what is supported
+   otherwise;
 2. runs the float model on the calibration inputs in float64 numpy (from the same weights) to find the
-   range of the model input, of every Dense output and of every LSTM cell state;
+   range of the model input, of every Dense, Conv1D and per-feature output and of every LSTM cell state;
 3. quantizes: weights per output unit (symmetric int8), the model input per tensor (symmetric int16; int8
    beyond 512 features), recurrent outputs Q0.7 (h in (-1, 1); int16x8: Q0.15), Dense outputs int8 (int16x8:
    int16), gates Q3.12 -> Q0.15 through a 257-point table, LSTM cells int16 with a power-of-two scale from the
