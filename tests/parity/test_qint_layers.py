@@ -228,8 +228,8 @@ def test_unsupported_layers_and_options_are_named(keras, mode):
 def test_int16x8_refuses_a_convolution_window_beyond_512_terms(keras):
     """kernel_size x padded input features int16 x int8 terms: 5 x 104 = 520 > 512 could leave int32."""
     L = keras.layers
-    m = keras.Sequential([keras.Input((None, 3)), L.Dense(104, name="wide"), L.Conv1D(4, 5, padding="causal",
-                                                                                     name="conv"), L.LSTM(4)], name="qw")
+    m = keras.Sequential([keras.Input((None, 3)), L.Dense(104, name="wide"),
+                          L.Conv1D(4, 5, padding="causal", name="conv"), L.LSTM(4)], name="qw")
     calib = np.random.default_rng(0).standard_normal((1, 8, 3)).astype(np.float32)
     from kerasc.lower import build
 
