@@ -5,11 +5,13 @@ int16 activations: the Q0.15 hidden state and the int16 outputs of Dense layers 
 (int16 x int8, exact in int32 up to 512 terms; SMLAD takes int16 halves as they are, so it costs the same).
 
 The ModelIR of the float model is the input: its nodes carry the per-gate float32 weights. This module
-1. checks the model is a chain kerasc can run in integers (LSTM, GRU (both reset_after), SimpleRNN and
-   Dense, on sequences or vectors; no masks, go_backwards, return_state or stateful layers), naming the
-   layer and what is supported otherwise;
+1. checks the model is a chain kerasc can run in integers (LSTM, GRU (both reset_after), SimpleRNN,
+   Dense, Conv1D (causal or valid, strides 1, a delay line in the state; valid: a warm-up before its first output)
+   and the per-feature layers Activation, ReLU, BatchNormalization, Normalization, Rescaling, on sequences or
+   vectors; no masks, go_backwards, return_state or stateful layers), naming the layer and what is supported
+   otherwise;
 2. runs the float model on the calibration inputs in float64 numpy (from the same weights) to find the
-   range of the model input, of every Dense output and of every LSTM cell state;
+   range of the model input, of every Dense, Conv1D and per-feature output and of every LSTM cell state;
 3. quantizes: weights per output unit (symmetric int8), the model input per tensor (symmetric int16; int8
    beyond 512 features), recurrent outputs Q0.7 (h in (-1, 1); int16x8: Q0.15), Dense outputs int8 (int16x8:
    int16), gates Q3.12 -> Q0.15 through a 257-point table, LSTM cells int16 with a power-of-two scale from the
@@ -160,6 +162,51 @@ def _bias_correction(w: np.ndarray, rows: np.ndarray, scale: np.ndarray, mean: n
 
 # ---------------------------------------------------------------- the supported chain
 
+SUPPORTED = ("LSTM, GRU, SimpleRNN, Dense (TimeDistributed(Dense) too), Conv1D (padding 'causal' or 'valid', "
+             "strides 1), Activation, ReLU, BatchNormalization, Normalization, Rescaling, and the inference no-ops "
+             "(Dropout, GaussianNoise, ...)")
+ELEMENT_OPS = ("act", "relu", "affine", "standardize")  # per-feature layers in integers (kind activation/normalization)
+
+
+def _check_elementwise(n: Node, where: str, mode: str, last: bool) -> None:
+    """An Activation/ReLU/normalization node kerasc can run in integers, or a refusal naming the option."""
+    op = n.options.get("op")
+    if n.kind == "normalization" and op == "layer_norm":
+        raise ConversionError(f"{where}: LayerNormalization is not supported with --quantize {mode} (its per-step "
+                              "mean and rsqrt(variance) are not built in integers); supported: BatchNormalization, "
+                              "Normalization, Rescaling (per-feature affine), or the float header without --quantize")
+    if op not in ELEMENT_OPS:
+        raise ConversionError(f"{where} is not supported in integer inference; supported per feature: "
+                              f"Activation ({', '.join(MIDDLE_DENSE)}; softmax as the last layer), ReLU (no "
+                              "negative_slope or threshold), BatchNormalization, Normalization, Rescaling")
+    if op == "act":
+        act = n.options["activation"]
+        ok = OUTPUT_ACTIVATIONS if last else MIDDLE_DENSE
+        if act not in ok:
+            raise ConversionError(f"{where}: activation {act!r} is not supported with --quantize {mode} "
+                                  f"{'as the last layer' if last else 'before another layer'}; supported: "
+                                  f"{', '.join(ok)}")
+    if op == "relu" and (n.options.get("negative_slope") or n.options.get("threshold")):
+        raise ConversionError(f"{where}: negative_slope={n.options.get('negative_slope')!r}, threshold="
+                              f"{n.options.get('threshold')!r} are not supported with --quantize {mode}; supported: "
+                              "ReLU with negative_slope 0 and threshold 0 (max_value any)")
+
+
+def _check_conv(n: Node, where: str, mode: str) -> None:
+    o = n.options
+    if o["groups"] != 1:
+        raise ConversionError(f"{where}: groups={o['groups']} is not supported with --quantize {mode}; supported: "
+                              "groups=1")
+    if o["strides"] != 1 or o["padding"] not in ("causal", "valid"):
+        raise ConversionError(f"{where}: padding={o['padding']!r} with strides={o['strides']} is not supported with "
+                              f"--quantize {mode} ('same' reads future timesteps, strides skip them: neither fits "
+                              "the integer header's one pass over the timesteps); supported: padding 'causal' or "
+                              "'valid', strides 1, any dilation_rate")
+    if o["activation"] not in MIDDLE_DENSE + OUTPUT_ACTIVATIONS:
+        raise ConversionError(f"{where}: activation {o['activation']!r} is not supported with --quantize {mode}; "
+                              f"supported: {', '.join(MIDDLE_DENSE)} (and softmax as the last layer)")
+
+
 def _chain(ir: ModelIR, mode: str = "int8") -> list[Node]:
     """The nodes of `ir`, checked to form one chain of supported layers."""
     if len(ir.inputs) != 1 or len(ir.outputs) != 1:
@@ -168,11 +215,12 @@ def _chain(ir: ModelIR, mode: str = "int8") -> list[Node]:
     if ir.input_ctypes[0] != "float":
         raise ConversionError(f"--quantize {mode}: token inputs (Embedding) are not supported yet; supported: float inputs")
     prev = ir.inputs[0]
-    for n in ir.nodes:
+    for k, n in enumerate(ir.nodes):
         where = f"--quantize {mode}: layer '{n.keras_name}' ({n.keras_class})"
-        if n.kind not in ("lstm", "gru", "simple_rnn", "dense"):
-            raise ConversionError(f"{where} is not supported in integer inference; supported: LSTM, GRU, SimpleRNN "
-                                  "and Dense in a chain (use --weights int8 for int8 weights with float arithmetic)")
+        last = k == len(ir.nodes) - 1
+        if n.kind not in ("lstm", "gru", "simple_rnn", "dense", "conv", "activation", "normalization"):
+            raise ConversionError(f"{where} is not supported in integer inference; supported: {SUPPORTED} in a chain "
+                                  "(use --weights int8 for int8 weights with float arithmetic)")
         if tuple(n.inputs) != (prev,) or n.mask is not None or n.init or any(n.reversed_inputs):
             raise ConversionError(f"{where}: supported: a chain of layers, each reading the previous one's output, "
                                   "without masks, initial_state or go_backwards")
@@ -183,6 +231,10 @@ def _chain(ir: ModelIR, mode: str = "int8") -> list[Node]:
                 if g.activation not in LUT_ACTIVATIONS:
                     raise ConversionError(f"{where}: activation {g.activation!r} of gate {g.name or 'h'} is not supported "
                                           f"in integers; supported: {', '.join(LUT_ACTIVATIONS)}")
+        if n.kind == "conv":
+            _check_conv(n, where, mode)
+        if n.kind in ("activation", "normalization"):
+            _check_elementwise(n, where, mode, last)
         prev = n.outputs[0]
     if prev != ir.outputs[0]:
         raise ConversionError(f"--quantize {mode}: the model output must be the last layer's output")
@@ -205,6 +257,45 @@ def _gate_arrays(n: Node) -> dict[str, tuple]:
                      g.activation) for g in n.gates}
 
 
+def conv_span(n: Node) -> int:
+    """The timesteps one output step of a Conv1D node reads: (kernel_size - 1) * dilation_rate + 1."""
+    return (n.options["kernel_size"] - 1) * n.options["dilation"] + 1
+
+
+def _conv_forward(n: Node, x: np.ndarray) -> np.ndarray:
+    """Keras Conv1D (groups 1, strides 1) before its activation: y[t] = b + sum_k x[t - pad + k * dilation] @ kernel[k]
+    (causal: pad = span - 1 zeros on the left; valid: no padding, T - span + 1 steps)."""
+    K, D, span = n.options["kernel_size"], n.options["dilation"], conv_span(n)
+    W = n.arrays[0].values.astype(np.float64).reshape(K, n.in_width, n.out_width)
+    if n.options["padding"] == "causal":
+        x = np.concatenate([np.zeros((x.shape[0], span - 1, x.shape[2])), x], axis=1)
+    T = x.shape[1] - span + 1
+    y = sum(x[:, k * D:k * D + T] @ W[k] for k in range(K))
+    return y + (n.arrays[1].values.astype(np.float64) if n.options["use_bias"] else 0.0)
+
+
+def elementwise_affine(n: Node) -> tuple[np.ndarray, np.ndarray]:
+    """A per-feature node as y = f(x * a + c): (a, c) in float64 (Activation and ReLU: a = 1, c = 0)."""
+    op, F = n.options["op"], n.in_width
+    if op == "affine":  # BatchNormalization (its factor and offset, computed by layers/normalization.py), Rescaling
+        return n.arrays[0].values.astype(np.float64), n.arrays[1].values.astype(np.float64)
+    if op == "standardize":  # Normalization: (x - mean) / d
+        d = n.arrays[1].values.astype(np.float64)
+        return 1.0 / d, -n.arrays[0].values.astype(np.float64) / d
+    return np.ones(F), np.zeros(F)
+
+
+def _elementwise_forward(n: Node, x: np.ndarray) -> np.ndarray:
+    a, c = elementwise_affine(n)
+    v = x * a + c
+    if n.options["op"] == "act":
+        return _act(n.options["activation"], v)
+    if n.options["op"] == "relu":
+        v = np.maximum(v, 0.0)
+        return v if n.options.get("max_value") is None else np.minimum(v, float(n.options["max_value"]))
+    return v
+
+
 def float_forward(nodes: Sequence[Node], x: np.ndarray) -> tuple[list[np.ndarray], dict[str, Any]]:
     """Every node's output (float64, (B, T, W) or (B, W)) on x (B, T, F), and what calibration needs:
     'cell:<cid>' the largest |c| of an LSTM, 'gate:<cid>' the largest |pre-activation| of a gate, 'xmean:<cid>'
@@ -217,6 +308,10 @@ def float_forward(nodes: Sequence[Node], x: np.ndarray) -> tuple[list[np.ndarray
             W = n.arrays[0].values.astype(np.float64)
             b = n.arrays[1].values.astype(np.float64) if n.options.get("use_bias") else 0.0
             y = _act(n.options["activation"], h_in @ W + b)
+        elif n.kind == "conv":
+            y = _act(n.options["activation"], _conv_forward(n, h_in))
+        elif n.kind in ("activation", "normalization"):
+            y = _elementwise_forward(n, h_in)
         else:
             g = _gate_arrays(n)
             B, T = h_in.shape[0], h_in.shape[1]
@@ -279,6 +374,7 @@ class QNode:
     # the last Dense: 0, its output is float)
     last: bool
     tail: bool  # runs on a vector after the sequence part (once per predict)
+    delay: int = 0  # its output's step t is the model input's step t + delay (padding='valid' Conv1D upstream)
     arrays: list = dataclasses.field(default_factory=list)  # (cname, ctype, values, comment)
     info: dict = dataclasses.field(default_factory=dict)
 
@@ -309,6 +405,7 @@ class QModel:
     ranges: dict[str, float]
     in_bits: int = 16  # the model input's integer width
     mode: str = "int8"  # --quantize: "int8" or "int16x8"
+    warmup: int = 0  # the first input steps with no output (padding='valid' Conv1D: span - 1 each)
 
     @property
     def act_bits(self) -> int:
@@ -323,6 +420,59 @@ class QModel:
     def weight_bytes(self) -> int:
         return sum(int(v.size) * {"int8_t": 1, "int16_t": 2, "int32_t": 4, "float": 4}[ct]
                    for q in self.nodes for _, ct, v, _ in q.arrays) + 2 * 257 * len(self.luts)
+
+
+def _terms(n: Node) -> int:
+    """The terms of a node's product over its input (0: a per-feature node, no product)."""
+    if n.kind == "conv":
+        return n.options["kernel_size"] * _pad4(n.in_width)
+    return 0 if n.kind in ("activation", "normalization") else _pad4(n.in_width)
+
+
+def _warmup(nodes: Sequence[Node]) -> int:
+    """Input steps before the first output: span - 1 for each padding='valid' Conv1D."""
+    return sum(conv_span(n) - 1 for n in nodes if n.kind == "conv" and n.options["padding"] == "valid")
+
+
+def _signed_multipliers(reals: Sequence[float], what: str) -> tuple[list[int], int]:
+    """multipliers() of |reals| with their signs (a BatchNormalization factor can be negative)."""
+    ms, shift = multipliers([abs(r) for r in reals], what)
+    return [m if r >= 0 else -m for m, r in zip(ms, reals)], shift
+
+
+def _quantize_elementwise(q: QNode, n: Node, y: np.ndarray, p: str, luts: dict, scale: float, xlim: int, alim: int,
+                          where: str) -> None:
+    """Activation, ReLU, BatchNormalization, Normalization, Rescaling: y_j = f(x_j * a_j + c_j) per feature, as one
+    rescale of the integer x_j (multiplier per feature, one shift) plus a bias; a bounded f through its table."""
+    a, c = elementwise_affine(n)
+    op = n.options["op"]
+    act = n.options["activation"] if op == "act" else ("relu" if op == "relu" else "linear")
+    q.kind = "elem"
+    q.info["act"] = act
+    hi = n.options.get("max_value") if op == "relu" else None
+    if q.last:  # in float: y = act(x * (scale * a) + c)
+        q.info["fs"] = _arr(q, p, "fs", "float", (scale * a).astype(np.float32),
+                            f"dequantization and factor of each feature: y = x * fs + b [{q.W}]")
+        q.info["fb"] = _arr(q, p, "fb", "float", c.astype(np.float32), f"offset [{q.W}]")
+        q.info["hi"] = None if hi is None else float(hi)
+        q.info["mode"] = "float"
+        q.out_scale = 0.0
+        return
+    if act in LUT_ACTIVATIONS:
+        luts.setdefault(act, lut(act))
+        reals, bias, q.info["mode"] = scale * a * 2 ** GATE_FRAC, c * 2 ** GATE_FRAC, "lut"
+        to = "Q3.12"
+    else:
+        ymax = float(np.abs(y).max(initial=0))
+        q.out_scale = ymax / (alim - 1.0) if ymax > 0 else 1.0
+        reals, bias, q.info["mode"] = scale * a / q.out_scale, c / q.out_scale, act
+        q.info["hi"] = None if hi is None else int(min(round(float(hi) / q.out_scale), alim - 1))
+        to = "the output scale"
+    ms, q.info["S"] = _signed_multipliers(list(reals), where)
+    top = max((abs(r) for r in reals), default=0.0)
+    q.info["fn"] = "kc_q_rescale" if top * xlim < 2.0 ** 31 - 2 ** 24 else "kc_q_rescale_wide"
+    q.info["m"] = _arr(q, p, "m", "int32_t", ms, f"rescale multipliers of each feature to {to} (shift {q.info['S']})")
+    q.info["b"] = _arr(q, p, "b", "int32_t", _bias(bias), f"offset of each feature in {to}")
 
 
 def quantize_model(ir: ModelIR, calibration: Any, mode: str = "int8") -> QModel:
@@ -345,11 +495,15 @@ def quantize_model(ir: ModelIR, calibration: Any, mode: str = "int8") -> QModel:
     if not ir.input_seq:
         raise ConversionError(f"--quantize {mode}: models with a vector input are not supported; supported: "
                               "a sequence input (timesteps, features)")
+    short = _warmup(nodes) + 1
+    if x.shape[1] < short:
+        raise ConversionError(f"--calibration: sequences of {x.shape[1]} timesteps are too short for model "
+                              f"'{ir.name}': its padding='valid' Conv1D layers need at least {short}")
     outs, ranges = float_forward(nodes, x)
     amax = float(np.abs(x).max())
     # The model input in int16 (its first product is int16 x int8, as cheap as int8 x int8 with SMLAD): sensor
-    # models are sensitive to input rounding. int8 beyond 512 features keeps that product's sum within int32.
-    in_bits = 16 if _pad4(ir.input_width) <= 512 else 8
+    # models are sensitive to input rounding. int8 beyond 512 terms keeps that product's sum within int32.
+    in_bits = 16 if _terms(nodes[0]) <= 512 else 8
     in_lim = 2 ** (in_bits - 1) - 1
     in_scale = amax / in_lim if amax > 0 else 1.0
     p = ir.name
@@ -358,30 +512,51 @@ def quantize_model(ir: ModelIR, calibration: Any, mode: str = "int8") -> QModel:
     scale = in_scale
     wide = mode == "int16x8"
     alim = 32768 if wide else 128  # the largest |activation| the products read: int16 or int8
+    delay = 0
     for k, (n, y) in enumerate(zip(nodes, outs)):
         last = k == len(nodes) - 1
         xlim = in_lim + 1 if k == 0 else alim  # the largest |x| of this node's input
         where = f"layer '{n.keras_name}' ({n.keras_class})"
         if wide:  # int16 x int8 sums are exact in int32 over at most 512 terms
-            for what, width, lim in (("input", n.in_width, xlim),
+            for what, width, lim in (("input", _terms(n), xlim),
                                      ("units", n.out_width if n.recurrent else 0, alim)):
                 if lim > 128 and _pad4(width) > MAX_INT16_TERMS:
+                    what = "units" if what == "units" else ("window terms (kernel_size x input features)"
+                                                            if n.kind == "conv" else "input features")
                     raise ConversionError(
-                        f"--quantize int16x8: {where}: {width} {what if what == 'units' else 'input features'}: "
+                        f"--quantize int16x8: {where}: {width} {what}: "
                         f"an int16 x int8 product over more than {MAX_INT16_TERMS} terms can leave int32; supported: "
                         f"up to {MAX_INT16_TERMS} (--quantize int8 keeps such a product's input in int8)")
+        if n.kind == "conv" and n.options["padding"] == "valid":
+            delay += conv_span(n) - 1
         q = QNode(node=n, kind=n.kind, cid=n.cid, F=n.in_width, Fp=_pad4(n.in_width), W=n.out_width,
-                  Wp=_pad4(n.out_width), in_scale=scale, out_scale=1.0 / alim, last=last, tail=not n.in_seq)
-        if n.kind == "dense":
+                  Wp=_pad4(n.out_width), in_scale=scale, out_scale=1.0 / alim, last=last, tail=not n.in_seq,
+                  delay=delay if n.out_seq else 0)
+        if n.kind in ("dense", "conv"):
             act = n.options["activation"]
-            Wf = n.arrays[0].values
+            if n.kind == "dense":
+                Wf, xmean, terms = n.arrays[0].values.astype(np.float64), ranges[f"xmean:{n.cid}"], q.Fp
+                what = (f"Keras layer '{n.keras_name}' ({n.keras_class}) kernel, int8 [units={q.W}][in={q.Fp}] "
+                        "(transposed, padded with zeros)")
+            else:  # the window [kernel_size][Fp] of taps as one product; each tap padded to Fp (zero rows)
+                K, D = n.options["kernel_size"], n.options["dilation"]
+                Wk = n.arrays[0].values.astype(np.float64).reshape(K, q.F, q.W)
+                Wf = np.zeros((K, q.Fp, q.W))
+                Wf[:, :q.F] = Wk
+                Wf = Wf.reshape(K * q.Fp, q.W)
+                mean = np.zeros(q.Fp)
+                mean[:q.F] = ranges[f"xmean:{n.cid}"]
+                xmean, terms = np.tile(mean, K), K * q.Fp
+                span = conv_span(n)
+                q.info.update(K=K, D=D, span=span, terms=terms, gather=D > 1 and K > 1)
+                what = (f"Keras layer '{n.keras_name}' (Conv1D) kernel, int8 [filters={q.W}][kernel_size={K} x "
+                        f"in={q.Fp}] (tap k input c at column k*{q.Fp}+c, padded with zeros)")
             b = n.arrays[1].values.astype(np.float64) if n.options.get("use_bias") else np.zeros(n.out_width)
             wq, sw = _quant_cols(Wf)
-            b = b + _bias_correction(Wf, wq, sw, ranges[f"xmean:{n.cid}"])
-            q.info["act"] = act
-            q.info["W"] = _arr(q, p, "Wq", "int32_t", _pack(_rows(wq, q.Fp)),
-                               f"Keras layer '{n.keras_name}' (Dense) kernel, int8 [units={q.W}][in={q.Fp}] (transposed, "
-                               "padded with zeros), one scale per unit, packed four to a word for kc_q_matvec")
+            b = b + _bias_correction(Wf, wq, sw, xmean)
+            q.info.update(act=act, hi=None)
+            q.info["W"] = _arr(q, p, "Wq", "int32_t", _pack(_rows(wq, terms)),
+                               f"{what}, one scale per unit, packed four to a word for kc_q_matvec")
             q.info["R"] = _pad4(q.W)
             if last:
                 if act not in OUTPUT_ACTIVATIONS:
@@ -395,7 +570,7 @@ def quantize_model(ir: ModelIR, calibration: Any, mode: str = "int8") -> QModel:
                 luts.setdefault(act, lut(act))
                 reals = [scale * s * 2 ** GATE_FRAC for s in sw]
                 ms, q.info["S"] = multipliers(reals, where)
-                q.info["fn"] = rescale_fn(reals, q.Fp, xlim)
+                q.info["fn"] = rescale_fn(reals, terms, xlim)
                 q.info["mode"] = "lut"
                 q.info["m"] = _arr(q, p, "m", "int32_t", ms, f"rescale multipliers to Q3.12 (shift {q.info['S']})")
                 q.info["b"] = _arr(q, p, "b", "int32_t", _bias(b * 2 ** GATE_FRAC),
@@ -405,7 +580,7 @@ def quantize_model(ir: ModelIR, calibration: Any, mode: str = "int8") -> QModel:
                 out_scale = ymax / (alim - 1.0) if ymax > 0 else 1.0
                 reals = [scale * s / out_scale for s in sw]
                 ms, q.info["S"] = multipliers(reals, where)
-                q.info["fn"] = rescale_fn(reals, q.Fp, xlim)
+                q.info["fn"] = rescale_fn(reals, terms, xlim)
                 q.info["mode"] = act
                 q.out_scale = out_scale
                 q.info["m"] = _arr(q, p, "m", "int32_t", ms,
@@ -415,6 +590,8 @@ def quantize_model(ir: ModelIR, calibration: Any, mode: str = "int8") -> QModel:
             else:
                 raise ConversionError(f"--quantize {mode}: {where}: activation {act!r} before another layer is not "
                                       f"supported; supported: {', '.join(MIDDLE_DENSE)}")
+        elif n.kind in ("activation", "normalization"):
+            _quantize_elementwise(q, n, y, p, luts, scale, xlim, alim, where)
         else:
             g = {gt.name: gt for gt in n.gates}
             order = [gt.name for gt in n.gates]
@@ -481,7 +658,7 @@ def quantize_model(ir: ModelIR, calibration: Any, mode: str = "int8") -> QModel:
         qnodes.append(q)
         scale = q.out_scale
     return QModel(ir=ir, nodes=qnodes, in_scale=in_scale, calib_steps=int(x.shape[0] * x.shape[1]),
-                  luts=luts, ranges=ranges, in_bits=in_bits, mode=mode)
+                  luts=luts, ranges=ranges, in_bits=in_bits, mode=mode, warmup=delay)
 
 
 # ---------------------------------------------------------------- C
@@ -504,6 +681,12 @@ def _c_values(ctype: str, values: np.ndarray) -> str:
     return ",\n    ".join(lines) if lines else "0"
 
 
+def _c_number(v: float) -> str:
+    """A float C literal of v in %.9g ("1.0f", never the invalid "1f")."""
+    text = "%.9g" % float(v)
+    return text + ("" if any(ch in text for ch in ".en") else ".0") + "f"
+
+
 def render_qheader(qm: QModel) -> str:
     from .codegen import MARKER, environment
 
@@ -520,7 +703,7 @@ def render_qheader(qm: QModel) -> str:
     return tpl.render(qm=qm, ir=qm.ir, p=qm.name, P=qm.ir.NAME, nodes=view_nodes, seq=seq_nodes,
                       tail=[q for q in qm.nodes if q.tail], luts={k: _c_values("int16_t", v) for k, v in qm.luts.items()},
                       MARKER=MARKER, weights_hash=h.hexdigest(), out=qm.nodes[-1], in_scale=qm.in_scale,
-                      tol=TOLERANCE[qm.mode], wide=qm.mode == "int16x8")
+                      tol=TOLERANCE[qm.mode], wide=qm.mode == "int16x8", cf=_c_number)
 
 
 def qruntime_source() -> str:
@@ -593,8 +776,12 @@ class CompiledQModel:
         if x.ndim == 2:
             x = x[None]
         out = []
+        last = self.qm.nodes[-1]
         for s in x:
-            y = np.zeros(self.out_width if not self.qm.nodes[-1].node.out_seq else (s.shape[0], self.out_width),
+            if s.shape[0] <= self.qm.warmup:
+                raise ValueError(f"predict: {s.shape[0]} timesteps; the model needs at least {self.qm.warmup + 1} "
+                                 "(its padding='valid' Conv1D layers)")
+            y = np.zeros(self.out_width if not last.node.out_seq else (s.shape[0] - last.delay, self.out_width),
                          np.float32)
             s = np.ascontiguousarray(s)
             self._fn["predict"](self._st, self._f32(s), s.shape[0], self._f32(y))
@@ -606,7 +793,7 @@ class CompiledQModel:
         dequantized: what verify compares with Keras."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         B, T = x.shape[0], x.shape[1]
-        outs = [np.zeros((B, T, q.W) if q.node.out_seq else (B, q.W), np.float32) for q in self.qm.nodes]
+        outs = [np.zeros((B, T - q.delay, q.W) if q.node.out_seq else (B, q.W), np.float32) for q in self.qm.nodes]
         buf = np.zeros(max(q.W for q in self.qm.nodes), np.float32)
         for b in range(B):
             self.reset()
@@ -615,7 +802,8 @@ class CompiledQModel:
                 for k, q in enumerate(self.qm.nodes):
                     self._fn["layer_output"](self._st, k, self._f32(buf))
                     if q.node.out_seq:
-                        outs[k][b, t] = buf[:q.W]
+                        if t >= q.delay:  # a padding='valid' Conv1D upstream: its output starts at step q.delay
+                            outs[k][b, t - q.delay] = buf[:q.W]
                     elif t == T - 1:
                         outs[k][b] = buf[:q.W]
         return outs

@@ -451,6 +451,7 @@ def _verify_quantized(model: Any, x: Any, atol: Optional[float], rtol: Optional[
         report.environment["integer C"] = (f"--quantize {quantize}, calibrated on {cm.qm.calib_steps} timesteps, "
                                            f"{cm.qm.weight_bytes} bytes of weights and tables")
         classes = {n.keras_name: n.keras_class for n in ir.nodes}
+        classes.update({n.options["folded"]: "BatchNormalization" for n in ir.nodes if n.options.get("folded")})
         for i, (t, k) in enumerate(zip(traced, k_layers)):
             c = c_by_node[t.producer]
             if k.shape != c.shape and k.size == c.size:
