@@ -150,7 +150,7 @@ def _renamed(ir: Any, text: str, new: str) -> str:
     """A generated header with every symbol of model `ir.name` renamed to `new` (functions, types, arrays,
     macros, include guard): a perturbed copy that can live in one extension beside the original."""
     p, P = re.escape(ir.name), re.escape(ir.NAME)
-    text = re.sub(rf"\b{p}(?=(_state|_scratch|_reset|_reset_from|_step|_predict)\b|__\w)", new, text)
+    text = re.sub(rf"\b{p}(?=(_state|_scratch|_reset|_reset_from|_step|_step_block|_predict)\b|__\w)", new, text)
     text = re.sub(rf"\b{P}(?=_[A-Z0-9_]+\b)", new.upper(), text)
     return text.replace(f'"{ir.name}.h"', f'"{new}.h"')
 

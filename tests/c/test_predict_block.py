@@ -195,3 +195,19 @@ def test_step_block_compiles_strict(block_program, cc):
         r = subprocess.run([require_tool(cc), *flags, *target, "-O2", f"-I{out}", "-c", str(out / "main.c"),
                             "-o", str(out / "m.o")], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
+
+
+def test_cli_predict_block(models, tmp_path, capsys):
+    """`kerasc convert --predict-block N` sets the block (the header says it, convert prints the RAM it takes);
+    with --quantize it is refused with the reason (exit 2)."""
+    from kerasc.cli import main
+
+    path = tmp_path / "blk.keras"
+    models["blk_gru"].save(path)
+    assert main(["convert", str(path), "-o", str(tmp_path / "o"), "--predict-block", "4"]) == 0
+    assert "of which 240 for predict blocks of 4 timesteps" in capsys.readouterr().out
+    assert "_PREDICT_BLOCK 4 " in (tmp_path / "o" / "blk.h").read_text()
+    np.save(tmp_path / "cal.npy", _x("blk_gru", 8, batch=4))
+    assert main(["convert", str(path), "-o", str(tmp_path / "q"), "--quantize", "int8", "--calibration",
+                 str(tmp_path / "cal.npy"), "--predict-block", "4"]) == 2
+    assert "--predict-block applies to float headers" in capsys.readouterr().err

@@ -13,9 +13,10 @@ import pytest
 
 import kerasc
 from kerasc import qint
-from tests.support.env import ROOT, require_tool, script_module
-from tests.support.flags import CXX, M0, M4F, STRICT
+from tests.support.env import ROOT, script_module
+from tests.support.flags import STRICT
 from tests.support.models import randomize
+from tests.support.qint import compile_everywhere, dsp_portable_host_outputs
 from tests.support.programs import kerasc as kerasc_cmd, run
 
 DEMO = ROOT / "examples" / "demo"
@@ -195,33 +196,12 @@ def headers(keras, tmp_path_factory):
     return d
 
 
-def _program(d, name: str, x: np.ndarray) -> str:
-    rows = ", ".join(f"{v:.9g}f" for v in x.ravel())
-    return (f'#include <stdio.h>\n#include "{name}.h"\n'
-            f"static const float x[{x.size}] = {{{rows}}};\n"
-            f"static float y[{x.shape[0]} * {name.upper()}_OUTPUT_WIDTH];\n"
-            f"int main(void)\n{{\n    static {name}_state st;\n    int j;\n"
-            f"    {name}_predict(&st, x, {x.shape[0]}, y);\n"
-            f"    for (j = 0; j < (int)(sizeof y / sizeof y[0]); ++j) {{\n"
-            '        printf("%a\\n", (double)y[j]);\n    }\n    return 0;\n}\n')
-
-
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("key", KEYS)
 def test_dsp_path_is_bit_identical_to_the_portable_one(headers, key, mode, tmp_path):
     """Armv7-A has the DSP extension (SMLAD, SXTB16, SSAT): the same program built with it and with
     -DKC_Q_PORTABLE, run under qemu-arm, and the host's portable build print the same bits."""
-    cc, qemu = require_tool("arm-linux-gnueabihf-gcc"), require_tool("qemu-arm")
-    src = tmp_path / "p.c"
-    src.write_text(_program(headers, f"{PREFIX[mode]}_{key}", _data(9, n=1, T=12)[0]))
-    outs = []
-    for tag, cmd in (("dsp", [cc, "-static"]), ("portable", [cc, "-static", "-DKC_Q_PORTABLE"]), ("host", ["gcc"])):
-        exe = tmp_path / tag
-        run([*cmd, *STRICT, "-O2", f"-I{headers}", src, "-o", exe, "-lm"])
-        if tag == "dsp":
-            asm = run([*cmd, *STRICT, "-O2", f"-I{headers}", "-S", src, "-o", "-"]).stdout
-            assert "smlad" in asm and "sxtb16" in asm  # the DSP path is what was built
-        outs.append(run([qemu, exe] if tag != "host" else [exe]).stdout)
+    outs = dsp_portable_host_outputs(headers, f"{PREFIX[mode]}_{key}", _data(9, n=1, T=12)[0], tmp_path)
     assert outs[0] == outs[1] == outs[2] and len(outs[0].split()) > 10
 
 
@@ -234,11 +214,7 @@ def test_headers_are_clean_on_every_compiler(headers, tmp_path):
                    + "    static float x[5], y[8];\n"
                    + "".join(f"    {n}_step(&s{i}, x, y);\n" for i, n in enumerate(names))
                    + "    return (int)y[0];\n}\n")
-    for cc in (["gcc", *STRICT], [require_tool("clang"), *STRICT], [require_tool("g++"), *CXX],
-               [require_tool("arm-none-eabi-gcc"), *STRICT, *M4F], [require_tool("arm-none-eabi-gcc"), *STRICT, *M0],
-               [require_tool("arm-none-eabi-gcc"), *STRICT, *M4F, "-DKC_Q_PORTABLE"]):
-        for opt in ("-O2", "-Os"):
-            run([*cc, opt, f"-I{headers}", "-c", src, "-o", tmp_path / "all.o"])
+    compile_everywhere(src, headers, tmp_path)
     text = (headers / "q_lstm.h").read_text()
     assert "Keras layer 'rnn': LSTM" in text and "gate order i, f, c, o" in text and "kerasc-generated" in text
     text = (headers / "q16_lstm.h").read_text()
