@@ -229,8 +229,8 @@ def _view(ir: ModelIR) -> dict:
                 if n.mask is not None:
                     sargs.append(read(n.mask, k, n.reversed_inputs[0], [], True))
             if n.index in projected:  # its input projections come a block of timesteps at a time (kc_project)
-                zw, src = ir.projection_width(n.index), T[n.inputs[0]]
-                args.append(f"scr->xw + {ir.projection_offset(n.index)} + (size_t)(t - t0) * {zw}u")
+                zw, src, at0 = ir.projection_width(n.index), T[n.inputs[0]], ir.projection_offset(n.index)
+                args.append(f"scr->xw + {at0} + (size_t)(t - t0) * {zw}u")
                 if sargs is not None:
                     sargs.append(f"xw_{n.cid}")
                 at = f"{in_tv} - 1 - t0" if n.reversed_inputs[0] else "t0"
@@ -238,7 +238,7 @@ def _view(ir: ModelIR) -> dict:
                                     "src": f"{stored[n.inputs[0]].base} + (size_t)({at}) * {src.width}u",
                                     "ld": f"{'-' if n.reversed_inputs[0] else ''}(ptrdiff_t){src.width}",
                                     "input": stored[n.inputs[0]].base if src.producer < 0 else None,
-                                    "width": src.width, "cid": n.cid, "at": ir.projection_offset(n.index)})
+                                    "width": src.width, "cid": n.cid, "at": at0})
             post, spost = [], []
             for ti in n.outputs:
                 t = T[ti]
@@ -318,8 +318,7 @@ def _view(ir: ModelIR) -> dict:
         "out_steps": f"({macro_len(ir, outputs[0]['domain'])})" if outputs[0]["seq"] and
         ir.domains[outputs[0]["domain"]].derived else "",
         "in_shape": in_desc, "out_shape": out_desc, "projected": projected,
-        "batch4": set(),  # layers with a four-sequence step (NAME_predict_batch: not generated yet)
-        "block": ir.block_steps, "blocked": any(ph["projections"] for ph in phases),
+        "blocked": any(ph["projections"] for ph in phases),
         "predict_args": ", ".join(["&st", "&scr"] + [p.split()[-1].lstrip("*") for p in params]),
         "work_note": f" + work {ir.work_per_step * 4} bytes per timestep" if ir.needs_work else "",
     }
@@ -347,7 +346,7 @@ def _view(ir: ModelIR) -> dict:
             "vector_inputs": [i for i in inputs if not i["seq"]],
             # NAME_step_block's blocks: the loop's layers reading a model input (the others get NULL)
             "projections": [q for q in loop["projections"] if q["input"] is not None],
-            "xw": [f"xw_{ir.nodes[c['node'].index].cid}" for c in loop["calls"] if c["node"].index in projected],
+            "xw": [f"xw_{c['node'].cid}" for c in loop["calls"] if c["node"].index in projected],
             "seq_inputs": seq_inputs,
             "names": [i["name"] for i in seq_inputs] + [o["name"] for o in outputs],
             "block_params": [f"const {i['ctype']} *{i['name']}" for i in seq_inputs] + ["int n"]

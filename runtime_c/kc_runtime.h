@@ -584,11 +584,11 @@ static inline float kc__half_to_float_portable(uint16_t h)
         }                                                                                           \
     }
 
-/* KC__DEFINE_ACC4(name, wtype, LOAD, ACC) defines
+/* KC__DEFINE_ACC4(name, wtype, LOAD, LOADV, VEC, ACC) defines
  *   static inline void name(kc_float *const acc[4], const wtype *W, const kc_float *const x[4], int ld, int n,
  *                           int width)
  * acc[r] (width,) [in,out] += x[r] (n,) [in] @ W [in] for the four rows r = 0..3 together (four timesteps of a
- * block, or four sequences of a batch): each weight is loaded once for the four, so the loop is bound by
+ * block of kc_project): each weight is loaded once for the four, so the loop is bound by
  * arithmetic rather than by weight reads. Columns in chunks of 16 kept in local accumulators; the sum order
  * per output is ACC's, k = 0..n-1 (the same bits); the columns after the last chunk go to ACC row by row. */
 #ifndef KC_ACC4_COLS /* columns per chunk (a tuning choice: any positive value gives the same bits) */
@@ -674,43 +674,6 @@ static inline float kc__half_to_float_portable(uint16_t h)
         for (r = t; r < nt; ++r) {                                                                  \
             ACC(z + (ptrdiff_t)r * ldz, W, x + (ptrdiff_t)r * ldx, n_out, n_x, n_out);              \
         }                                                                                           \
-    }
-
-/* KC__DEFINE_PREACT4(name, wtype, ACC4) and KC__DEFINE_PREACT_REC4(name, wtype, ACC4) define the forms of
- * kc_preact and kc_preact_rec for four rows at once (four sequences of NAME_predict_batch):
- *   static inline void name(const kc_float *b, const wtype *W, const kc_float *const *x, const wtype *U,
- *                           const kc_float *const *h, kc_float *const *z, int n_x, int n_h, int n_out)
- *   static inline void name(const kc_float *const *zx, const wtype *U, const kc_float *const *h,
- *                           kc_float *const *z, int n_h, int n_out)
- * z[r] = b + x[r] @ W + h[r] @ U, and z[r] = zx[r] + h[r] @ U, for r = 0..3: each weight is read once for the four.
- * Arrays as the one-row kernels' (z[r] [out], not x[r] or h[r]; zx[r] may be z[r]); the same sums in the same
- * order, so the same bits. */
-#define KC__DEFINE_PREACT4(name, wtype, ACC4)                                                      \
-    static inline void name(const kc_float *b, const wtype *W, const kc_float *const *x, const wtype *U,   \
-                            const kc_float *const *h, kc_float *const *z, int n_x, int n_h, int n_out)      \
-    {                                                                                               \
-        int j, r;                                                                                   \
-        for (r = 0; r < 4; ++r) {                                                                   \
-            for (j = 0; j < n_out; ++j) {                                                           \
-                z[r][j] = b != NULL ? KC_LOAD_WEIGHT(b + j) : 0.0f;                                 \
-            }                                                                                       \
-        }                                                                                           \
-        ACC4(z, W, x, n_out, n_x, n_out);                                                           \
-        if (U != NULL) {                                                                            \
-            ACC4(z, U, h, n_out, n_h, n_out);                                                       \
-        }                                                                                           \
-    }
-#define KC__DEFINE_PREACT_REC4(name, wtype, ACC4)                                                  \
-    static inline void name(const kc_float *const *zx, const wtype *U, const kc_float *const *h,         \
-                            kc_float *const *z, int n_h, int n_out)                                 \
-    {                                                                                               \
-        int r;                                                                                      \
-        for (r = 0; r < 4; ++r) {                                                                   \
-            if (z[r] != zx[r]) {                                                                    \
-                memcpy(z[r], zx[r], (size_t)n_out * sizeof(kc_float));                              \
-            }                                                                                       \
-        }                                                                                           \
-        ACC4(z, U, h, n_out, n_h, n_out);                                                           \
     }
 
 /* KC__DEFINE_PREACT_REC(name, wtype, ACC) defines
@@ -1017,10 +980,6 @@ KC__DEFINE_PROJECT(kc_project, kc_float, kc__acc, kc__acc4)
 KC__DEFINE_PROJECT(kc_project_f16, uint16_t, kc__acc_f16, kc__acc4_f16)
 KC__DEFINE_PREACT_REC(kc_preact_rec, kc_float, kc__acc)
 KC__DEFINE_PREACT_REC(kc_preact_rec_f16, uint16_t, kc__acc_f16)
-KC__DEFINE_PREACT4(kc_preact4, kc_float, kc__acc4)
-KC__DEFINE_PREACT4(kc_preact4_f16, uint16_t, kc__acc4_f16)
-KC__DEFINE_PREACT_REC4(kc_preact_rec4, kc_float, kc__acc4)
-KC__DEFINE_PREACT_REC4(kc_preact_rec4_f16, uint16_t, kc__acc4_f16)
 
 /* kc_preact_i8: z = b + sW * (x @ Wq) + sU * (h @ Uq) with int8 kernels and one float scale per
  * output (per column of the Keras kernel), W[k][j] = sW[j] * Wq[k][j] (symmetric:
